@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): ingestion and reads, over the same services as the CLI."""

@@ -1,0 +1,66 @@
+"""The application factory: one FastAPI app serving the API and the web UI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from kokemus import __version__, bootstrap
+from kokemus.api import errors, ingest, reads
+from kokemus.config import Settings
+from kokemus.domain.events import Account, Customer, Event
+
+
+def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastAPI:
+    """The app over the stores of `settings` (or over `kk`, which the caller then owns)."""
+    owned = kk is None
+    kk = kk or bootstrap.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            kk.close()
+
+    app = FastAPI(
+        title="kokemus",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.kokemus = kk
+    app.state.workspaces = {}
+    errors.install(app)
+    app.include_router(ingest.router)
+    app.include_router(reads.router)
+    _publish_models(app, Event, Customer, Account)
+
+    from kokemus.web import pages
+
+    pages.install(app, settings)
+    return app
+
+
+def _publish_models(app: FastAPI, *models: type[BaseModel]) -> None:
+    """The ingest routes read raw bodies (per-item errors); their schemas still belong in
+    the OpenAPI document, where the request bodies refer to them."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

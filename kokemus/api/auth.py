@@ -1,0 +1,56 @@
+"""API keys: `Authorization: Bearer kk_...`; a key belongs to one workspace and has scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from kokemus.api.errors import ApiError
+from kokemus.bootstrap import Kokemus
+from kokemus.services import access
+from kokemus.services import workspaces as workspace_service
+from kokemus.services.workspaces import ActiveWorkspace
+
+
+def kokemus(request: Request) -> Kokemus:
+    kk: Kokemus = request.app.state.kokemus
+    return kk
+
+
+def requires(scope: str) -> Callable[..., ActiveWorkspace]:
+    """A dependency giving the workspace of a key that has `scope`."""
+
+    def dependency(
+        request: Request,
+        authorization: Annotated[str | None, Header()] = None,
+        x_kokemus_workspace: Annotated[str | None, Header(
+            description="Optional: the workspace the caller means; must be the key's.")] = None,
+    ) -> ActiveWorkspace:
+        kk = kokemus(request)
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise ApiError(401, "unauthorized", "send an API key: Authorization: Bearer kk_...")
+        owner = access.verify_key(kk.db, authorization[7:].strip())
+        if owner is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked API key")
+        if x_kokemus_workspace and x_kokemus_workspace != owner.workspace:
+            if x_kokemus_workspace not in workspace_service.slugs(kk.db):
+                raise ApiError(404, "unknown_workspace",
+                               f"no workspace '{x_kokemus_workspace}'")
+            raise ApiError(403, "forbidden",
+                           f"this key belongs to workspace '{owner.workspace}'")
+        if scope not in owner.scopes and "admin" not in owner.scopes:
+            raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
+        cache: dict[int, ActiveWorkspace] = request.app.state.workspaces
+        active = cache.get(owner.workspace_id)
+        if active is None or active.version != owner.version:
+            active = workspace_service.get_by_id(kk.db, owner.workspace_id)
+            cache[owner.workspace_id] = active
+        return active
+
+    return dependency
+
+
+Ingest = Annotated[ActiveWorkspace, Depends(requires("ingest"))]
+Read = Annotated[ActiveWorkspace, Depends(requires("read"))]

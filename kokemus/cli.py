@@ -1,0 +1,328 @@
+"""The `kokemus` command: thin over the services; every error is one clear message."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from kokemus import bootstrap
+from kokemus.config import Settings, load_settings
+from kokemus.domain.errors import KokemusError
+from kokemus.services import access, imports
+from kokemus.services import workspaces as workspace_service
+from kokemus.workspace import document
+
+app = typer.Typer(
+    help="kokemus: customer experience management, from the promise to the action.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+import_app = typer.Typer(help="Import events, customers or accounts from JSONL or CSV.",
+                         no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for machines that send events.", no_args_is_help=True)
+users_app = typer.Typer(help="People who log in to the web UI.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="KOKEMUS_DATA_DIR",
+                 help="Where the embedded stores live [default: ./kokemus-data]."),
+]
+WorkspaceOpt = Annotated[
+    str | None,
+    typer.Option("--workspace", "-w", help="Workspace id; may be left out when there is one."),
+]
+
+
+def reports_errors(fn: F) -> F:
+    """Turn kokemus errors into a message and exit code 1 instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KokemusError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return load_settings(data_dir=data_dir)
+
+
+def _workspace(kk: bootstrap.Kokemus, slug: str | None) -> workspace_service.ActiveWorkspace:
+    if slug is None:
+        known = workspace_service.slugs(kk.db)
+        if len(known) != 1:
+            listed = ", ".join(known) or "none; apply a workspace file first"
+            raise KokemusError(f"name the workspace with --workspace (known: {listed})")
+        slug = known[0]
+    return workspace_service.get(kk.db, slug)
+
+
+@app.command()
+@reports_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the workspace and data.")] = Path(
+        "."),
+) -> None:
+    """Write a starter workspace.yaml and an empty data directory, and create the first admin."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "workspace.yaml"
+    if target.exists():
+        err.print(f"{target} exists already; left as it is")
+    else:
+        starter = Path(document.__file__).parent / "starter.yaml"
+        target.write_text(starter.read_text(encoding="utf-8"), encoding="utf-8")
+        out.print(f"wrote {target}")
+    settings = load_settings(data_dir=directory / "kokemus-data")
+    with bootstrap.build(settings) as kk:
+        out.print(f"data in {settings.data_dir}/ (app store and event store)")
+        _first_admin(kk)
+    out.print(f"next: cd {directory} && kokemus apply workspace.yaml && kokemus serve")
+
+
+def _first_admin(kk: bootstrap.Kokemus) -> None:
+    if access.has_users(kk.db):
+        return
+    password = access.create_user(kk.db, "admin", admin=True)
+    out.print(f"created user [bold]admin[/bold] with password [bold]{password}[/bold] "
+              "(shown only now)")
+
+
+@app.command("apply")
+@reports_errors
+def apply_(
+    file: Annotated[Path, typer.Argument(help="Workspace YAML file.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Validate and apply a workspace file; applying the same file twice changes nothing."""
+    workspace = document.load(file)
+    with bootstrap.build(_settings(data_dir)) as kk:
+        result = workspace_service.apply(kk.db, workspace, source=str(file),
+                                         applied_by=os.environ.get("USER"))
+    if result.changed:
+        out.print(f"applied {file}: workspace '{result.slug}' is now version {result.version}")
+    else:
+        out.print(f"no change: workspace '{result.slug}' is at version {result.version}")
+
+
+@app.command()
+@reports_errors
+def export(
+    workspace: WorkspaceOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+    version: Annotated[int | None, typer.Option(help="An earlier version.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the current workspace (or an earlier version) as YAML."""
+    with bootstrap.build(_settings(data_dir)) as kk:
+        ws = _workspace(kk, workspace)
+        if version is not None:
+            ws = workspace_service.get(kk.db, ws.slug, version)
+    text = document.dump(ws.document)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+@reports_errors
+def history(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+    """List the applied versions of a workspace."""
+    with bootstrap.build(_settings(data_dir)) as kk:
+        ws = _workspace(kk, workspace)
+        rows = workspace_service.history(kk.db, ws.slug)
+    table = Table("version", "applied at", "by", "source", "digest")
+    for r in rows:
+        table.add_row(str(r["version"]), f"{r['applied_at']:%Y-%m-%d %H:%M:%S}",
+                      r["applied_by"] or "", r["source"] or "", r["digest"][:12])
+    out.print(table)
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+) -> None:
+    """Print the JSON Schema of workspace files, for editors that validate YAML."""
+    text = json.dumps(document.json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _import(kind: imports.Kind, file: str, workspace: str | None, fmt: str | None,
+            rejects: Path | None, data_dir: Path | None) -> None:
+    with bootstrap.build(_settings(data_dir)) as kk:
+        ws = _workspace(kk, workspace)
+        size = None if file == "-" else Path(file).stat().st_size
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+            TimeRemainingColumn(), console=err, transient=True,
+        ) as bar:
+            task = bar.add_task(f"importing {kind}", total=size)
+            result = imports.import_file(
+                kind, file, ws, db=kk.db, events=kk.events, fmt=fmt, rejects=rejects,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    o = result.outcome
+    out.print(f"{kind}: {result.rows} rows read, {o.accepted} accepted, "
+              f"{o.duplicates} duplicates, {len(o.rejected)} rejected")
+    if result.rejects_path:
+        out.print(f"rejected rows and reasons: {result.rejects_path}")
+        raise typer.Exit(2 if o.accepted == 0 else 0)
+
+
+FileArg = Annotated[str, typer.Argument(help="JSONL or CSV file, or - for standard input.")]
+FormatOpt = Annotated[str | None, typer.Option("--format", help="jsonl or csv [default: by name]")]
+RejectsOpt = Annotated[Path | None, typer.Option(help="Reject file [default: FILE.rejects.jsonl].")]
+
+
+@import_app.command("events")
+@reports_errors
+def import_events(file: FileArg, workspace: WorkspaceOpt = None, fmt: FormatOpt = None,
+                  rejects: RejectsOpt = None, data_dir: DataDir = None) -> None:
+    """Import events; each id is stored once, however often it is imported."""
+    _import("events", file, workspace, fmt, rejects, data_dir)
+
+
+@import_app.command("customers")
+@reports_errors
+def import_customers(file: FileArg, workspace: WorkspaceOpt = None, fmt: FormatOpt = None,
+                     rejects: RejectsOpt = None, data_dir: DataDir = None) -> None:
+    """Import customers (created or replaced by id)."""
+    _import("customers", file, workspace, fmt, rejects, data_dir)
+
+
+@import_app.command("accounts")
+@reports_errors
+def import_accounts(file: FileArg, workspace: WorkspaceOpt = None, fmt: FormatOpt = None,
+                    rejects: RejectsOpt = None, data_dir: DataDir = None) -> None:
+    """Import B2B accounts with their stakeholders and buying roles."""
+    _import("accounts", file, workspace, fmt, rejects, data_dir)
+
+
+@keys_app.command("create")
+@reports_errors
+def keys_create(
+    workspace: WorkspaceOpt = None,
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "ingest",
+    scope: Annotated[list[str] | None, typer.Option(
+        help="ingest, read or admin; repeat for several [default: ingest].")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an API key; its secret is printed once and stored only as a hash."""
+    with bootstrap.build(_settings(data_dir)) as kk:
+        ws = _workspace(kk, workspace)
+        secret = access.create_key(kk.db, ws.slug, name, set(scope or ["ingest"]))
+    err.print(f"key for workspace '{ws.slug}' (shown only now):")
+    print(secret)
+
+
+@keys_app.command("list")
+@reports_errors
+def keys_list(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+    """List a workspace's keys (prefix, name, scopes; never the secret)."""
+    with bootstrap.build(_settings(data_dir)) as kk:
+        ws = _workspace(kk, workspace)
+        rows = access.list_keys(kk.db, ws.slug)
+    table = Table("prefix", "name", "scopes", "created", "revoked")
+    for r in rows:
+        table.add_row(str(r["prefix"]), str(r["name"]), str(r["scopes"]),
+                      f"{r['created_at']:%Y-%m-%d}", f"{r['revoked_at'] or ''}")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+@reports_errors
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")],
+                data_dir: DataDir = None) -> None:
+    """Revoke a key by its prefix (the part after kk_)."""
+    with bootstrap.build(_settings(data_dir)) as kk:
+        access.revoke_key(kk.db, prefix)
+    out.print(f"revoked {prefix}")
+
+
+@users_app.command("create")
+@reports_errors
+def users_create(
+    username: str,
+    admin: Annotated[bool, typer.Option(help="May change workspaces.")] = False,
+    language: Annotated[str, typer.Option(help="fi or en.")] = "fi",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a user with a generated password, printed once."""
+    with bootstrap.build(_settings(data_dir)) as kk:
+        password = access.create_user(kk.db, username, admin=admin, language=language)
+    out.print(f"created user {username} with password {password} (shown only now)")
+
+
+@app.command()
+@reports_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the API and the web UI."""
+    import uvicorn
+
+    from kokemus.api.app import create_app
+
+    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    out.print(f"kokemus on http://{host}:{port}/  (API docs: /api/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                access_log=False)
+
+
+@app.command()
+@reports_errors
+def demo(
+    customers: Annotated[int, typer.Option(help="Customers over the three scenarios.")] = 20_000,
+    days: Annotated[int, typer.Option(help="Days of history, ending today.")] = 180,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data.")] = 7,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                              help="Serve the web UI afterwards.")] = True,
+    port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Generate the three demo scenarios (seeded, repeatable) and serve them."""
+    from kokemus.demo import generate
+
+    settings = _settings(data_dir or Path("kokemus-demo"))
+    with bootstrap.build(settings) as kk:
+        summary = generate.run(kk, customers=customers, days=days, seed=seed, console=out)
+        password = None
+        if not access.has_users(kk.db):
+            password = access.create_user(kk.db, "admin", admin=True)
+    for line in summary:
+        out.print(line)
+    login = f"user admin, password {password}" if password else "user admin (password as before)"
+    out.print(f"\nweb UI: http://127.0.0.1:{port}/  log in as {login}")
+    if serve_after:
+        serve(host="127.0.0.1", port=port, data_dir=settings.data_dir)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,45 @@
+"""Settings, read from the environment (prefix KOKEMUS_) by a function, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOKEMUS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("kokemus-data"),
+        description="Directory holding the embedded stores (app.sqlite, events.duckdb).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the app store; default: SQLite in data_dir.",
+    )
+    event_store_path: Path | None = Field(
+        default=None, description="DuckDB file of the event store; default: data_dir/events.duckdb."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs session cookies; default: generated once into data_dir/secret.key.",
+    )
+    max_batch: int = Field(default=10_000, description="Largest event batch one request may carry.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def app_store_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'app.sqlite').resolve()}"
+
+    @property
+    def events_path(self) -> Path:
+        return self.event_store_path or self.data_dir / "events.duckdb"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI options) on top."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,132 @@
+"""The workspace document: one company's promise, journeys and the words it uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pydantic import Field
+
+from kokemus.domain.errors import Problem
+from kokemus.domain.journeys import Journey, Touchpoint
+from kokemus.domain.promises import Model, Promise, ValueProposition
+from kokemus.domain.texts import Language, Slug, Text
+from kokemus.domain.value import element_names
+
+SCHEMA_VERSION = 1
+
+
+class Department(Model):
+    id: Slug
+    name: Text
+
+
+class Channel(Model):
+    id: Slug
+    name: Text
+
+
+class Segment(Model):
+    id: Slug
+    name: Text
+    description: Text | None = None
+
+
+class Attribute(Model):
+    """A customer attribute the workspace keeps (beyond id, email, name, language)."""
+
+    id: Slug
+    type: Literal["string", "number", "boolean", "date"] = "string"
+    name: Text | None = None
+
+
+class Workspace(Model):
+    kokemus: Literal[1] = Field(default=SCHEMA_VERSION, description="Document format version.")
+    workspace: Slug = Field(description="The workspace's identifier.")
+    name: Text
+    languages: list[Language] = Field(default_factory=lambda: ["fi", "en"], min_length=1)
+    value_proposition: ValueProposition
+    departments: list[Department] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
+    attributes: list[Attribute] = Field(default_factory=list)
+    promises: list[Promise] = Field(default_factory=list)
+    journeys: list[Journey] = Field(default_factory=list)
+
+    def touchpoints(self) -> Iterator[Touchpoint]:
+        for journey in self.journeys:
+            yield from journey.touchpoints
+
+    def touchpoint_for_event(self) -> dict[str, str]:
+        """Event type -> touchpoint id, for events that do not name their touchpoint."""
+        return {etype: tp.id for tp in self.touchpoints() for etype in tp.events}
+
+    def problems(self) -> list[Problem]:
+        """Broken references and duplicates that the field types alone cannot see."""
+        found: list[Problem] = []
+
+        def unique(items: list[Model], loc: tuple[str | int, ...]) -> set[str]:
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                ident = item.id  # type: ignore[attr-defined]
+                if ident in seen:
+                    found.append(Problem((*loc, i, "id"), f"duplicate id '{ident}'"))
+                seen.add(ident)
+            return seen
+
+        def known(value: str, names: set[str], loc: tuple[str | int, ...], what: str) -> None:
+            if value not in names:
+                listed = ", ".join(sorted(names)) or "none defined"
+                found.append(Problem(loc, f"unknown {what} '{value}' (known: {listed})"))
+
+        departments = unique(list(self.departments), ("departments",))
+        channels = unique(list(self.channels), ("channels",))
+        segments = unique(list(self.segments), ("segments",))
+        unique(list(self.attributes), ("attributes",))
+        unique(list(self.promises), ("promises",))
+        unique(list(self.journeys), ("journeys",))
+
+        vp = self.value_proposition
+        for i, seg in enumerate(vp.segments):
+            known(seg, segments, ("value_proposition", "segments", i), "segment")
+        elements = set(element_names(vp.kind))
+        for i, element in enumerate(vp.elements_of_value):
+            known(element, elements, ("value_proposition", "elements_of_value", i),
+                  f"{vp.kind.upper()} element of value")
+
+        for p, promise in enumerate(self.promises):
+            for i, dep in enumerate(promise.departments):
+                known(dep, departments, ("promises", p, "departments", i), "department")
+            for i, ch in enumerate(promise.channels):
+                known(ch, channels, ("promises", p, "channels", i), "channel")
+            unique(list(promise.commitments), ("promises", p, "commitments"))
+
+        event_owner: dict[str, str] = {}
+        all_touchpoints: set[str] = set()
+        for j, journey in enumerate(self.journeys):
+            loc: tuple[str | int, ...] = ("journeys", j)
+            if journey.segment is not None:
+                known(journey.segment, segments, (*loc, "segment"), "segment")
+            stages = unique(list(journey.stages), (*loc, "stages"))
+            tps = unique(list(journey.touchpoints), (*loc, "touchpoints"))
+            for t, tp in enumerate(journey.touchpoints):
+                tloc = (*loc, "touchpoints", t)
+                known(tp.stage, stages, (*tloc, "stage"), "stage")
+                known(tp.channel, channels, (*tloc, "channel"), "channel")
+                known(tp.owner, departments, (*tloc, "owner"), "department")
+                if tp.id in all_touchpoints:
+                    found.append(Problem((*tloc, "id"), f"touchpoint '{tp.id}' is in two journeys"))
+                all_touchpoints.add(tp.id)
+                for e, etype in enumerate(tp.events):
+                    if etype in event_owner and event_owner[etype] != tp.id:
+                        found.append(Problem(
+                            (*tloc, "events", e),
+                            f"event type '{etype}' already maps to touchpoint "
+                            f"'{event_owner[etype]}'",
+                        ))
+                    event_owner[etype] = tp.id
+            for i, step in enumerate(journey.designed_path):
+                known(step, tps, (*loc, "designed_path", i), "touchpoint")
+            if journey.goal is not None:
+                known(journey.goal, tps, (*loc, "goal"), "touchpoint")
+        return found

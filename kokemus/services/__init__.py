@@ -1,0 +1,1 @@
+"""Use cases. Each takes plain inputs and the stores, owns its transaction, returns a result."""

@@ -1,0 +1,157 @@
+"""Ingestion: validate each item at the edge, keep the good ones, say why the others failed.
+
+One path for every source (HTTP batch, file import, demo): items are validated one by one
+against the domain models and the workspace, stored in one append, and reported as
+accepted, duplicate or rejected-with-reason by their index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Engine
+
+from kokemus.domain.events import Account, Customer, Event
+from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import people
+from kokemus.storage.events import SCHEMA, EventStore
+
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+_CUSTOMER: TypeAdapter[Customer] = TypeAdapter(Customer)
+_ACCOUNT: TypeAdapter[Account] = TypeAdapter(Account)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    index: int
+    reason: str
+
+
+@dataclass
+class Outcome:
+    """What happened to a batch: counts, and for each rejected item its index and reason."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def add(self, other: Outcome, offset: int = 0) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected.extend(Rejected(r.index + offset, r.reason) for r in other.rejected)
+
+
+def reason(error: ValidationError) -> str:
+    """One line a person can act on: 'field: what is wrong; other: ...'."""
+    parts = []
+    for err in error.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "item"
+        if err["type"] == "json_invalid":
+            parts.append(f"not valid JSON: {err['ctx']['error'] if 'ctx' in err else err['msg']}")
+        elif err["type"] == "extra_forbidden":
+            parts.append(f"{where}: unknown field")
+        elif err["type"] == "missing":
+            parts.append(f"{where}: required field is missing")
+        else:
+            parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _check_event(event: Event, workspace: ActiveWorkspace) -> str | None:
+    if workspace.channels and event.channel not in workspace.channels:
+        return f"channel: unknown channel '{event.channel}' in workspace '{workspace.slug}'"
+    if event.touchpoint is not None and event.touchpoint not in workspace.touchpoints:
+        return f"touchpoint: unknown touchpoint '{event.touchpoint}' in workspace '{workspace.slug}'"
+    return None
+
+
+def validate_events(
+    items: Sequence[Any], workspace: ActiveWorkspace
+) -> tuple[list[int], list[Event], list[Rejected]]:
+    """Valid events with their indexes, and the rejected ones with reasons."""
+    indexes: list[int] = []
+    events: list[Event] = []
+    rejected: list[Rejected] = []
+    for i, item in enumerate(items):
+        try:
+            event = (_EVENT.validate_json(item) if isinstance(item, bytes | str)
+                     else _EVENT.validate_python(item))
+        except ValidationError as exc:
+            rejected.append(Rejected(i, reason(exc)))
+            continue
+        problem = _check_event(event, workspace)
+        if problem:
+            rejected.append(Rejected(i, problem))
+            continue
+        indexes.append(i)
+        events.append(event)
+    return indexes, events, rejected
+
+
+def to_batch(events: Sequence[Event], workspace: ActiveWorkspace) -> pa.Table:
+    """Columns in the event store's schema; touchpoints mapped from types where missing."""
+    mapping = workspace.touchpoint_for_event
+    return pa.table(
+        {
+            "workspace_id": pa.array([workspace.id] * len(events), pa.int32()),
+            "id": [e.id for e in events],
+            "type": [e.type for e in events],
+            "customer": [e.customer for e in events],
+            "account": pa.array([e.account for e in events], pa.string()),
+            "channel": [e.channel for e in events],
+            "touchpoint": pa.array(
+                [e.touchpoint or mapping.get(e.type) for e in events], pa.string()
+            ),
+            "occurred_at": pa.array(
+                [e.occurred_at.astimezone(UTC) for e in events], pa.timestamp("us", tz="UTC")
+            ),
+            "properties": [
+                orjson.dumps(e.properties).decode() if e.properties else None for e in events
+            ],
+        },
+        schema=SCHEMA,
+    )
+
+
+def ingest_events(items: Sequence[Any], workspace: ActiveWorkspace, store: EventStore) -> Outcome:
+    """Validate and store a batch (dicts, or JSON text per item); duplicates are not stored."""
+    _, events, rejected = validate_events(items, workspace)
+    stored = store.append(to_batch(events, workspace)) if events else set()
+    return Outcome(accepted=len(stored), duplicates=len(events) - len(stored), rejected=rejected)
+
+
+def ingest_customers(items: Sequence[Any], workspace: ActiveWorkspace, db: Engine) -> Outcome:
+    """Create or update customers by id; an update replaces the whole record."""
+    rows, rejected = _validated(items, _CUSTOMER)
+    now = datetime.now(UTC)
+    people.upsert_customers(db, workspace.id, rows, now)  # type: ignore[arg-type]
+    return Outcome(accepted=len(rows), rejected=rejected)
+
+
+def ingest_accounts(items: Sequence[Any], workspace: ActiveWorkspace, db: Engine) -> Outcome:
+    """Create or update accounts; their stakeholders become customers with a buying role."""
+    rows, rejected = _validated(items, _ACCOUNT)
+    people.upsert_accounts(db, workspace.id, rows, datetime.now(UTC))  # type: ignore[arg-type]
+    return Outcome(accepted=len(rows), rejected=rejected)
+
+
+def _validated(
+    items: Iterable[Any], adapter: TypeAdapter[Any]
+) -> tuple[list[Any], list[Rejected]]:
+    rows: dict[str, Any] = {}
+    rejected: list[Rejected] = []
+    for i, item in enumerate(items):
+        try:
+            row = (adapter.validate_json(item) if isinstance(item, bytes | str)
+                   else adapter.validate_python(item))
+        except ValidationError as exc:
+            rejected.append(Rejected(i, reason(exc)))
+            continue
+        rows[row.id] = row  # the last of several rows with one id wins, as in a replay
+    return list(rows.values()), rejected

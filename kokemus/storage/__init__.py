@@ -1,0 +1,1 @@
+"""Adapters to the stores: the app store (SQLAlchemy) and the event store (DuckDB)."""

@@ -1,0 +1,93 @@
+"""Customers and accounts in the app store: upserts that work on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Table, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from kokemus.domain.events import Account, Customer
+from kokemus.storage.tables import accounts, customers
+
+_CHUNK = 5_000
+
+
+def _upsert(db: Engine, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    if not rows:
+        return
+    dialect_insert = pg_insert if db.dialect.name == "postgresql" else sqlite_insert
+    with db.begin() as conn:
+        for start in range(0, len(rows), _CHUNK):
+            stmt = dialect_insert(table).values(rows[start:start + _CHUNK])
+            changed = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+            conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changed))
+
+
+def upsert_customers(db: Engine, workspace_id: int, items: Sequence[Customer],
+                     now: datetime) -> None:
+    rows = [
+        {
+            "workspace_id": workspace_id, "id": c.id, "email": c.email, "name": c.name,
+            "language": c.language, "segments": c.segments, "account_id": c.account,
+            "role": c.role, "attributes": c.attributes, "updated_at": now,
+        }
+        for c in items
+    ]
+    _upsert(db, customers, rows, ["workspace_id", "id"])
+
+
+def upsert_accounts(db: Engine, workspace_id: int, items: Sequence[Account],
+                    now: datetime) -> None:
+    rows = [
+        {
+            "workspace_id": workspace_id, "id": a.id, "name": a.name, "segments": a.segments,
+            "attributes": a.attributes, "updated_at": now,
+        }
+        for a in items
+    ]
+    _upsert(db, accounts, rows, ["workspace_id", "id"])
+    members = [
+        {
+            "workspace_id": workspace_id, "id": s.customer, "account_id": a.id, "role": s.role,
+            "segments": [], "attributes": {}, "updated_at": now,
+        }
+        for a in items for s in a.stakeholders
+    ]
+    # Stakeholders may be new people: create them, or set the account and role of known ones.
+    if members:
+        dialect_insert = pg_insert if db.dialect.name == "postgresql" else sqlite_insert
+        with db.begin() as conn:
+            stmt = dialect_insert(customers).values(members)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["workspace_id", "id"],
+                set_={"account_id": stmt.excluded.account_id, "role": stmt.excluded.role,
+                      "updated_at": stmt.excluded.updated_at},
+            ))
+
+
+def count(db: Engine, table: Table, workspace_id: int) -> int:
+    with db.connect() as conn:
+        return int(conn.execute(
+            select(func.count()).select_from(table).where(table.c.workspace_id == workspace_id)
+        ).scalar() or 0)
+
+
+def get_customer(db: Engine, workspace_id: int, customer_id: str) -> dict[str, Any] | None:
+    with db.connect() as conn:
+        row = conn.execute(select(customers).where(
+            customers.c.workspace_id == workspace_id, customers.c.id == customer_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def account_stakeholders(db: Engine, workspace_id: int, account_id: str) -> list[dict[str, Any]]:
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(customers.c.id, customers.c.role).where(
+                customers.c.workspace_id == workspace_id, customers.c.account_id == account_id
+            ).order_by(customers.c.id)
+        ).mappings().all()
+    return [dict(r) for r in rows]
