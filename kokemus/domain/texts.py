@@ -28,5 +28,5 @@ def localized(text: Text, language: str, fallback: str = "en") -> str:
         return text
     for lang in (language, fallback):
         if lang in text:
-            return text[lang]  # type: ignore[index]
+            return text[lang]
     return next(iter(text.values()), "")

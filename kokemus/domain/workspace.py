@@ -13,7 +13,11 @@ from kokemus.domain.promises import Model, Promise, ValueProposition
 from kokemus.domain.texts import Language, Slug, Text
 from kokemus.domain.value import element_names
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
+
+
+def _default_languages() -> list[Language]:
+    return ["fi", "en"]
 
 
 class Department(Model):
@@ -44,7 +48,7 @@ class Workspace(Model):
     kokemus: Literal[1] = Field(default=SCHEMA_VERSION, description="Document format version.")
     workspace: Slug = Field(description="The workspace's identifier.")
     name: Text
-    languages: list[Language] = Field(default_factory=lambda: ["fi", "en"], min_length=1)
+    languages: list[Language] = Field(default_factory=_default_languages, min_length=1)
     value_proposition: ValueProposition
     departments: list[Department] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
