@@ -97,7 +97,8 @@ def init(
     with bootstrap.build(settings) as kk:
         out.print(f"data in {settings.data_dir}/ (app store and event store)")
         _first_admin(kk)
-    out.print(f"next: cd {directory} && kokemus apply workspace.yaml && kokemus serve")
+    go = "" if directory.resolve() == Path.cwd() else f"cd {directory} && "
+    out.print(f"next: {go}kokemus apply workspace.yaml && kokemus serve")
 
 
 def _first_admin(kk: bootstrap.Kokemus) -> None:
