@@ -1,0 +1,5 @@
+"""`python -m kokemus` is the `kokemus` command."""
+
+from kokemus.cli import main
+
+main()
