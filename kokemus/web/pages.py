@@ -1,11 +1,146 @@
-"""Web UI routes (placeholder until the web UI lands)."""
+"""Web UI routes: login, language switch and the workspace overview, server-rendered."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
 
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from kokemus import bootstrap
+from kokemus.bootstrap import Kokemus
 from kokemus.config import Settings
+from kokemus.domain.errors import NotFound
+from kokemus.services import access
+from kokemus.services import workspaces as workspace_service
+from kokemus.web import i18n, overview, sessions
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+User = Annotated[dict[str, Any], Depends(sessions.require_user)]
+
+# The pages run no scripts and load nothing from elsewhere; the policy says so to the browser.
+# img-src allows data: for the icons inlined in the vendored CSS.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    del app, settings
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=bootstrap.secret_key(settings),
+        session_cookie=sessions.SESSION_COOKIE,
+        max_age=sessions.SESSION_AGE,
+        same_site="lax",
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_exception_handler(sessions.LoginRequired, _to_login)  # type: ignore[arg-type]
+    app.include_router(router)
+
+
+async def _to_login(_: Request, exc: sessions.LoginRequired) -> Response:
+    target = "/login" if exc.next_path == "/" else f"/login?next={quote(exc.next_path, safe='/')}"
+    return RedirectResponse(target, status_code=303)
+
+
+def _kokemus(request: Request) -> Kokemus:
+    kk: Kokemus = request.app.state.kokemus
+    return kk
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = sessions.language(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "t": i18n.translator(lang),
+            "lang": lang,
+            "languages": i18n.LANGUAGES,
+            "user": sessions.user(request),
+            "csrf": sessions.csrf_token(request),
+            "here": here,
+            "workspaces": [],
+            **context,
+        },
+        status_code=status,
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    if sessions.user(request):
+        return RedirectResponse(sessions.safe_next(next), status_code=303)
+    notice = request.session.pop("notice", None)
+    return render(request, "login.html", next=sessions.safe_next(next), notice=notice)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    target = sessions.safe_next(next)
+    if not sessions.csrf_ok(request, csrf):
+        return render(request, "login.html", 400, next=target, username=username,
+                      error="login.expired")
+    account = access.authenticate(_kokemus(request).db, username.strip(), password)
+    if account is None:
+        return render(request, "login.html", 401, next=target, username=username,
+                      error="login.failed")
+    sessions.log_in(request, account)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    if sessions.csrf_ok(request, csrf):
+        request.session.clear()
+        request.session["notice"] = "login.signed_out"
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/language/{code}")
+def switch_language(code: str, next: str | None = None) -> Response:
+    response = RedirectResponse(sessions.safe_next(next), status_code=303)
+    if i18n.supported(code):
+        response.set_cookie(sessions.LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600,
+                            httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/")
+def home(request: Request, _user: User) -> Response:
+    slugs = workspace_service.slugs(_kokemus(request).db)
+    if not slugs:
+        return render(request, "empty.html")
+    return RedirectResponse(f"/w/{slugs[0]}", status_code=303)
+
+
+@router.get("/w/{slug}")
+def workspace_overview(request: Request, slug: str, _user: User) -> Response:
+    kk = _kokemus(request)
+    slugs = workspace_service.slugs(kk.db)
+    try:
+        active = workspace_service.get(kk.db, slug)
+    except NotFound:
+        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
+    view = overview.build(kk, active, sessions.language(request))
+    return render(request, "overview.html", overview=view, workspaces=slugs, current=slug)

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Re-vendor the front-end assets pinned in package-lock.json into ../static/vendor/.
+# The app serves only these committed copies: no CDN and no npm at run time.
+# To upgrade: edit the version in package.json, run `npm install --package-lock-only`, then this.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+out="$here/../static/vendor"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cp "$here/package.json" "$here/package-lock.json" "$work/"
+(cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+
+pico="$work/node_modules/@picocss/pico"
+mkdir -p "$out"
+cp "$pico/css/pico.min.css" "$out/pico.min.css"
+cp "$pico/LICENSE.md" "$out/pico.LICENSE.md"
+version=$(node -p "require('$pico/package.json').version")
+echo "vendored @picocss/pico $version into $out"

@@ -1,0 +1,192 @@
+"""The workspace overview as the page shows it: every text localized, every name resolved.
+
+Templates stay free of lookups and fallbacks; this module turns the workspace document
+and the store counts into plain values in one language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from kokemus.bootstrap import Kokemus
+from kokemus.domain.journeys import Journey
+from kokemus.domain.texts import Text, localized
+from kokemus.domain.workspace import Workspace
+from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import people
+from kokemus.storage.tables import customers
+from kokemus.web import i18n
+
+LATEST_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class CommitmentView:
+    text: str
+    within: str
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
+class PromiseView:
+    text: str
+    departments: list[str]
+    channels: list[str]
+    commitments: list[CommitmentView]
+
+
+@dataclass(frozen=True)
+class TouchpointView:
+    id: str
+    name: str
+    channel: str
+    owner: str
+    category: str
+    core: bool
+    required: bool
+    goal: bool
+    events: list[str]
+
+
+@dataclass(frozen=True)
+class StageView:
+    name: str
+    touchpoints: list[TouchpointView]
+
+
+@dataclass(frozen=True)
+class JourneyView:
+    name: str
+    segment: str | None
+    stages: list[StageView]
+    designed_path: list[str]
+    goal: str | None
+
+
+@dataclass(frozen=True)
+class EventView:
+    seq: int
+    occurred_at: str
+    type: str
+    customer: str
+    channel: str
+    touchpoint: str
+
+
+@dataclass(frozen=True)
+class Overview:
+    slug: str
+    name: str
+    version: int
+    statement: str
+    differentiation: str | None
+    segments: list[str]
+    promises: list[PromiseView]
+    journeys: list[JourneyView]
+    event_count: str
+    event_total: int
+    customer_count: str
+    touchpoint_count: int
+    events: list[EventView] = field(default_factory=list)
+
+
+class _Names:
+    """Ids to localized names, falling back to the id for anything the document lacks."""
+
+    def __init__(self, document: Workspace, language: str) -> None:
+        self.language = language
+
+        def table(items: list[tuple[str, Text]]) -> dict[str, str]:
+            return {ident: localized(name, language) for ident, name in items}
+
+        self.departments = table([(d.id, d.name) for d in document.departments])
+        self.channels = table([(c.id, c.name) for c in document.channels])
+        self.segments = table([(s.id, s.name) for s in document.segments])
+        self.touchpoints = table([(t.id, t.name) for t in document.touchpoints()])
+
+    def text(self, text: Text) -> str:
+        return localized(text, self.language)
+
+
+def _journey(journey: Journey, names: _Names, language: str) -> JourneyView:
+    def view(tp_index: int) -> TouchpointView:
+        tp = journey.touchpoints[tp_index]
+        return TouchpointView(
+            id=tp.id,
+            name=names.text(tp.name),
+            channel=names.channels.get(tp.channel, tp.channel),
+            owner=names.departments.get(tp.owner, tp.owner),
+            category=i18n.translate(f"category.{tp.category.value}", language),
+            core=tp.experience == "core",
+            required=tp.required,
+            goal=tp.id == journey.goal,
+            events=list(tp.events),
+        )
+
+    stages = [
+        StageView(
+            name=names.text(stage.name),
+            touchpoints=[view(i) for i, tp in enumerate(journey.touchpoints)
+                         if tp.stage == stage.id],
+        )
+        for stage in journey.stages
+    ]
+    return JourneyView(
+        name=names.text(journey.name),
+        segment=names.segments.get(journey.segment, journey.segment) if journey.segment else None,
+        stages=stages,
+        designed_path=[names.touchpoints.get(step, step) for step in journey.designed_path],
+        goal=names.touchpoints.get(journey.goal, journey.goal) if journey.goal else None,
+    )
+
+
+def _event(row: dict[str, object], names: _Names, language: str) -> EventView:
+    occurred = row["occurred_at"]
+    touchpoint = row["touchpoint"]
+    return EventView(
+        seq=int(str(row["seq"])),
+        occurred_at=i18n.moment(occurred, language) if isinstance(occurred, datetime)
+        else str(occurred),
+        type=str(row["type"]),
+        customer=str(row["customer"]),
+        channel=names.channels.get(str(row["channel"]), str(row["channel"])),
+        touchpoint=names.touchpoints.get(str(touchpoint), str(touchpoint)) if touchpoint else "",
+    )
+
+
+def build(kk: Kokemus, active: ActiveWorkspace, language: str) -> Overview:
+    document = active.document
+    names = _Names(document, language)
+    vp = document.value_proposition
+    promises = [
+        PromiseView(
+            text=names.text(p.text),
+            departments=[names.departments.get(d, d) for d in p.departments],
+            channels=[names.channels.get(c, c) for c in p.channels],
+            commitments=[
+                CommitmentView(names.text(c.text), i18n.duration(c.within, language),
+                               c.start, c.end)
+                for c in p.commitments
+            ],
+        )
+        for p in document.promises
+    ]
+    total = kk.events.count(active.id)
+    return Overview(
+        slug=active.slug,
+        name=names.text(document.name),
+        version=active.version,
+        statement=names.text(vp.statement),
+        differentiation=names.text(vp.differentiation) if vp.differentiation else None,
+        segments=[names.segments.get(s, s) for s in vp.segments],
+        promises=promises,
+        journeys=[_journey(j, names, language) for j in document.journeys],
+        event_count=i18n.number(total, language),
+        event_total=total,
+        customer_count=i18n.number(people.count(kk.db, customers, active.id), language),
+        touchpoint_count=sum(1 for _ in document.touchpoints()),
+        events=[_event(row, names, language)
+                for row in kk.events.latest(active.id, LATEST_EVENTS)],
+    )
