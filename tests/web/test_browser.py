@@ -61,7 +61,10 @@ def server(settings: Settings, kk: bootstrap.Kokemus) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
-        pytest.skip(f"no {CHROMIUM}")
+        # CI installs it (.ci/services): there a missing browser is a failure, not a skip.
+        if os.environ.get("CI"):
+            pytest.fail(f"no {CHROMIUM}; .ci/services should have installed it")
+        pytest.skip(f"no {CHROMIUM}; install it with: apt-get install chromium")
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
