@@ -1,0 +1,178 @@
+"""Asiakkaan valinta (Customer's Choice, IoT): the store where devices report needs.
+
+Each customer chose an operating mode when joining: the store acts at once (automatic), asks
+first (ask_first) or only tells (notify_only). Fridges report low stock, mixers break,
+washers wear out; the store refills, replaces or books a service within the mode chosen.
+Customers help each other in the community. The further the mode keeps the store from
+acting, the longer from the signal to the need met: notify_only customers wait longest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from kokemus.demo.people import names
+from kokemus.demo.scenario import Block, Scenario
+from kokemus.demo.timeline import (
+    DAY,
+    EVENING,
+    HOUR,
+    MINUTE,
+    Labels,
+    Period,
+    Timeline,
+    numbered,
+    pick,
+    properties,
+    uniform,
+)
+from kokemus.domain.events import Customer
+
+SLUG = "asiakkaan-valinta"
+MODES = ("automatic", "ask_first", "notify_only")
+MODE_SHARE = (0.45, 0.35, 0.20)
+
+# device: (share of customers owning one, signal, store action, need met, time to meet it)
+DEVICES = {
+    "fridge": (0.90, "fridge_low", "refill_ordered", "refill_delivered", (3 * HOUR, 20 * HOUR)),
+    "mixer": (0.50, "mixer_broken", "replacement_shipped", "replacement_delivered",
+              (20 * HOUR, 48 * HOUR)),
+    "washer": (0.70, "washer_worn", "service_booked", "service_completed",
+               (24 * HOUR, 96 * HOUR)),
+}
+FRIDGE_LOW_EVERY_DAYS = 30
+MIXER_BROKEN_RATE = 0.05  # of mixers, over the period
+WASHER_WORN_RATE = 0.15
+APPROVAL_MEDIAN_H = 2.0  # ask_first: the customer answers after a log-normal wait
+APPROVED = 0.9
+NOTIFIED_ACTS = 0.8  # notify_only: the customer orders herself after 6-72 h
+NOTIFIED_WAIT_H = (6, 72)
+
+CES = {  # 1..7 by mode: the less the customer must do, the easier it feels
+    "automatic": (0.01, 0.02, 0.03, 0.06, 0.13, 0.35, 0.40),
+    "ask_first": (0.02, 0.03, 0.05, 0.10, 0.20, 0.30, 0.30),
+    "notify_only": (0.04, 0.06, 0.10, 0.18, 0.24, 0.22, 0.16),
+}
+NPS = {
+    "automatic": (0.01, 0.01, 0.01, 0.01, 0.02, 0.03, 0.04, 0.08, 0.20, 0.27, 0.32),
+    "ask_first": (0.01, 0.01, 0.01, 0.02, 0.02, 0.04, 0.05, 0.10, 0.22, 0.25, 0.27),
+    "notify_only": (0.02, 0.02, 0.03, 0.03, 0.04, 0.06, 0.08, 0.14, 0.22, 0.20, 0.16),
+}
+FEEDBACK_RATE = 0.10
+
+
+def _needs(tl: Timeline, rng: np.random.Generator, mode: np.ndarray, who: np.ndarray,
+           signalled: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Signal -> (approval or notice) -> store action -> need met, per signal; returns the
+    signals whose need was met and when."""
+    p = tl.period
+    _, signal, action, met, (fastest, slowest) = DEVICES[device]
+    n = len(who)
+    m = mode[who]
+    tl.add(signal, who, signalled, "device", props=properties(
+        device=Labels((device,), np.zeros(n, np.int64))))
+    acted = signalled + uniform(rng, MINUTE, 10 * MINUTE, n)
+    goes = np.ones(n, bool)
+    channel = np.zeros(n, np.int64)  # automation
+
+    ask = np.flatnonzero(m == 1)
+    asked = signalled[ask] + uniform(rng, MINUTE, 5 * MINUTE, len(ask))
+    tl.add("approval_requested", who[ask], asked, "app")
+    wait = (rng.lognormal(np.log(APPROVAL_MEDIAN_H * HOUR), 0.8, len(ask))).astype(np.int64)
+    answered = p.daytime(rng, asked + wait, 7, 22)
+    yes = rng.random(len(ask)) < APPROVED
+    tl.add("customer_approved", who[ask[yes]], answered[yes], "app")
+    tl.add("customer_declined", who[ask[~yes]], answered[~yes], "app")
+    goes[ask[~yes]] = False
+    acted[ask] = answered + uniform(rng, MINUTE, 10 * MINUTE, len(ask))
+
+    tell = np.flatnonzero(m == 2)
+    told = signalled[tell] + uniform(rng, MINUTE, 5 * MINUTE, len(tell))
+    tl.add("customer_notified", who[tell], told, "app")
+    acts = rng.random(len(tell)) < NOTIFIED_ACTS
+    goes[tell[~acts]] = False
+    low, high = NOTIFIED_WAIT_H
+    acted[tell] = p.daytime(rng, told + uniform(rng, low * HOUR, high * HOUR, len(tell)), 7, 22)
+    channel[tell] = 1  # the customer orders in the app
+
+    g = np.flatnonzero(goes)
+    tl.add(action, who[g], acted[g], Labels(("automation", "app"), channel[g]))
+    done = p.daytime(rng, acted[g] + uniform(rng, fastest, slowest, len(g)), 8, 20)
+    tl.add(met, who[g], done, "home" if device == "washer" else "delivery")
+    return who[g], done
+
+
+def make_block(rng: np.random.Generator, period: Period, first: int, size: int) -> Block:
+    tl = Timeline(period)
+    p = period
+    ids = numbered(f"{SLUG}-", first, size)
+    mode = pick(rng, MODES, MODE_SHARE, size)
+    owns = {d: rng.random(size) < share for d, (share, *_) in DEVICES.items()}
+
+    # A fifth joined during the period and chose their mode then; the rest were members.
+    joined = np.full(size, p.start)
+    new = np.flatnonzero(rng.random(size) < 0.2)
+    joined[new] = p.starts(rng, len(new), EVENING, within=(0.0, 0.9))
+    tl.add("mode_chosen", new, joined[new], "app", props=properties(mode=mode.take(new)))
+    active = p.end - joined
+
+    fridge = np.flatnonzero(owns["fridge"])
+    lows = rng.poisson(active[fridge] / (FRIDGE_LOW_EVERY_DAYS * DAY))
+    f_who = np.repeat(fridge, lows)
+    f_at = joined[f_who] + (active[f_who] * rng.random(len(f_who))).astype(np.int64)
+    met = [_needs(tl, rng, mode.index, f_who, f_at, "fridge")]
+    for device, rate in (("mixer", MIXER_BROKEN_RATE), ("washer", WASHER_WORN_RATE)):
+        who = np.flatnonzero(owns[device] & (rng.random(size) < rate))
+        at = joined[who] + (active[who] * rng.random(len(who))).astype(np.int64)
+        met.append(_needs(tl, rng, mode.index, who, at, device))
+
+    # Some answer a short survey after a need was met.
+    met_who = np.concatenate([w for w, _ in met])
+    met_at = np.concatenate([t for _, t in met])
+    f = np.flatnonzero(rng.random(len(met_who)) < FEEDBACK_RATE)
+    respondent_mode = mode.index[met_who[f]]
+    nps = np.zeros(len(f), np.int64)
+    ces = np.zeros(len(f), np.int64)
+    for code, name in enumerate(MODES):
+        rows = respondent_mode == code
+        nps[rows] = rng.choice(11, int(rows.sum()), p=NPS[name])
+        ces[rows] = 1 + rng.choice(7, int(rows.sum()), p=CES[name])
+    tl.add("feedback_given", met_who[f], p.daytime(rng, met_at[f] + uniform(
+        rng, HOUR, 12 * HOUR, len(f)), 8, 22), "app", props=properties(nps=nps, ces=ces))
+
+    # Customers help each other: a question in the community gets answers from others.
+    asking = np.flatnonzero(rng.random(size) < 0.12)
+    asked = p.starts(rng, len(asking), EVENING)
+    asked = np.maximum(asked, joined[asking])
+    tl.add("community_question", asking, asked, "community")
+    answers = rng.poisson(1.3, len(asking))
+    q = np.repeat(np.arange(len(asking)), answers)
+    helper = (asking[q] + rng.integers(1, max(size, 2), len(q))) % size
+    tl.add("community_answer", helper, asked[q] + rng.lognormal(
+        np.log(1.5 * HOUR), 1.0, len(q)).astype(np.int64), "community",
+        props=properties(question_of=ids.take(pa.array(asking[q]))))
+    return Block(tl, ids, _customers(rng, ids, mode, owns))
+
+
+def _customers(rng: np.random.Generator, ids: pa.Array, mode: Labels,
+               owns: dict[str, np.ndarray]) -> list[Customer]:
+    n = len(ids)
+    devices = [",".join(d for d in DEVICES if owns[d][i]) for i in range(n)]
+    return [
+        Customer(id=cid, name=name, email=f"{local}.{cid.rsplit('-', 1)[1]}@example.fi",
+                 language="fi", segments=["ambassadors", MODES[m]],
+                 attributes={"mode": MODES[m], "devices": dev})
+        for cid, (name, local), m, dev in zip(ids.to_pylist(), names(rng, n),
+                                              mode.index.tolist(), devices, strict=True)
+    ]
+
+
+SCENARIO = Scenario(
+    slug=SLUG,
+    workspace_file=Path(__file__).with_name("customers_choice.yaml"),
+    share=0.3,
+    make_block=make_block,
+)

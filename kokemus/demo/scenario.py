@@ -1,0 +1,38 @@
+"""What every demo scenario provides: its workspace file and a generator of blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from kokemus.demo.timeline import Period, Timeline
+from kokemus.domain.events import Account, Customer
+
+
+@dataclass
+class Block:
+    """Customers (and accounts) of one block, and their events; indices in the timeline
+    point into `customer_ids` and `account_ids`."""
+
+    timeline: Timeline
+    customer_ids: pa.Array
+    customers: list[Customer]
+    account_ids: pa.Array | None = None
+    accounts: list[Account] = field(default_factory=list)
+
+
+# (random generator, period, index of the block's first customer, customers in the block)
+BlockMaker = Callable[[np.random.Generator, Period, int, int], Block]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    slug: str
+    workspace_file: Path
+    share: float = field(metadata={"doc": "Fraction of the demo's customers."})
+    make_block: BlockMaker
+    block_size: int = 20_000
