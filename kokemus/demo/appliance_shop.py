@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kokemus.demo.people import names
 from kokemus.demo.scenario import Block, Scenario
@@ -76,11 +77,15 @@ def _scores(rng: np.random.Generator, outcome: np.ndarray) -> dict[str, np.ndarr
 
 
 def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np.ndarray,
-            express: np.ndarray, installation: np.ndarray, carrier: Labels) -> None:
+            express: np.ndarray, installation: np.ndarray, carrier: Labels,
+            order: pa.Array) -> None:
     """From the paid order to the feedback, for the orders given (one row per order)."""
     p = tl.period
     n = len(who)
-    carrier_props = properties(carrier=carrier)
+    carrier_props = properties(order=order, carrier=carrier)
+
+    def of(rows: np.ndarray) -> pa.Array:
+        return properties(order=order.take(pa.array(rows)))
 
     shipped = p.daytime(rng, ordered + np.where(express, uniform(rng, 2 * HOUR, 6 * HOUR, n),
                                                 uniform(rng, 12 * HOUR, 48 * HOUR, n)), 7, 21)
@@ -143,11 +148,11 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
     i = np.flatnonzero(installation)
     booked = p.daytime(rng, shipped[i] + uniform(rng, 1 * HOUR, 6 * HOUR, len(i)))
     booked[damaged[i]] = call[np.searchsorted(k, i[damaged[i]])]
-    tl.add("installation_booked", who[i], booked, "phone")
+    tl.add("installation_booked", who[i], booked, "phone", props=of(i))
     installed = p.daytime(rng, due[i] + np.where(
         express[i], uniform(rng, 1 * HOUR, 6 * HOUR, len(i)),
         uniform(rng, 24 * HOUR, 96 * HOUR, len(i))), 8, 19)
-    tl.add("installation_completed", who[i], installed, "installation")
+    tl.add("installation_completed", who[i], installed, "installation", props=of(i))
 
     done = due.copy()
     done[i] = installed
@@ -157,23 +162,25 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
     scores = _scores(rng, outcome[f])
     tl.add("feedback_given", who[f], p.daytime(rng, done[f] + uniform(rng, 2 * HOUR, 48 * HOUR,
                                                                        len(f))), "email",
-           props=properties(nps=scores["nps"], ces=scores["ces"], csat=scores["csat"]))
+           props=properties(order=order.take(pa.array(f)), nps=scores["nps"],
+                            ces=scores["ces"], csat=scores["csat"]))
 
 
 def _order(tl: Timeline, rng: np.random.Generator, who: np.ndarray, at: np.ndarray,
            product: Labels, express: np.ndarray, installation: np.ndarray,
-           channel: Labels) -> None:
+           channel: Labels, order: pa.Array) -> None:
     """Order, payment and confirmation, then the delivery of each order."""
     n = len(who)
     carrier = pick(rng, CARRIERS, CARRIER_SHARE, n)
     prices = ((PRICE_EUR[product.index] * rng.uniform(0.9, 1.25, n)).astype(np.int64)
               if product.names is PRODUCTS else rng.integers(29, 79, n))
     tl.add("order_placed", who, at, channel, props=properties(
-        product=product, price_eur=prices,
+        order=order, product=product, price_eur=prices,
         delivery=Labels(("standard", "express"), express.astype(np.int64)),
         installation=installation, carrier=carrier))
     e = np.flatnonzero(express)
-    tl.add("express_delivery_selected", who[e], at[e], channel.take(e))
+    tl.add("express_delivery_selected", who[e], at[e], channel.take(e),
+           props=properties(order=order.take(pa.array(e))))
     failed = rng.random(n) < 0.03
     paid = at + uniform(rng, 1 * MINUTE, 10 * MINUTE, n)
     fl = np.flatnonzero(failed)
@@ -181,7 +188,7 @@ def _order(tl: Timeline, rng: np.random.Generator, who: np.ndarray, at: np.ndarr
     paid[fl] += uniform(rng, 2 * MINUTE, 30 * MINUTE, len(fl))
     tl.add("payment_completed", who, paid, "web")
     tl.add("order_confirmation_sent", who, paid + uniform(rng, 30, 3 * MINUTE, n), "email")
-    _fulfil(tl, rng, who, paid, express, installation, carrier)
+    _fulfil(tl, rng, who, paid, express, installation, carrier, order)
 
 
 def _browse(tl: Timeline, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -222,6 +229,7 @@ def _browse(tl: Timeline, rng: np.random.Generator, n: int) -> np.ndarray:
 
 def make_block(rng: np.random.Generator, period: Period, first: int, size: int) -> Block:
     tl = Timeline(period)
+    ids = numbered(f"{SLUG}-", first, size)
     decided = _browse(tl, rng, size)
 
     carted = np.flatnonzero(rng.random(size) < 0.55)
@@ -245,8 +253,9 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
         rng.random(n) < 0.04, 2, cart_channel.index[order_rows]))
     express = rng.random(n) < 0.4
     installation = express | (rng.random(n) < 0.55)
+    # An order is named by its customer: -o1 the appliance, -o2 the accessories later.
     _order(tl, rng, buyers, order_at, pick(rng, PRODUCTS, PRODUCT_SHARE, n), express,
-           installation, channel)
+           installation, channel, _orders(ids, buyers, "o1"))
 
     # Some come back for accessories weeks later: standard delivery, no installation.
     again = np.flatnonzero(rng.random(n) < 0.15)
@@ -255,7 +264,8 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     tl.add("product_viewed", buyers[again], again_at - uniform(rng, 2 * MINUTE, 20 * MINUTE, m),
            "web", props=properties(product=pick(rng, ACCESSORIES, (1, 1, 1), m)))
     _order(tl, rng, buyers[again], again_at, pick(rng, ACCESSORIES, (1, 1, 1), m),
-           np.zeros(m, bool), np.zeros(m, bool), Labels(("web",), np.zeros(m, np.int64)))
+           np.zeros(m, bool), np.zeros(m, bool), Labels(("web",), np.zeros(m, np.int64)),
+           _orders(ids, buyers[again], "o2"))
 
     # A few ask customer service something on the way, by phone or chat.
     asked = np.flatnonzero(rng.random(n) < 0.05)
@@ -264,8 +274,11 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
         pick(rng, ("phone", "chat"), (0.5, 0.5), len(asked)),
         props=properties(reason=Labels(("question",), np.zeros(len(asked), np.int64))))
 
-    ids = numbered(f"{SLUG}-", first, size)
     return Block(tl, ids, _customers(rng, ids, size))
+
+
+def _orders(ids: pa.Array, who: np.ndarray, suffix: str) -> pa.Array:
+    return pc.binary_join_element_wise(ids.take(pa.array(who)), suffix, "-")
 
 
 def _customers(rng: np.random.Generator, ids: pa.Array, n: int) -> list[Customer]:

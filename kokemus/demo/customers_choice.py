@@ -65,33 +65,41 @@ FEEDBACK_RATE = 0.10
 
 
 def _needs(tl: Timeline, rng: np.random.Generator, mode: np.ndarray, who: np.ndarray,
-           signalled: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+           signalled: np.ndarray, device: str, first: int) -> tuple[np.ndarray, np.ndarray]:
     """Signal -> (approval or notice) -> store action -> need met, per signal; returns the
-    signals whose need was met and when."""
+    signals whose need was met and when. Every event of a need carries its id, so the time
+    from signal to need met is a join, not a guess."""
     p = tl.period
     _, signal, action, met, (fastest, slowest) = DEVICES[device]
     n = len(who)
     m = mode[who]
+    # Blocks of customers [first, first + size) get need numbers [100 * first, ...): unique
+    # while a customer has fewer than 100 needs of a device in the period.
+    need = numbered(f"{SLUG}-{device}-", 100 * first, n, width=8)
+
+    def of(rows: np.ndarray) -> pa.Array:
+        return properties(need=need.take(pa.array(rows)))
+
     tl.add(signal, who, signalled, "device", props=properties(
-        device=Labels((device,), np.zeros(n, np.int64))))
+        device=Labels((device,), np.zeros(n, np.int64)), need=need))
     acted = signalled + uniform(rng, MINUTE, 10 * MINUTE, n)
     goes = np.ones(n, bool)
     channel = np.zeros(n, np.int64)  # automation
 
     ask = np.flatnonzero(m == 1)
     asked = signalled[ask] + uniform(rng, MINUTE, 5 * MINUTE, len(ask))
-    tl.add("approval_requested", who[ask], asked, "app")
+    tl.add("approval_requested", who[ask], asked, "app", props=of(ask))
     wait = (rng.lognormal(np.log(APPROVAL_MEDIAN_H * HOUR), 0.8, len(ask))).astype(np.int64)
     answered = p.daytime(rng, asked + wait, 7, 22)
     yes = rng.random(len(ask)) < APPROVED
-    tl.add("customer_approved", who[ask[yes]], answered[yes], "app")
-    tl.add("customer_declined", who[ask[~yes]], answered[~yes], "app")
+    tl.add("customer_approved", who[ask[yes]], answered[yes], "app", props=of(ask[yes]))
+    tl.add("customer_declined", who[ask[~yes]], answered[~yes], "app", props=of(ask[~yes]))
     goes[ask[~yes]] = False
     acted[ask] = answered + uniform(rng, MINUTE, 10 * MINUTE, len(ask))
 
     tell = np.flatnonzero(m == 2)
     told = signalled[tell] + uniform(rng, MINUTE, 5 * MINUTE, len(tell))
-    tl.add("customer_notified", who[tell], told, "app")
+    tl.add("customer_notified", who[tell], told, "app", props=of(tell))
     acts = rng.random(len(tell)) < NOTIFIED_ACTS
     goes[tell[~acts]] = False
     low, high = NOTIFIED_WAIT_H
@@ -99,9 +107,9 @@ def _needs(tl: Timeline, rng: np.random.Generator, mode: np.ndarray, who: np.nda
     channel[tell] = 1  # the customer orders in the app
 
     g = np.flatnonzero(goes)
-    tl.add(action, who[g], acted[g], Labels(("automation", "app"), channel[g]))
+    tl.add(action, who[g], acted[g], Labels(("automation", "app"), channel[g]), props=of(g))
     done = p.daytime(rng, acted[g] + uniform(rng, fastest, slowest, len(g)), 8, 20)
-    tl.add(met, who[g], done, "home" if device == "washer" else "delivery")
+    tl.add(met, who[g], done, "home" if device == "washer" else "delivery", props=of(g))
     return who[g], done
 
 
@@ -123,11 +131,11 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     lows = rng.poisson(active[fridge] / (FRIDGE_LOW_EVERY_DAYS * DAY))
     f_who = np.repeat(fridge, lows)
     f_at = joined[f_who] + (active[f_who] * rng.random(len(f_who))).astype(np.int64)
-    met = [_needs(tl, rng, mode.index, f_who, f_at, "fridge")]
+    met = [_needs(tl, rng, mode.index, f_who, f_at, "fridge", first)]
     for device, rate in (("mixer", MIXER_BROKEN_RATE), ("washer", WASHER_WORN_RATE)):
         who = np.flatnonzero(owns[device] & (rng.random(size) < rate))
         at = joined[who] + (active[who] * rng.random(len(who))).astype(np.int64)
-        met.append(_needs(tl, rng, mode.index, who, at, device))
+        met.append(_needs(tl, rng, mode.index, who, at, device, first))
 
     # Some answer a short survey after a need was met.
     met_who = np.concatenate([w for w, _ in met])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -72,7 +71,7 @@ def run(kk: Kokemus, *, customers: int = 20_000, days: int = 180, seed: int = 7,
     now = datetime.now(UTC)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console or Console(quiet=True))
-    pending: deque[tuple[int, Future[set[str]], Future[None], _Tally, int]] = deque()
+    pending: deque[tuple[int, Future[set[str]], Future[None], _Tally]] = deque()
 
     with progress, ThreadPoolExecutor(1) as event_writer, \
             ThreadPoolExecutor(1) as people_writer:
@@ -80,7 +79,7 @@ def run(kk: Kokemus, *, customers: int = 20_000, days: int = 180, seed: int = 7,
 
         def settle(keep: int) -> None:
             while len(pending) > keep:
-                size, stored, written, tally, _ = pending.popleft()
+                size, stored, written, tally = pending.popleft()
                 tally.stored += len(stored.result())
                 written.result()
                 progress.advance(task, size)
@@ -101,7 +100,7 @@ def run(kk: Kokemus, *, customers: int = 20_000, days: int = 180, seed: int = 7,
                 tally.events += table.num_rows
                 pending.append((size, event_writer.submit(kk.events.append, table),
                                 people_writer.submit(_write_people, kk, ws, block, now),
-                                tally, block_no))
+                                tally))
                 settle(_BLOCKS_IN_FLIGHT)
         settle(0)
 
@@ -120,6 +119,3 @@ def _summary(tallies: dict[str, _Tally], period: Period, seconds: float) -> list
     lines.append(f"  together {total:,} events")
     return lines
 
-
-def slugs() -> Sequence[str]:
-    return [s.slug for s in SCENARIOS]

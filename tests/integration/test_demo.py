@@ -91,9 +91,9 @@ def test_kiito_damages_four_percent(kk: bootstrap.Kokemus, demo: dict[str, int])
 
 def test_damaged_customers_score_lower(kk: bootstrap.Kokemus, demo: dict[str, int]) -> None:
     scores = {damaged: (n, nps, ces, csat) for damaged, n, nps, ces, csat in _rows(kk, """
-        WITH damaged AS (SELECT DISTINCT customer FROM events
+        WITH damaged AS (SELECT properties->>'order' AS "order" FROM events
                          WHERE workspace_id = ? AND type = 'delivery_damaged')
-        SELECT customer IN (SELECT customer FROM damaged), count(*),
+        SELECT properties->>'order' IN (SELECT "order" FROM damaged), count(*),
                avg((properties->>'nps')::INT), avg((properties->>'ces')::INT),
                avg((properties->>'csat')::INT)
         FROM events WHERE workspace_id = ? AND type = 'feedback_given' GROUP BY 1""",
@@ -101,7 +101,7 @@ def test_damaged_customers_score_lower(kk: bootstrap.Kokemus, demo: dict[str, in
     n, nps, ces, csat = scores[True]
     _, nps_rest, ces_rest, csat_rest = scores[False]
     assert n >= 5  # type: ignore[operator]
-    # Documented means: NPS 3.9 vs 8.2, CES 2.8 vs 5.6, CSAT 2.4 vs 4.3.
+    # Documented expected means: NPS 3.98 vs 8.24, CES 2.87 vs 5.53, CSAT 2.38 vs 4.28.
     assert nps < nps_rest - 2.5 and ces < ces_rest - 1.5  # type: ignore[operator]
     assert csat < csat_rest - 1.0  # type: ignore[operator]
     no_notice = _rows(kk, """
@@ -125,7 +125,7 @@ def test_b2b_losses_follow_lost_touchpoints(kk: bootstrap.Kokemus,
             HAVING bool_or(type IN ('deal_won', 'deal_lost')))
         SELECT missing, reached, count(*), avg(lost::INT) FROM accounts
         GROUP BY CUBE (missing, reached)""", demo["konekauppa"])}
-    # Documented: 0.725 lost without a spec sheet vs 0.425 with; 0.70 vs 0.44 by the decider.
+    # Documented: 0.725 lost without a spec sheet vs 0.425 with; 0.69 vs 0.44 by the decider.
     assert by[(True, None)][1] > by[(False, None)][1] + 0.15  # type: ignore[operator]
     assert by[(None, False)][1] > by[(None, True)][1] + 0.12  # type: ignore[operator]
     assert by[(False, True)][1] < 0.5 < by[(True, False)][1]  # type: ignore[operator]
@@ -141,17 +141,16 @@ def test_notify_only_waits_longest(kk: bootstrap.Kokemus, demo: dict[str, int]) 
         cur.register("modes", pa.table({"customer": [c for c, _ in modes],
                                         "mode": [a["mode"] for _, a in modes]}))
         hours = dict(cur.execute("""
-            WITH low AS (SELECT customer, occurred_at FROM events
+            WITH low AS (SELECT customer, occurred_at, properties->>'need' AS need FROM events
                          WHERE workspace_id = ? AND type = 'fridge_low'),
-                 met AS (SELECT customer, occurred_at FROM events
+                 met AS (SELECT occurred_at, properties->>'need' AS need FROM events
                          WHERE workspace_id = ? AND type = 'refill_delivered')
-            SELECT mode, avg(epoch(met.occurred_at - low.occurred_at)) / 3600
-            FROM low ASOF JOIN met ON low.customer = met.customer
-                 AND met.occurred_at >= low.occurred_at
-            JOIN modes ON modes.customer = low.customer
+            SELECT mode, median(epoch(met.occurred_at - low.occurred_at)) / 3600
+            FROM low JOIN met USING (need) JOIN modes USING (customer)
             GROUP BY mode""", [ws_id, ws_id]).fetchall())
+    # Documented medians: about 15 h automatic, 20 h ask_first, 57 h notify_only.
     assert hours["automatic"] < hours["ask_first"] < hours["notify_only"]
-    assert hours["notify_only"] > hours["automatic"] + 20
+    assert hours["notify_only"] > hours["automatic"] + 25
 
 
 def test_same_seed_same_history(kk: bootstrap.Kokemus, demo: dict[str, int],
