@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kokemus.demo.people import names
+from kokemus.demo.names import people
 from kokemus.demo.scenario import Block, Scenario
 from kokemus.demo.timeline import (
     DAY,
@@ -108,8 +108,9 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
     due[d] = p.daytime(rng, due[d] + uniform(rng, 24 * HOUR, 48 * HOUR, len(d)), 8, 20)
 
     # The damage: the carrier sends the machine back; nobody tells the customer. The
-    # installer's call makes them look online, then call or chat; cancelling is refused, and
-    # the new machine leaves only when the broken one is back in the warehouse.
+    # installer's call (or the parcel not coming) makes them look online, then call or chat;
+    # cancelling is refused, and the new machine leaves only when the broken one is back in
+    # the warehouse: the shop's return policy applied to a delivery that never arrived.
     k = np.flatnonzero(damaged)
     m = len(k)
     damage_at = due[k] - uniform(rng, 2 * HOUR, 6 * HOUR, m)
@@ -287,7 +288,7 @@ def _customers(rng: np.random.Generator, ids: pa.Array, n: int) -> list[Customer
     return [
         Customer(id=cid, name=name, email=f"{local}.{cid.rsplit('-', 1)[1]}@example.fi",
                  language=lang, segments=[seg])
-        for cid, (name, local), lang, seg in zip(ids.to_pylist(), names(rng, n),
+        for cid, (name, local), lang, seg in zip(ids.to_pylist(), people(rng, n),
                                                   language.tolist(), segment.tolist(),
                                                   strict=True)
     ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from kokemus.demo.people import names
+from kokemus.demo.names import people
 from kokemus.demo.scenario import Block, Scenario
 from kokemus.demo.timeline import (
     DAY,
@@ -173,7 +173,7 @@ def _customers(rng: np.random.Generator, ids: pa.Array, mode: Labels,
         Customer(id=cid, name=name, email=f"{local}.{cid.rsplit('-', 1)[1]}@example.fi",
                  language="fi", segments=["ambassadors", MODES[m]],
                  attributes={"mode": MODES[m], "devices": dev})
-        for cid, (name, local), m, dev in zip(ids.to_pylist(), names(rng, n),
+        for cid, (name, local), m, dev in zip(ids.to_pylist(), people(rng, n),
                                               mode.index.tolist(), devices, strict=True)
     ]
 

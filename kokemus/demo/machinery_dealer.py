@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from kokemus.demo.people import SURNAMES, names
+from kokemus.demo.names import SURNAMES, people
 from kokemus.demo.scenario import Block, Scenario
 from kokemus.demo.timeline import (
     DAY,
@@ -154,12 +154,13 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     ids = numbered(f"{SLUG}-", first, len(role))
     # An account is named by the number of its researcher, so ids never collide across blocks.
     account_ids = pa.array([f"{SLUG}-a{first + int(i):06d}" for i in a_first])
-    return Block(tl, ids, *_people(rng, ids, account_ids, account, role, a_first))
+    return Block(tl, ids, *_stakeholders(rng, ids, account_ids, account, role))
 
 
-def _people(rng: np.random.Generator, ids: pa.Array, account_ids: pa.Array,
-            account: np.ndarray, role: np.ndarray,
-            a_first: np.ndarray) -> tuple[list[Customer], pa.Array, list[Account]]:
+def _stakeholders(rng: np.random.Generator, ids: pa.Array, account_ids: pa.Array,
+                  account: np.ndarray,
+                  role: np.ndarray) -> tuple[list[Customer], pa.Array, list[Account]]:
+    """The people as customers with account and role, and the accounts listing them."""
     person_ids: list[str] = ids.to_pylist()
     acc_ids: list[str] = account_ids.to_pylist()
     roles = [ROLES[r] for r in role.tolist()]
@@ -170,7 +171,7 @@ def _people(rng: np.random.Generator, ids: pa.Array, account_ids: pa.Array,
     fleet = rng.integers(1, 40, len(acc_ids)).tolist()
     members: list[list[Stakeholder]] = [[] for _ in acc_ids]
     customers = []
-    for pid, (name, local), acc, r in zip(person_ids, names(rng, len(person_ids)),
+    for pid, (name, local), acc, r in zip(person_ids, people(rng, len(person_ids)),
                                           account.tolist(), roles, strict=True):
         members[acc].append(Stakeholder(customer=pid, role=r))
         customers.append(Customer(
@@ -178,8 +179,8 @@ def _people(rng: np.random.Generator, ids: pa.Array, account_ids: pa.Array,
             language="fi", segments=[str(segment[acc])], account=acc_ids[acc], role=r))
     accounts = [
         Account(id=aid, name=company, segments=[str(seg)],
-                attributes={"fleet_size": size}, stakeholders=people)
-        for aid, company, seg, size, people in zip(acc_ids, companies, segment.tolist(), fleet,
+                attributes={"fleet_size": size}, stakeholders=team)
+        for aid, company, seg, size, team in zip(acc_ids, companies, segment.tolist(), fleet,
                                                     members, strict=True)
     ]
     return customers, account_ids, accounts

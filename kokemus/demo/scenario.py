@@ -33,6 +33,6 @@ BlockMaker = Callable[[np.random.Generator, Period, int, int], Block]
 class Scenario:
     slug: str
     workspace_file: Path
-    share: float = field(metadata={"doc": "Fraction of the demo's customers."})
+    share: float  # of the demo's customers
     make_block: BlockMaker
     block_size: int = 20_000

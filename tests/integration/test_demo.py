@@ -50,7 +50,7 @@ def test_three_valid_workspaces_and_a_summary(kk: bootstrap.Kokemus) -> None:
         assert ws.document.promises and ws.document.journeys
         assert ws.document.value_proposition.elements_of_value
         assert any(line.strip().startswith(f"{slug}:") for line in lines)
-    assert "2025-12-31" not in lines[0] and "2026-06-29" in lines[0]
+    assert "2026-01-01 – 2026-06-29 (180 days)" in lines[0]
 
 
 def test_size_period_and_touchpoints(kk: bootstrap.Kokemus, demo: dict[str, int]) -> None:

@@ -19,7 +19,7 @@ SURNAMES = (
 _ASCII = str.maketrans({"ä": "a", "ö": "o", "å": "a"})
 
 
-def names(rng: np.random.Generator, n: int) -> list[tuple[str, str]]:
+def people(rng: np.random.Generator, n: int) -> list[tuple[str, str]]:
     """(full name, e-mail local part) for `n` people."""
     first = rng.integers(0, len(FIRST_NAMES), n)
     last = rng.integers(0, len(SURNAMES), n)
