@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -302,28 +304,45 @@ def serve(
 @reports_errors
 def demo(
     customers: Annotated[int, typer.Option(help="Customers over the three scenarios.")] = 20_000,
-    days: Annotated[int, typer.Option(help="Days of history, ending today.")] = 180,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 180,
+    end: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="Last day of history, YYYY-MM-DD [default: today].")] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data.")] = 7,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
                                               help="Serve the web UI afterwards.")] = True,
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
-    data_dir: DataDir = None,
+    data_dir: Annotated[Path, typer.Option(
+        help="Folder for the demo's stores; made anew on every run.")] = Path("kokemus-demo"),
 ) -> None:
     """Generate the three demo scenarios (seeded, repeatable) and serve them."""
     from kokemus.demo import generate
 
-    settings = _settings(data_dir or Path("kokemus-demo"))
+    _fresh_demo_folder(data_dir)
+    settings = _settings(data_dir)
     with bootstrap.build(settings) as kk:
-        summary = generate.run(kk, customers=customers, days=days, seed=seed, console=out)
-        password = None
-        if not access.has_users(kk.db):
-            password = access.create_user(kk.db, "admin", admin=True)
+        summary = generate.run(kk, customers=customers, days=days, seed=seed, console=out,
+                               end=end.date() if end else None)
+        password = access.reset_password(kk.db, "admin", admin=True)
     for line in summary:
         out.print(line)
-    login = f"user admin, password {password}" if password else "user admin (password as before)"
-    out.print(f"\nweb UI: http://127.0.0.1:{port}/  log in as {login}")
+    out.print(f"\nweb UI: http://127.0.0.1:{port}/  log in as [bold]admin[/bold], "
+              f"password [bold]{password}[/bold]")
     if serve_after:
         serve(host="127.0.0.1", port=port, data_dir=settings.data_dir)
+
+
+DEMO_MARKER = ".kokemus-demo"
+
+
+def _fresh_demo_folder(path: Path) -> None:
+    """Remove the previous demo's folder (only one the demo made) so each run starts clean."""
+    if path.exists() and any(path.iterdir()):
+        if not (path / DEMO_MARKER).exists():
+            raise KokemusError(f"{path} holds data that the demo did not make; "
+                               "choose another --data-dir")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / DEMO_MARKER).write_text("made by `kokemus demo`; the next run removes this folder\n")
 
 
 def main() -> None:

@@ -109,6 +109,17 @@ def create_user(db: Engine, username: str, password: str | None = None, *,
     return password
 
 
+def reset_password(db: Engine, username: str, *, admin: bool = False) -> str:
+    """A new generated password for `username`, created if missing; returned once."""
+    password = secrets.token_urlsafe(12)
+    with db.begin() as conn:
+        done = conn.execute(update(users).where(users.c.username == username).values(
+            password_hash=_hasher.hash(password))).rowcount
+    if done == 0:
+        create_user(db, username, password, admin=admin)
+    return password
+
+
 def authenticate(db: Engine, username: str, password: str) -> dict[str, object] | None:
     with db.connect() as conn:
         row = conn.execute(select(users).where(users.c.username == username)).first()

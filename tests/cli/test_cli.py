@@ -172,3 +172,27 @@ def test_every_command_has_help() -> None:
                     ["keys", "revoke"], ["users", "create"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output, command
+
+
+def test_demo_starts_clean_each_run_and_prints_a_working_login(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KOKEMUS_DATA_DIR", raising=False)
+    args = ["demo", "--customers", "600", "--end", "2026-06-30", "--no-serve"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, args)
+    assert "together" in second.output
+    password = second.output.split("password ")[-1].split()[0]
+    from kokemus.services import access
+    with bootstrap.build(Settings(data_dir=tmp_path / "kokemus-demo")) as kk:
+        assert access.authenticate(kk.db, "admin", password) is not None
+        assert set(workspaces.slugs(kk.db)) == {"kodinkone", "konekauppa", "asiakkaan-valinta"}
+        counts = [kk.events.count(workspaces.get(kk.db, s).id) for s in workspaces.slugs(kk.db)]
+    # The second run replaced the first: the same seeded data, not twice as much.
+    assert str(sum(counts)) in second.output.replace(",", "")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "app.sqlite").write_text("precious")
+    refused = runner.invoke(app, ["demo", "--data-dir", "mine", "--no-serve"])
+    assert refused.exit_code == 1 and "did not make" in refused.output
+    assert (tmp_path / "mine" / "app.sqlite").read_text() == "precious"
