@@ -4,14 +4,17 @@ in memory but a chunk, good rows stored, bad rows written to a reject file with 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
+import pyarrow as pa
 from sqlalchemy import Engine
 
 from kokemus.services import ingest
@@ -109,23 +112,50 @@ def import_file(
     rows = 0
     stream: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     reject_file: IO[bytes] | None = None
+    # the previous chunk of events, being written while the next one is validated
+    writing: tuple[Future[set[str]], pa.Table, list[Rejected], list[Any], int, int] | None = None
+
+    def record(outcome: Outcome, raws: list[Any], first_row: int, done: int) -> None:
+        nonlocal reject_file
+        if outcome.rejected:
+            if reject_file is None:
+                reject_file = open(rejects, "wb")  # noqa: SIM115
+            _write_rejects(reject_file, outcome.rejected, raws, first_row + first_line)
+        total.add(outcome, offset=first_row)
+        if progress:
+            progress(done)
+
+    def finish() -> None:
+        if writing is not None:
+            future, batch, rejected, raws, first_row, done = writing
+            record(ingest.outcome(batch, future.result(), rejected), raws, first_row, done)
+
+    # Chunks are garbage-free (no reference cycles): the cycle collector would only walk
+    # the ever larger heap of a big import, again and again, for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         for items, raws, done in _chunks(stream, fmt):
             if kind == "events":
-                outcome = ingest.ingest_events(items, workspace, events)
-            elif kind == "customers":
-                outcome = ingest.ingest_customers(items, workspace, db)
+                _, good, rejected = ingest.validate_events(items, workspace)
+                batch = ingest.to_batch(good, workspace)
+                future = events.submit(batch)  # written while the next chunk is validated
+                finish()
+                writing = (future, batch, rejected, raws, rows, done)
             else:
-                outcome = ingest.ingest_accounts(items, workspace, db)
-            if outcome.rejected:
-                if reject_file is None:
-                    reject_file = open(rejects, "wb")  # noqa: SIM115
-                _write_rejects(reject_file, outcome.rejected, raws, rows + first_line)
-            total.add(outcome, offset=rows)
+                if kind == "customers":
+                    outcome = ingest.ingest_customers(items, workspace, db)
+                else:
+                    outcome = ingest.ingest_accounts(items, workspace, db)
+                record(outcome, raws, rows, done)
             rows += len(items)
-            if progress:
-                progress(done)
+        finish()
+        writing = None
     finally:
+        if writing is not None:  # an error: let the chunk in flight land before closing
+            writing[0].exception()
+        if collecting:
+            gc.enable()
         if stream is not sys.stdin.buffer:
             stream.close()
         if reject_file is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 from pydantic import TypeAdapter, ValidationError
@@ -23,6 +24,7 @@ from kokemus.storage import people
 from kokemus.storage.events import SCHEMA, EventStore
 
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+_EVENTS: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 _CUSTOMER: TypeAdapter[Customer] = TypeAdapter(Customer)
 _ACCOUNT: TypeAdapter[Account] = TypeAdapter(Account)
 
@@ -67,7 +69,8 @@ def _check_event(event: Event, workspace: ActiveWorkspace) -> str | None:
     if workspace.channels and event.channel not in workspace.channels:
         return f"channel: unknown channel '{event.channel}' in workspace '{workspace.slug}'"
     if event.touchpoint is not None and event.touchpoint not in workspace.touchpoints:
-        return f"touchpoint: unknown touchpoint '{event.touchpoint}' in workspace '{workspace.slug}'"
+        return (f"touchpoint: unknown touchpoint '{event.touchpoint}' "
+                f"in workspace '{workspace.slug}'")
     return None
 
 
@@ -97,26 +100,70 @@ def validate_events(
 def to_batch(events: Sequence[Event], workspace: ActiveWorkspace) -> pa.Table:
     """Columns in the event store's schema; touchpoints mapped from types where missing."""
     mapping = workspace.touchpoint_for_event
+    n = len(events)
     return pa.table(
         {
-            "workspace_id": pa.array([workspace.id] * len(events), pa.int32()),
-            "id": [e.id for e in events],
-            "type": [e.type for e in events],
-            "customer": [e.customer for e in events],
+            "workspace_id": pa.array(np.full(n, workspace.id, dtype=np.int32)),
+            "id": pa.array([e.id for e in events], pa.string()),
+            "type": pa.array([e.type for e in events], pa.string()),
+            "customer": pa.array([e.customer for e in events], pa.string()),
             "account": pa.array([e.account for e in events], pa.string()),
-            "channel": [e.channel for e in events],
+            "channel": pa.array([e.channel for e in events], pa.string()),
             "touchpoint": pa.array(
                 [e.touchpoint or mapping.get(e.type) for e in events], pa.string()
             ),
-            "occurred_at": pa.array(
-                [e.occurred_at.astimezone(UTC) for e in events], pa.timestamp("us", tz="UTC")
+            # aware datetimes: Arrow converts each to UTC itself
+            "occurred_at": pa.array([e.occurred_at for e in events], pa.timestamp("us", tz="UTC")),
+            "properties": pa.array(
+                [orjson.dumps(e.properties).decode() if e.properties else None for e in events],
+                pa.string(),
             ),
-            "properties": [
-                orjson.dumps(e.properties).decode() if e.properties else None for e in events
-            ],
         },
         schema=SCHEMA,
     )
+
+
+def parse_events(body: bytes) -> list[Event] | None:
+    """The fast path for a whole body (one event or a JSON array of them), validated in one
+    pass; None when anything in it is wrong, and then the caller validates item by item
+    (`ingest_events`) to say which items are wrong and why."""
+    start = body.lstrip()[:1]
+    try:
+        if start == b"[":
+            return _EVENTS.validate_json(body)
+        if start == b"{":
+            return [_EVENT.validate_json(body)]
+    except ValidationError:
+        return None
+    return None
+
+
+def prepare_events(events: Sequence[Event],
+                   workspace: ActiveWorkspace) -> tuple[pa.Table, list[Rejected]]:
+    """Check events validated by `parse_events` against the workspace: the good ones as a
+    batch for the store, the others with their index and reason."""
+    good: list[Event] = []
+    rejected: list[Rejected] = []
+    for i, event in enumerate(events):
+        problem = _check_event(event, workspace)
+        if problem:
+            rejected.append(Rejected(i, problem))
+        else:
+            good.append(event)
+    return to_batch(good, workspace), rejected
+
+
+def outcome(batch: pa.Table, stored: set[str], rejected: list[Rejected]) -> Outcome:
+    """What became of a batch whose stored ids are `stored`."""
+    return Outcome(accepted=len(stored), duplicates=batch.num_rows - len(stored),
+                   rejected=rejected)
+
+
+def store_events(events: Sequence[Event], workspace: ActiveWorkspace,
+                 store: EventStore) -> Outcome:
+    """Check events validated by `parse_events` against the workspace; store the good ones."""
+    batch, rejected = prepare_events(events, workspace)
+    return outcome(batch, store.append(batch), rejected)
 
 
 def ingest_events(items: Sequence[Any], workspace: ActiveWorkspace, store: EventStore) -> Outcome:
@@ -130,14 +177,14 @@ def ingest_customers(items: Sequence[Any], workspace: ActiveWorkspace, db: Engin
     """Create or update customers by id; an update replaces the whole record."""
     rows, rejected = _validated(items, _CUSTOMER)
     now = datetime.now(UTC)
-    people.upsert_customers(db, workspace.id, rows, now)  # type: ignore[arg-type]
+    people.upsert_customers(db, workspace.id, rows, now)
     return Outcome(accepted=len(rows), rejected=rejected)
 
 
 def ingest_accounts(items: Sequence[Any], workspace: ActiveWorkspace, db: Engine) -> Outcome:
     """Create or update accounts; their stakeholders become customers with a buying role."""
     rows, rejected = _validated(items, _ACCOUNT)
-    people.upsert_accounts(db, workspace.id, rows, datetime.now(UTC))  # type: ignore[arg-type]
+    people.upsert_accounts(db, workspace.id, rows, datetime.now(UTC))
     return Outcome(accepted=len(rows), rejected=rejected)
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kokemus.domain.errors import KokemusError
 
@@ -50,10 +53,41 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 COLUMNS = ", ".join(field.name for field in SCHEMA)
+_INSERTED = [*SCHEMA.names, "seq"]
+_ROW = "(" + ", ".join("?" for _ in _INSERTED) + ", now())"
+_FEW_ROWS = 32  # up to this many rows an insert binds values instead of scanning Arrow
 
 
 class EventStoreLocked(KokemusError):
     pass
+
+
+class _Pending:
+    """A batch waiting for the writer, and what became of it."""
+
+    __slots__ = ("batch", "future", "stored")
+
+    def __init__(self, batch: pa.Table) -> None:
+        self.batch = batch
+        self.future: Future[set[str]] = Future()
+        self.stored: set[str] = set()
+
+
+def _first_keys(tables: list[pa.Table]) -> tuple[list[list[tuple[int, str]]], list[bool]]:
+    """Per table the keys it is first to send, and a mask keeping only those rows."""
+    seen: set[tuple[int, str]] = set()
+    keys: list[list[tuple[int, str]]] = []
+    keep: list[bool] = []
+    for table in tables:
+        mine = []
+        for key in zip(table["workspace_id"].to_pylist(), table["id"].to_pylist(), strict=True):
+            new = key not in seen
+            keep.append(new)
+            if new:
+                seen.add(key)
+                mine.append(key)
+        keys.append(mine)
+    return keys, keep
 
 
 class EventStore:
@@ -74,30 +108,126 @@ class EventStore:
         if not read_only:
             self._con.execute(DDL)
         self._write = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._wake = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._closing = False
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
         self._next_seq = int(row[0]) + 1 if row else 1
 
     def close(self) -> None:
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        if self._writer is not None:
+            self._writer.join()
         self._con.close()
 
     def append(self, batch: pa.Table) -> set[str]:
         """Store the events of `batch` (SCHEMA) not stored before; return the ids stored now."""
+        return self.submit(batch).result()
+
+    def submit(self, batch: pa.Table) -> Future[set[str]]:
+        """Hand `batch` to the writer; the future gives the ids stored now.
+
+        One writer thread stores every batch waiting by the time it is free in one statement
+        (group commit), so many small requests cost one DuckDB insert instead of one each,
+        and a caller can prepare its next batch while this one is written. A key sent in two
+        waiting batches is stored once, for the batch that came first.
+        """
+        pending = _Pending(batch)
         if batch.num_rows == 0:
-            return set()
-        with self._write:
-            first = self._next_seq
-            self._next_seq += batch.num_rows
-            rows = self._con.execute(
-                f"""
-                INSERT INTO events ({COLUMNS}, seq, received_at)
-                SELECT {COLUMNS}, ? + row_number() OVER () - 1, now()
-                FROM batch
-                ON CONFLICT DO NOTHING
-                RETURNING id
-                """,
-                [first],
-            ).fetchall()
-        return {row[0] for row in rows}
+            pending.future.set_result(set())
+            return pending.future
+        with self._wake:
+            if self._closing:
+                raise KokemusError("the event store is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, daemon=True,
+                                                name="kokemus-event-writer")
+                self._writer.start()
+            self._queue.append(pending)
+            self._wake.notify()
+        return pending.future
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and not self._closing:
+                    self._wake.wait()
+                if not self._queue:
+                    return
+                group, self._queue = self._queue, []
+            with self._write:
+                self._store_group(group)
+
+    def _store_group(self, group: list[_Pending]) -> None:
+        """Store waiting batches (the write lock held); a failing group is retried one by
+        one, so one bad batch fails only its own caller."""
+        try:
+            self._store(group)
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].future.set_exception(exc)
+                return
+            for pending in group:
+                try:
+                    self._store([pending])
+                except Exception as one:
+                    pending.future.set_exception(one)
+                else:
+                    pending.future.set_result(pending.stored)
+        else:
+            for pending in group:
+                pending.future.set_result(pending.stored)
+
+    def _store(self, group: list[_Pending]) -> None:
+        tables = [p.batch if p.batch.schema.equals(SCHEMA) else
+                  p.batch.select(SCHEMA.names).cast(SCHEMA) for p in group]
+        batch = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        keys: list[list[tuple[int, str]]] | None = None
+        if len(tables) > 1 and pc.count_distinct(batch["id"]).as_py() < batch.num_rows:
+            keys, keep = _first_keys(tables)
+            batch = batch.filter(pa.array(keep, pa.bool_()))
+        first = self._next_seq
+        seq = pa.array(np.arange(first, first + batch.num_rows, dtype=np.int64))
+        batch = batch.append_column("seq", seq)
+        self._next_seq += batch.num_rows
+        try:
+            # Most batches hold only new keys, and a plain insert costs DuckDB half what an
+            # insert checking each key for a conflict does; a key stored before makes the
+            # statement fail whole, and then the batch goes through the checking insert.
+            rows = self._insert(batch, checked=False)
+        except duckdb.ConstraintException:
+            rows = self._insert(batch, checked=True)
+        if keys is None and (rows is None or len(rows) == batch.num_rows):  # all new
+            for pending, table in zip(group, tables, strict=True):
+                pending.stored = set(table["id"].to_pylist())
+            return
+        if keys is None:
+            keys = [list(zip(t["workspace_id"].to_pylist(), t["id"].to_pylist(), strict=True))
+                    for t in tables]
+        stored = None if rows is None else set(rows)
+        for pending, mine in zip(group, keys, strict=True):
+            pending.stored = {key[1] for key in mine if stored is None or key in stored}
+
+    def _insert(self, batch: pa.Table, *, checked: bool) -> list[tuple[int, str]] | None:
+        """Insert `batch` (SCHEMA and seq); `checked` skips stored keys and returns the keys
+        stored now. A few rows go in as bound values: the Arrow scan of a tiny table costs
+        more, and takes the GIL back several times, each a wait while a busy server thread
+        holds it."""
+        tail = " ON CONFLICT DO NOTHING RETURNING workspace_id, id" if checked else ""
+        if batch.num_rows <= _FEW_ROWS:
+            values = [value for row in zip(*(batch[name].to_pylist() for name in _INSERTED),
+                                           strict=True) for value in row]
+            result = self._con.execute(
+                f"INSERT INTO events ({', '.join(_INSERTED)}, received_at) VALUES "
+                + ", ".join([_ROW] * batch.num_rows) + tail, values)
+        else:
+            result = self._con.execute(
+                f"INSERT INTO events ({', '.join(_INSERTED)}, received_at) "
+                f"SELECT {', '.join(_INSERTED)}, now() FROM batch" + tail)
+        return result.fetchall() if checked else None
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -1,0 +1,414 @@
+"""Ingestion benchmark: HTTP batches, the raw DuckDB floor, a 10M-event file import and
+single-event latency, in one run on loopback. Progress goes to stderr; the last stdout line
+is one JSON object with the figures.
+
+    python bench/ingest.py            # full run (about 5 minutes on 2 cores)
+    python bench/ingest.py --quick    # smaller sizes, no 10M import
+
+Targets: http_batch_events_per_s >= 50,000; import_10m_s < 180 with import_10m_peak_mb
+< 1,500; single_p99_ms < 20 (500 requests/s, open loop, latency from the scheduled time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import psutil
+import pyarrow as pa
+
+HOST = "127.0.0.1"
+TYPES = (b"order_placed", b"delivered")
+CHANNELS = (b"web", b"email", b"phone")
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+KOKEMUS = str(Path(sys.executable).with_name("kokemus"))
+
+DDL = """
+CREATE TABLE events (
+    workspace_id INTEGER NOT NULL, id VARCHAR NOT NULL, seq BIGINT NOT NULL,
+    type VARCHAR NOT NULL, customer VARCHAR NOT NULL, account VARCHAR,
+    channel VARCHAR NOT NULL, touchpoint VARCHAR, occurred_at TIMESTAMPTZ NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL, properties JSON, PRIMARY KEY (workspace_id, id)
+)
+"""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def event_line(prefix: bytes, n: int) -> bytes:
+    """One event as JSON text; fields vary with n, a third carry properties."""
+    sec, micro = divmod(n * 7919, 1_000_000)
+    day, sec = divmod(sec % (180 * 86400), 86400)
+    stamp = b"2026-%02d-%02dT%02d:%02d:%02d.%06d+02:00" % (
+        1 + day // 28 % 6, 1 + day % 28, sec // 3600, sec // 60 % 60, sec % 60, micro)
+    props = b'{"amount":%d,"sku":"s%d"}' % (n % 997, n % 31) if n % 3 == 0 else b"{}"
+    return (b'{"id":"%s%d","type":"%s","customer":"c%d","channel":"%s","occurred_at":"%s",'
+            b'"properties":%s}' % (prefix, n, TYPES[n % 2], n % 200_003, CHANNELS[n % 3],
+                                  stamp, props))
+
+
+def batch_bodies(prefix: bytes, events: int, size: int) -> list[bytes]:
+    return [b"[" + b",".join(event_line(prefix, n) for n in range(start, start + size)) + b"]"
+            for start in range(0, events, size)]
+
+
+def arrow_batches(events: int, size: int) -> list[pa.Table]:
+    """The same rows as the HTTP run, already in the event store's columns."""
+    out = []
+    for start in range(0, events, size):
+        rows = [orjson.loads(event_line(b"h", n)) for n in range(start, start + size)]
+        out.append(pa.table({
+            "workspace_id": pa.array([1] * size, pa.int32()),
+            "id": [r["id"] for r in rows],
+            "type": [r["type"] for r in rows],
+            "customer": [r["customer"] for r in rows],
+            "account": pa.array([None] * size, pa.string()),
+            "channel": [r["channel"] for r in rows],
+            "touchpoint": pa.array(["order" if r["type"] == "order_placed" else "delivery"
+                                    for r in rows], pa.string()),
+            "occurred_at": pa.array([datetime.fromisoformat(r["occurred_at"]) for r in rows],
+                                    pa.timestamp("us", tz="UTC")),
+            "properties": [orjson.dumps(r["properties"]).decode() if r["properties"] else None
+                           for r in rows],
+        }))
+    return out
+
+
+def write_jsonl(path: Path, events: int) -> None:
+    step = 200_000
+    with open(path, "wb") as f:
+        for start in range(0, events, step):
+            f.write(b"\n".join(event_line(b"i", n)
+                               for n in range(start, min(events, start + step))) + b"\n")
+
+
+# ---------------------------------------------------------------------------- set-up
+
+
+def run(*args: str) -> str:
+    done = subprocess.run([KOKEMUS, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"kokemus {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def workspace(root: Path) -> tuple[Path, str]:
+    """A started workspace in `root`; its data dir and an ingest key."""
+    run("init", str(root))
+    data = root / "kokemus-data"
+    run("apply", str(root / "workspace.yaml"), "--data-dir", str(data))
+    key = run("keys", "create", "--data-dir", str(data)).strip().splitlines()[-1]
+    assert key.startswith("kk_"), key
+    return data, key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data: Path) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [KOKEMUS, "serve", "--data-dir", str(data), "--port", str(self.port), "--host", HOST],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                socket.create_connection((HOST, self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit("server did not start within 60 s")
+
+    def rss_mb(self) -> float:
+        return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+
+class Client:
+    def __init__(self, port: int, key: str) -> None:
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def post(self, body: bytes) -> dict[str, Any]:
+        self.conn.request("POST", "/api/v1/events", body, self.headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {data[:300]!r}")
+        answer: dict[str, Any] = orjson.loads(data)
+        return answer
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def http_batches(port: int, key: str, bodies: list[bytes], connections: int) -> dict[str, Any]:
+    todo: Iterator[bytes] = iter(bodies)
+    lock = threading.Lock()
+    accepted = [0] * connections
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        client = Client(port, key)
+        try:
+            while True:
+                with lock:
+                    body = next(todo, None)
+                if body is None:
+                    return
+                accepted[i] += client.post(body)["accepted"]
+        except BaseException as exc:  # reported after the run
+            errors.append(exc)
+        finally:
+            client.close()
+
+    # a short warm-up, then the measured run
+    Client(port, key).post(bodies[0])
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    last, shown = start, 0
+    while any(t.is_alive() for t in threads):
+        time.sleep(0.5)
+        now = time.perf_counter()
+        if now - last >= 5:
+            total = sum(accepted)
+            log(f"  http: {total:,} events, {(total - shown) / (now - last):,.0f}/s")
+            last, shown = now, total
+    seconds = time.perf_counter() - start
+    if errors:
+        raise SystemExit(f"HTTP batch run failed: {errors[0]!r}")
+    total = sum(accepted) + 1_000  # the warm-up batch
+    return {"events": total, "seconds": seconds, "per_s": (total - 1_000) / seconds}
+
+
+def single_latency(port: int, key: str, rate: int, seconds: float, workers: int) -> list[float]:
+    """Open loop: request i is due at start + i/rate; latency counts from that time. The
+    first second warms the connections up and is not counted."""
+    warm = rate
+    count = int(rate * seconds) + warm
+    bodies = [event_line(b"s", n) for n in range(count)]
+    counter = itertools.count()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    start = time.perf_counter() + 0.2
+
+    def worker() -> None:
+        client = Client(port, key)
+        try:
+            while True:
+                with lock:
+                    i = next(counter)
+                if i >= count:
+                    return
+                due = start + i / rate
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                client.post(bodies[i])
+                if i >= warm:
+                    latencies.append(time.perf_counter() - due)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(f"single-event run failed: {errors[0]!r}")
+    return latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+# ---------------------------------------------------------------------------- raw DuckDB
+
+
+def raw_append(path: Path, batches: list[pa.Table]) -> float:
+    """The floor: the same rows, batch by batch, straight into a table of the same schema."""
+    con = duckdb.connect(str(path))
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(DDL)
+    columns = ", ".join(batches[0].schema.names)
+    seq = 1
+    start = time.perf_counter()
+    for batch in batches:
+        con.execute(
+            f"INSERT INTO events ({columns}, seq, received_at) "
+            f"SELECT {columns}, ? + row_number() OVER () - 1, now() FROM batch",
+            [seq],
+        )
+        seq += batch.num_rows
+    seconds = time.perf_counter() - start
+    con.close()
+    return seq / seconds
+
+
+# ---------------------------------------------------------------------------- import
+
+
+def timed_import(root: Path, events: int) -> tuple[float, float, str]:
+    data, _ = workspace(root / "import")
+    path = root / "events.jsonl"
+    t = time.perf_counter()
+    write_jsonl(path, events)
+    log(f"  wrote {events:,} events ({path.stat().st_size / 2**30:.2f} GiB) "
+        f"in {time.perf_counter() - t:.1f} s")
+    peak = [0.0]
+    start = time.perf_counter()
+    proc = subprocess.Popen([KOKEMUS, "import", "events", str(path), "--data-dir", str(data)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    stop = threading.Event()
+
+    def watch() -> None:
+        p = psutil.Process(proc.pid)
+        last = time.monotonic()
+        while not stop.is_set():
+            try:
+                peak[0] = max(peak[0], p.memory_info().rss / 2**20)
+            except psutil.Error:
+                return
+            if time.monotonic() - last > 15:
+                last = time.monotonic()
+                log(f"  import: {time.perf_counter() - start:.0f} s, rss {peak[0]:,.0f} MB peak")
+            stop.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    stop.set()
+    watcher.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    output = proc.stdout.read().decode().strip() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"import failed ({proc.returncode}): {output}")
+    path.unlink()
+    peak_mb = max(peak[0], usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+    return seconds, peak_mb, output
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, no 10M import")
+    parser.add_argument("--events", type=int, help="events in the HTTP batch run")
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--single-seconds", type=float)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--import-events", type=int)
+    parser.add_argument("--skip", action="append", default=[],
+                        help="http, raw, single or import (for profiling one part)")
+    args = parser.parse_args()
+    events = args.events or (200_000 if args.quick else 1_500_000)
+    events -= events % args.batch
+    single_seconds = args.single_seconds or (5.0 if args.quick else 15.0)
+    import_events = args.import_events or (None if args.quick else 10_000_000)
+
+    result: dict[str, Any] = {
+        "http_batch_events_per_s": None, "raw_append_events_per_s": None, "ratio_to_raw": None,
+        "import_10m_s": None, "import_10m_peak_mb": None, "single_p99_ms": None,
+        "events": events, "batch": args.batch, "connections": args.connections,
+        "cores": os.cpu_count(), "quick": args.quick,
+        "duckdb": duckdb.__version__,
+    }
+    root = Path(tempfile.mkdtemp(prefix="kokemus-bench-"))
+    try:
+        if "http" not in args.skip or "single" not in args.skip:
+            data, key = workspace(root / "http")
+            server = Server(data)
+            try:
+                if "http" not in args.skip:
+                    log(f"http: {events:,} events in batches of {args.batch} over "
+                        f"{args.connections} connections")
+                    bodies = batch_bodies(b"h", events, args.batch)
+                    http = http_batches(server.port, key, bodies, args.connections)
+                    del bodies
+                    result["http_batch_events_per_s"] = round(http["per_s"])
+                    result["http_seconds"] = round(http["seconds"], 2)
+                    result["server_rss_mb"] = round(server.rss_mb())
+                    log(f"http: {http['per_s']:,.0f} events/s over {http['seconds']:.1f} s")
+                if "single" not in args.skip:
+                    log(f"single: one event per request at {args.rate}/s for {single_seconds} s")
+                    lat = single_latency(server.port, key, args.rate, single_seconds, 16)
+                    result["single_p50_ms"] = round(percentile(lat, 50) * 1000, 2)
+                    result["single_p99_ms"] = round(percentile(lat, 99) * 1000, 2)
+                    result["single_max_ms"] = round(max(lat) * 1000, 2)
+                    result["single_requests"] = len(lat)
+                    log(f"single: p50 {result['single_p50_ms']} ms, "
+                        f"p99 {result['single_p99_ms']} ms, max {result['single_max_ms']} ms")
+            finally:
+                server.stop()
+        if "raw" not in args.skip:
+            log("raw: building the same rows as Arrow batches")
+            batches = arrow_batches(events, args.batch)
+            raw = raw_append(root / "raw.duckdb", batches)
+            del batches
+            result["raw_append_events_per_s"] = round(raw)
+            log(f"raw: {raw:,.0f} events/s")
+            if result["http_batch_events_per_s"]:
+                result["ratio_to_raw"] = round(result["http_batch_events_per_s"] / raw, 3)
+        if import_events and "import" not in args.skip:
+            log(f"import: {import_events:,} events from JSONL")
+            seconds, peak_mb, output = timed_import(root, import_events)
+            result["import_10m_s"] = round(seconds, 1)
+            result["import_10m_peak_mb"] = round(peak_mb)
+            result["import_events"] = import_events
+            result["import_per_s"] = round(import_events / seconds)
+            log(f"import: {seconds:.1f} s, peak {peak_mb:,.0f} MB: {output}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(orjson.dumps(result).decode())
+
+
+if __name__ == "__main__":
+    main()
