@@ -123,6 +123,10 @@ class EventStore:
             self._writer.join()
         self._con.close()
 
+    def set_threads(self, threads: int) -> None:
+        """Cap DuckDB's worker threads (for this whole database)."""
+        self._con.execute(f"SET threads = {int(threads)}")
+
     def append(self, batch: pa.Table) -> set[str]:
         """Store the events of `batch` (SCHEMA) not stored before; return the ids stored now."""
         return self.submit(batch).result()
