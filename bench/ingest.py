@@ -12,8 +12,8 @@ Targets: http_batch_events_per_s >= 50,000; import_10m_s < 180 with import_10m_p
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
-import itertools
 import os
 import shutil
 import socket
@@ -221,44 +221,57 @@ def http_batches(port: int, key: str, bodies: list[bytes], connections: int) -> 
 
 
 def single_latency(port: int, key: str, rate: int, seconds: float, workers: int) -> list[float]:
-    """Open loop: request i is due at start + i/rate; latency counts from that time. The
+    """Open loop: request i is due at start + i/rate; latency counts from that time (waiting
+    for a free connection included). One asyncio thread drives `workers` keep-alive
+    connections, so the client takes little CPU from the server on a small machine. The
     first second warms the connections up and is not counted."""
     warm = rate
     count = int(rate * seconds) + warm
-    bodies = [event_line(b"s", n) for n in range(count)]
-    counter = itertools.count()
-    lock = threading.Lock()
+    head = (f"POST /api/v1/events HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n").encode()
+    requests = [head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+                for body in (event_line(b"s", n) for n in range(count))]
     latencies: list[float] = []
-    errors: list[BaseException] = []
-    start = time.perf_counter() + 0.2
 
-    def worker() -> None:
-        client = Client(port, key)
-        try:
-            while True:
-                with lock:
-                    i = next(counter)
-                if i >= count:
-                    return
-                due = start + i / rate
-                wait = due - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-                client.post(bodies[i])
-                if i >= warm:
-                    latencies.append(time.perf_counter() - due)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            client.close()
+    async def post(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], i: int) -> None:
+        reader, writer = conn
+        writer.write(requests[i])
+        status = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        if b" 200 " not in status:
+            raise RuntimeError(f"single event: {status!r}")
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise SystemExit(f"single-event run failed: {errors[0]!r}")
+    async def run() -> None:
+        idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        for _ in range(workers):
+            idle.put_nowait(await asyncio.open_connection(HOST, port))
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.2
+
+        async def one(i: int, due: float) -> None:
+            conn = await idle.get()
+            try:
+                await post(conn, i)
+            finally:
+                idle.put_nowait(conn)
+            if i >= warm:
+                latencies.append(loop.time() - due)
+
+        tasks = []
+        for i in range(count):
+            due = start + i / rate
+            if (wait := due - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        while not idle.empty():
+            idle.get_nowait()[1].close()
+
+    asyncio.run(run())
     return latencies
 
 
