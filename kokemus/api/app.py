@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from kokemus import __version__, bootstrap
-from kokemus.api import errors, ingest, reads
+from kokemus.api import auth, errors, ingest, reads
 from kokemus.config import Settings
 from kokemus.domain.events import Account, Customer, Event
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     )
     app.state.kokemus = kk
     app.state.workspaces = {}
+    app.state.keys = auth.KeyCache()
     errors.install(app)
     app.include_router(ingest.router)
     app.include_router(reads.router)

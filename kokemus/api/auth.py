@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 
 from kokemus.api.errors import ApiError
 from kokemus.bootstrap import Kokemus
 from kokemus.services import access
 from kokemus.services import workspaces as workspace_service
+from kokemus.services.access import KeyOwner
 from kokemus.services.workspaces import ActiveWorkspace
+
+# A verified key is trusted this long without asking the app store again: ingestion is hot,
+# and a revoked key stops working within these seconds.
+KEY_CACHE_SECONDS = 5.0
 
 
 def kokemus(request: Request) -> Kokemus:
@@ -19,10 +26,29 @@ def kokemus(request: Request) -> Kokemus:
     return kk
 
 
-def requires(scope: str) -> Callable[..., ActiveWorkspace]:
+class KeyCache:
+    """Recently verified keys (by secret) with the time they were verified."""
+
+    def __init__(self, seconds: float = KEY_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._owners: dict[str, tuple[float, KeyOwner | None]] = {}
+
+    async def owner(self, kk: Kokemus, secret: str) -> KeyOwner | None:
+        now = time.monotonic()
+        hit = self._owners.get(secret)
+        if hit is not None and now - hit[0] < self.seconds:
+            return hit[1]
+        owner = await run_in_threadpool(access.verify_key, kk.db, secret)
+        if len(self._owners) > 10_000:  # bounded: unknown keys sent in a flood
+            self._owners.clear()
+        self._owners[secret] = (now, owner)
+        return owner
+
+
+def requires(scope: str) -> Callable[..., Awaitable[ActiveWorkspace]]:
     """A dependency giving the workspace of a key that has `scope`."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         authorization: Annotated[str | None, Header()] = None,
         x_kokemus_workspace: Annotated[str | None, Header(
@@ -31,7 +57,8 @@ def requires(scope: str) -> Callable[..., ActiveWorkspace]:
         kk = kokemus(request)
         if not authorization or not authorization.lower().startswith("bearer "):
             raise ApiError(401, "unauthorized", "send an API key: Authorization: Bearer kk_...")
-        owner = access.verify_key(kk.db, authorization[7:].strip())
+        keys: KeyCache = request.app.state.keys
+        owner = await keys.owner(kk, authorization[7:].strip())
         if owner is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key")
         if x_kokemus_workspace and x_kokemus_workspace != owner.workspace:
@@ -45,7 +72,8 @@ def requires(scope: str) -> Callable[..., ActiveWorkspace]:
         cache: dict[int, ActiveWorkspace] = request.app.state.workspaces
         active = cache.get(owner.workspace_id)
         if active is None or active.version != owner.version:
-            active = workspace_service.get_by_id(kk.db, owner.workspace_id)
+            active = await run_in_threadpool(workspace_service.get_by_id, kk.db,
+                                             owner.workspace_id)
             cache[owner.workspace_id] = active
         return active
 

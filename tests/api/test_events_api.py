@@ -191,3 +191,13 @@ def test_openapi_document_describes_ingestion(client: TestClient) -> None:
     event_schema = spec["components"]["schemas"]["Event"]
     assert event_schema["additionalProperties"] is False
     assert {"id", "type", "customer", "channel", "occurred_at"} <= set(event_schema["required"])
+
+
+def test_revoked_key_stops_working_once_its_cache_entry_expires(
+        client: TestClient, kk: Kokemus, workspace: ActiveWorkspace) -> None:
+    key = access.create_key(kk.db, workspace.slug, "soon revoked", {"ingest"})
+    headers = {"Authorization": f"Bearer {key}"}
+    assert client.post("/api/v1/events", json=[event(1)], headers=headers).status_code == 200
+    access.revoke_key(kk.db, key.split("_")[1])
+    client.app.state.keys.seconds = 0  # type: ignore[attr-defined]
+    assert client.post("/api/v1/events", json=[event(2)], headers=headers).status_code == 401
