@@ -11,7 +11,7 @@ import orjson
 import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from kokemus.api.auth import Ingest, kokemus
@@ -68,7 +68,7 @@ def _check_size(count: int, max_items: int) -> None:
                        limit=max_items)
 
 
-def _answer(outcome: Outcome) -> ORJSONResponse:
+def _answer(outcome: Outcome) -> Response:
     content = {
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates,
@@ -76,14 +76,15 @@ def _answer(outcome: Outcome) -> ORJSONResponse:
     }
     # 422 only when nothing in the batch was usable; a partly good batch is a success.
     stored_or_known = outcome.accepted + outcome.duplicates
-    return ORJSONResponse(content, status_code=200 if stored_or_known else 422)
+    return Response(orjson.dumps(content), status_code=200 if stored_or_known else 422,
+                    media_type="application/json")
 
 
 async def _ingest(
     request: Request,
     workspace: ActiveWorkspace,
     run: Callable[[Sequence[Any], ActiveWorkspace, Kokemus], Outcome],
-) -> ORJSONResponse:
+) -> Response:
     kk = kokemus(request)
     raw = await request.body()
     outcome = await run_in_threadpool(
@@ -93,7 +94,7 @@ async def _ingest(
 
 @router.post("/events", response_model=IngestAnswer,
              openapi_extra=_body_schema(Event), summary="Send one event or a batch")
-async def post_events(request: Request, workspace: Ingest) -> ORJSONResponse:
+async def post_events(request: Request, workspace: Ingest) -> Response:
     """Store events; an event's id is its idempotency key, so a retried batch stores
     nothing twice. Answer: counts, and the index and reason of each rejected item."""
     kk = kokemus(request)
@@ -125,14 +126,14 @@ def _prepare(raw: bytes, workspace: ActiveWorkspace,
 
 @router.post("/customers", response_model=IngestAnswer,
              openapi_extra=_body_schema(Customer), summary="Create or replace customers")
-async def post_customers(request: Request, workspace: Ingest) -> ORJSONResponse:
+async def post_customers(request: Request, workspace: Ingest) -> Response:
     return await _ingest(request, workspace,
                          lambda items, ws, kk: ingest.ingest_customers(items, ws, kk.db))
 
 
 @router.post("/accounts", response_model=IngestAnswer,
              openapi_extra=_body_schema(Account), summary="Create or replace B2B accounts")
-async def post_accounts(request: Request, workspace: Ingest) -> ORJSONResponse:
+async def post_accounts(request: Request, workspace: Ingest) -> Response:
     """Accounts with their stakeholders (people in the buying decision, with a role)."""
     return await _ingest(request, workspace,
                          lambda items, ws, kk: ingest.ingest_accounts(items, ws, kk.db))

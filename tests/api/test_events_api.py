@@ -48,7 +48,7 @@ def test_retried_batch_stores_nothing_twice_and_sequence_grows(
         client: TestClient, auth: dict[str, str], kk: Kokemus, workspace: ActiveWorkspace) -> None:
     batch = [event(i) for i in range(50)]
     first = client.post("/api/v1/events", json=batch, headers=auth).json()
-    again = client.post("/api/v1/events", json=batch + [event(50)], headers=auth).json()
+    again = client.post("/api/v1/events", json=[*batch, event(50)], headers=auth).json()
     assert first == {"accepted": 50, "duplicates": 0, "rejected": []}
     assert again == {"accepted": 1, "duplicates": 50, "rejected": []}
     rows = stored(kk, workspace)

@@ -82,7 +82,8 @@ def test_import_events_keeps_good_rows_and_writes_rejects(home: Path) -> None:
     result = runner.invoke(app, ["import", "events", "events.jsonl"])
     assert result.exit_code == 0, result.output
     assert "8 rows read, 5 accepted, 1 duplicates, 2 rejected" in result.output
-    rejects = [json.loads(x) for x in (home / "events.jsonl.rejects.jsonl").read_text().splitlines()]
+    reject_file = home / "events.jsonl.rejects.jsonl"
+    rejects = [json.loads(x) for x in reject_file.read_text().splitlines()]
     assert [(r["line"], r["reason"]) for r in rejects] == [
         (3, "occurred_at: Input should have timezone info"),
         (5, rejects[1]["reason"]),
@@ -117,9 +118,9 @@ def test_import_customers_and_accounts(home: Path) -> None:
         "c2,bad-email,fi,,\n")
     result = runner.invoke(app, ["import", "customers", "customers.csv"])
     assert "1 accepted, 0 duplicates, 1 rejected" in result.output
-    (home / "accounts.jsonl").write_text(json.dumps(
-        {"id": "a1", "name": "Rakennus Oy", "stakeholders": [{"customer": "c1", "role": "decider"}]})
-        + "\n")
+    account = {"id": "a1", "name": "Rakennus Oy",
+               "stakeholders": [{"customer": "c1", "role": "decider"}]}
+    (home / "accounts.jsonl").write_text(json.dumps(account) + "\n")
     result = runner.invoke(app, ["import", "accounts", "accounts.jsonl"])
     assert "1 accepted" in result.output
     from kokemus.storage import people

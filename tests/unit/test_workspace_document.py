@@ -44,7 +44,8 @@ def test_typo_in_field_names_file_line_and_suggestion() -> None:
 
 
 def test_unknown_reference_names_the_line_and_the_known_values() -> None:
-    bad = TEXT.replace("channel: web\n        owner: logistics", "channel: fax\n        owner: logistics")
+    bad = TEXT.replace("channel: web\n        owner: logistics",
+                       "channel: fax\n        owner: logistics")
     with pytest.raises(WorkspaceFileError) as caught:
         document.loads(bad, "shop.yaml")
     line = line_of(bad, "channel: fax")
