@@ -51,7 +51,10 @@ def _csv_item(row: dict[str, str]) -> dict[str, Any]:
             outer, inner = key.split(".", 1)
             item.setdefault(outer, {})[inner] = value
         elif key in {"properties", "attributes"}:
-            item[key] = orjson.loads(value)
+            try:
+                item[key] = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                item[key] = value  # not an object: validation rejects the row and says so
         elif key in LIST_FIELDS:
             item[key] = [v.strip() for v in value.split(";") if v.strip()]
         else:
@@ -79,10 +82,7 @@ def _chunks(stream: IO[bytes], fmt: str) -> Iterator[tuple[list[Any], list[bytes
     for row in reader:
         raw = ",".join(v or "" for v in row.values()).encode()
         done += len(raw) + 1
-        try:
-            items.append(_csv_item(row))
-        except orjson.JSONDecodeError as exc:
-            items.append(f"invalid properties JSON: {exc}")  # reported as a rejected row
+        items.append(_csv_item(row))
         raws.append(raw)
         if len(items) == CHUNK:
             yield items, raws, done

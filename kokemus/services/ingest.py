@@ -77,13 +77,14 @@ def _check_event(event: Event, workspace: ActiveWorkspace) -> str | None:
 def validate_events(
     items: Sequence[Any], workspace: ActiveWorkspace
 ) -> tuple[list[int], list[Event], list[Rejected]]:
-    """Valid events with their indexes, and the rejected ones with reasons."""
+    """Valid events with their indexes, and the rejected ones with reasons. An item in
+    bytes is a line of JSON text (a file); anything else is a parsed JSON value."""
     indexes: list[int] = []
     events: list[Event] = []
     rejected: list[Rejected] = []
     for i, item in enumerate(items):
         try:
-            event = (_EVENT.validate_json(item) if isinstance(item, bytes | str)
+            event = (_EVENT.validate_json(item) if isinstance(item, bytes)
                      else _EVENT.validate_python(item))
         except ValidationError as exc:
             rejected.append(Rejected(i, reason(exc)))
@@ -195,7 +196,7 @@ def _validated(
     rejected: list[Rejected] = []
     for i, item in enumerate(items):
         try:
-            row = (adapter.validate_json(item) if isinstance(item, bytes | str)
+            row = (adapter.validate_json(item) if isinstance(item, bytes)
                    else adapter.validate_python(item))
         except ValidationError as exc:
             rejected.append(Rejected(i, reason(exc)))

@@ -76,13 +76,16 @@ def test_bad_items_are_rejected_by_index_and_good_ones_kept(
         event(5, touchpoint="nowhere"),
         event(6),
         "not an object",
+        '{"id": "e8", "type": "order_placed", "customer": "c", "channel": "web", '
+        '"occurred_at": "2026-03-01T10:00:00Z"}',
     ]
     answer = client.post("/api/v1/events", json=batch, headers=auth)
     assert answer.status_code == 200
     body = answer.json()
     assert body["accepted"] == 2
     reasons = {r["index"]: r["reason"] for r in body["rejected"]}
-    assert sorted(reasons) == [1, 2, 3, 4, 5, 7]
+    # A string is not an event, even one holding an event's JSON.
+    assert sorted(reasons) == [1, 2, 3, 4, 5, 7, 8]
     assert reasons[1] == "occurred_at: Input should have timezone info"
     assert reasons[2] == "colour: unknown field"
     assert "unknown channel 'fax'" in reasons[3]

@@ -106,6 +106,12 @@ def test_import_events_from_stdin_and_csv(home: Path) -> None:
     assert "1 accepted, 0 duplicates, 1 rejected" in result.output
     reject = json.loads((home / "ev.csv.rejects.jsonl").read_text())
     assert reject["line"] == 3 and "timezone" in reject["reason"]
+    (home / "props.csv").write_text(
+        "id,type,customer,channel,occurred_at,properties\n"
+        "p1,order_placed,c9,web,2026-01-01T08:00:00Z,{oops\n")
+    runner.invoke(app, ["import", "events", "props.csv"])
+    reject = json.loads((home / "props.csv.rejects.jsonl").read_text())
+    assert reject["line"] == 2 and reject["reason"].startswith("properties: ")
     with open_stores(home) as kk, kk.events.reading() as cur:
         props = cur.execute("SELECT properties FROM events WHERE id = 'c1'").fetchone()
     assert props == ('{"carrier":"Kiito"}',)
