@@ -1,0 +1,83 @@
+"""How customers actually travel: directly-follows graph, variants, starts and ends.
+
+Every sequence computation orders a case's events by (ts, seq) inside the engine: never by
+arrival, never in Python. Equal timestamps fall back on the ingest sequence, so results are
+deterministic.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from kokemus.analytics.engines import Engine
+from kokemus.analytics.logs import Log
+
+ORDER = "ts, seq"
+
+
+def _steps(log: Log) -> str:
+    """Each event with the next one of its case (NULL at the case's end)."""
+    return f"""
+        SELECT case_id, activity, ts, channel,
+               lead(activity) OVER w AS next_activity,
+               lead(ts) OVER w AS next_ts,
+               lead(channel) OVER w AS next_channel,
+               row_number() OVER w AS position
+        FROM ({log.sql}) AS l
+        WINDOW w AS (PARTITION BY case_id ORDER BY {ORDER})
+    """
+
+
+def dfg(engine: Engine, log: Log) -> pa.Table:
+    """Directly-follows pairs: source, target, count, and seconds between them (median, p90)."""
+    d = engine.dialect
+    gap = d.seconds_between("ts", "next_ts")
+    return engine.query(f"""
+        SELECT activity AS source, next_activity AS target, count(*) AS count,
+               {d.quantile(gap, 0.5)} AS median_s, {d.quantile(gap, 0.9)} AS p90_s
+        FROM ({_steps(log)}) AS s
+        WHERE next_activity IS NOT NULL
+        GROUP BY activity, next_activity
+        ORDER BY count DESC, source, target
+    """)
+
+
+def start_end(engine: Engine, log: Log) -> pa.Table:
+    """How many cases start and end at each activity."""
+    return engine.query(f"""
+        SELECT activity,
+               CAST(sum(CASE WHEN position = 1 THEN 1 ELSE 0 END) AS BIGINT) AS starts,
+               CAST(sum(CASE WHEN next_activity IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS ends
+        FROM ({_steps(log)}) AS s
+        GROUP BY activity
+        ORDER BY activity
+    """)
+
+
+def variants(engine: Engine, log: Log, limit: int | None = None) -> pa.Table:
+    """Distinct ordered paths: the activities as a list, cases, share of cases, events."""
+    d = engine.dialect
+    top = f"LIMIT {int(limit)}" if limit else ""
+    return engine.query(f"""
+        WITH paths AS (
+            SELECT {d.ordered_list("activity", ORDER)} AS variant
+            FROM ({log.sql}) AS l
+            GROUP BY case_id
+        )
+        SELECT variant, count(*) AS cases,
+               count(*) / sum(count(*)) OVER () AS share,
+               size(variant) AS length
+        FROM paths
+        GROUP BY variant
+        ORDER BY cases DESC, length, variant
+        {top}
+    """.replace("size(variant)", "len(variant)" if d.name == "duckdb" else "size(variant)"))
+
+
+def summary(engine: Engine, log: Log) -> dict[str, int]:
+    row = engine.query(f"""
+        SELECT count(*) AS events, count(DISTINCT case_id) AS cases,
+               count(DISTINCT activity) AS activities
+        FROM ({log.sql}) AS l
+    """).to_pylist()[0]
+    return {k: int(v) for k, v in row.items()}

@@ -1,0 +1,99 @@
+"""Event logs as the analytics see them: one relation of (case_id, activity, ts, seq, ...).
+
+A log is SQL text, so every analysis composes with it inside the engine, and the same text
+runs on DuckDB and on Spark (values are written as escaped literals: Spark SQL has no
+positional parameters). Events of a workspace give one log (a case is a customer's, or a B2B
+account's, way through a journey's touchpoints); a CSV or Parquet file with named case,
+activity and timestamp columns gives another (e.g. a public process-mining log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from kokemus.domain.journeys import Journey
+
+Subject = Literal["customer", "account"]
+
+
+def literal(value: str | int | float | datetime) -> str:
+    """A SQL literal both engines read the same way."""
+    if isinstance(value, bool):
+        raise TypeError("no boolean literals here")
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        stamp = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return f"TIMESTAMP '{stamp.isoformat(sep=' ')}'"
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def one_of(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(literal(v) for v in values)})"
+
+
+@dataclass(frozen=True)
+class Log:
+    """`source` is a SQL relation with columns case_id, activity, ts, seq, channel."""
+
+    source: str
+    filters: tuple[str, ...] = ()
+
+    def where(self, condition: str) -> Log:
+        return replace(self, filters=(*self.filters, condition))
+
+    def between(self, start: datetime | None = None, end: datetime | None = None) -> Log:
+        log = self
+        if start is not None:
+            log = log.where(f"ts >= {literal(start)}")
+        if end is not None:
+            log = log.where(f"ts < {literal(end)}")
+        return log
+
+    def on_channels(self, channels: Iterable[str]) -> Log:
+        channels = list(channels)
+        return self.where(one_of("channel", channels)) if channels else self
+
+    def of_cases(self, condition: str) -> Log:
+        """Keep whole cases: those with an event that meets `condition` (e.g. an outcome)."""
+        return self.where(f"case_id IN (SELECT case_id FROM ({self.source}) AS c "
+                          f"WHERE {condition})")
+
+    def without_cases(self, condition: str) -> Log:
+        return self.where(f"case_id NOT IN (SELECT case_id FROM ({self.source}) AS c "
+                          f"WHERE {condition})")
+
+    @property
+    def sql(self) -> str:
+        where = " AND ".join(f"({f})" for f in self.filters)
+        return f"SELECT * FROM ({self.source}) AS log" + (f" WHERE {where}" if where else "")
+
+
+def events_log(workspace_id: int, journey: Journey | None = None,
+               subject: Subject = "customer", table: str = "events") -> Log:
+    """Events of a workspace that have a touchpoint; with `journey`, only its touchpoints."""
+    case = "account" if subject == "account" else "customer"
+    conditions = [f"workspace_id = {int(workspace_id)}", "touchpoint IS NOT NULL"]
+    if subject == "account":
+        conditions.append("account IS NOT NULL")
+    if journey is not None:
+        conditions.append(one_of("touchpoint", (t.id for t in journey.touchpoints)))
+    return Log(
+        f"SELECT {case} AS case_id, touchpoint AS activity, occurred_at AS ts, seq, channel, "
+        f"customer, account, type FROM {table} WHERE {' AND '.join(conditions)}"
+    )
+
+
+def table_log(relation: str, case: str = "case_id", activity: str = "activity",
+              timestamp: str = "ts", seq: str | None = None) -> Log:
+    """A log from any relation (a table, or read_parquet(...)) with named columns. Without a
+    sequence column, the row's position in the relation breaks timestamp ties."""
+    order = f'"{seq}"' if seq else "row_number() OVER ()"
+    return Log(
+        f'SELECT CAST("{case}" AS VARCHAR) AS case_id, CAST("{activity}" AS VARCHAR) '
+        f'AS activity, CAST("{timestamp}" AS TIMESTAMP) AS ts, {order} AS seq, '
+        f"CAST(NULL AS VARCHAR) AS channel FROM {relation}"
+    )
