@@ -97,3 +97,11 @@ def table_log(relation: str, case: str = "case_id", activity: str = "activity",
         f'AS activity, CAST("{timestamp}" AS TIMESTAMP) AS ts, {order} AS seq, '
         f"CAST(NULL AS VARCHAR) AS channel FROM {relation}"
     )
+
+
+def selection(workspace_id: int, journey: Journey | None = None, *,
+              channels: Iterable[str] = (), since: datetime | None = None,
+              until: datetime | None = None, subject: Subject = "customer") -> Log:
+    """The log most questions start from: a workspace's events (of one journey), in a
+    period, on some channels; cases are customers or B2B accounts."""
+    return events_log(workspace_id, journey, subject).between(since, until).on_channels(channels)

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from kokemus import bootstrap
-from kokemus.config import Settings, load_settings
+from kokemus.cli.common import (
+    DataDir,
+    WorkspaceOpt,
+    err,
+    out,
+    reports_errors,
+    settings_for,
+    workspace_for,
+)
+from kokemus.cli.journeys import journeys_app
+from kokemus.config import load_settings
 from kokemus.domain.errors import KokemusError
 from kokemus.services import access, imports
 from kokemus.services import workspaces as workspace_service
@@ -37,49 +43,7 @@ users_app = typer.Typer(help="People who log in to the web UI.", no_args_is_help
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
-
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="KOKEMUS_DATA_DIR",
-                 help="Where the embedded stores live [default: ./kokemus-data]."),
-]
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option("--workspace", "-w", help="Workspace id; may be left out when there is one."),
-]
-
-
-def reports_errors(fn: F) -> F:
-    """Turn kokemus errors into a message and exit code 1 instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except KokemusError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    return load_settings(data_dir=data_dir)
-
-
-def _workspace(kk: bootstrap.Kokemus, slug: str | None) -> workspace_service.ActiveWorkspace:
-    if slug is None:
-        known = workspace_service.slugs(kk.db)
-        if len(known) != 1:
-            listed = ", ".join(known) or "none; apply a workspace file first"
-            raise KokemusError(f"name the workspace with --workspace (known: {listed})")
-        slug = known[0]
-    return workspace_service.get(kk.db, slug)
-
+app.add_typer(journeys_app, name="journeys")
 
 @app.command()
 @reports_errors
@@ -120,7 +84,7 @@ def apply_(
 ) -> None:
     """Validate and apply a workspace file; applying the same file twice changes nothing."""
     workspace = document.load(file)
-    with bootstrap.build(_settings(data_dir)) as kk:
+    with bootstrap.build(settings_for(data_dir)) as kk:
         result = workspace_service.apply(kk.db, workspace, source=str(file),
                                          applied_by=os.environ.get("USER"))
     if result.changed:
@@ -138,8 +102,8 @@ def export(
     data_dir: DataDir = None,
 ) -> None:
     """Write the current workspace (or an earlier version) as YAML."""
-    with bootstrap.build(_settings(data_dir)) as kk:
-        ws = _workspace(kk, workspace)
+    with bootstrap.build(settings_for(data_dir)) as kk:
+        ws = workspace_for(kk, workspace)
         if version is not None:
             ws = workspace_service.get(kk.db, ws.slug, version)
     text = document.dump(ws.document)
@@ -154,8 +118,8 @@ def export(
 @reports_errors
 def history(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
     """List the applied versions of a workspace."""
-    with bootstrap.build(_settings(data_dir)) as kk:
-        ws = _workspace(kk, workspace)
+    with bootstrap.build(settings_for(data_dir)) as kk:
+        ws = workspace_for(kk, workspace)
         rows = workspace_service.history(kk.db, ws.slug)
     table = Table("version", "applied at", "by", "source", "digest")
     for r in rows:
@@ -178,8 +142,8 @@ def schema(
 
 def _import(kind: imports.Kind, file: str, workspace: str | None, fmt: str | None,
             rejects: Path | None, data_dir: Path | None) -> None:
-    with bootstrap.build(_settings(data_dir)) as kk:
-        ws = _workspace(kk, workspace)
+    with bootstrap.build(settings_for(data_dir)) as kk:
+        ws = workspace_for(kk, workspace)
         size = None if file == "-" else Path(file).stat().st_size
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -237,8 +201,8 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key; its secret is printed once and stored only as a hash."""
-    with bootstrap.build(_settings(data_dir)) as kk:
-        ws = _workspace(kk, workspace)
+    with bootstrap.build(settings_for(data_dir)) as kk:
+        ws = workspace_for(kk, workspace)
         secret = access.create_key(kk.db, ws.slug, name, set(scope or ["ingest"]))
     err.print(f"key for workspace '{ws.slug}' (shown only now):")
     print(secret)
@@ -248,8 +212,8 @@ def keys_create(
 @reports_errors
 def keys_list(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
     """List a workspace's keys (prefix, name, scopes; never the secret)."""
-    with bootstrap.build(_settings(data_dir)) as kk:
-        ws = _workspace(kk, workspace)
+    with bootstrap.build(settings_for(data_dir)) as kk:
+        ws = workspace_for(kk, workspace)
         rows = access.list_keys(kk.db, ws.slug)
     table = Table("prefix", "name", "scopes", "created", "revoked")
     for r in rows:
@@ -263,7 +227,7 @@ def keys_list(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
 def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")],
                 data_dir: DataDir = None) -> None:
     """Revoke a key by its prefix (the part after kk_)."""
-    with bootstrap.build(_settings(data_dir)) as kk:
+    with bootstrap.build(settings_for(data_dir)) as kk:
         access.revoke_key(kk.db, prefix)
     out.print(f"revoked {prefix}")
 
@@ -277,7 +241,7 @@ def users_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user with a generated password, printed once."""
-    with bootstrap.build(_settings(data_dir)) as kk:
+    with bootstrap.build(settings_for(data_dir)) as kk:
         password = access.create_user(kk.db, username, admin=admin, language=language)
     out.print(f"created user {username} with password {password} (shown only now)")
 
@@ -332,7 +296,7 @@ def demo(
     from kokemus.demo import generate
 
     _fresh_demo_folder(data_dir)
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     with bootstrap.build(settings) as kk:
         summary = generate.run(kk, customers=customers, days=days, seed=seed, console=out,
                                end=end.date() if end else None)

@@ -1,0 +1,59 @@
+"""What every command shares: consoles, options, error reporting, opening the stores."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from kokemus import bootstrap
+from kokemus.config import Settings, load_settings
+from kokemus.domain.errors import KokemusError
+from kokemus.services import workspaces as workspace_service
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="KOKEMUS_DATA_DIR",
+                 help="Where the embedded stores live [default: ./kokemus-data]."),
+]
+WorkspaceOpt = Annotated[
+    str | None,
+    typer.Option("--workspace", "-w", help="Workspace id; may be left out when there is one."),
+]
+
+
+def reports_errors(fn: F) -> F:
+    """Turn kokemus errors into a message and exit code 1 instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KokemusError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    return load_settings(data_dir=data_dir)
+
+
+def workspace_for(kk: bootstrap.Kokemus, slug: str | None) -> workspace_service.ActiveWorkspace:
+    if slug is None:
+        known = workspace_service.slugs(kk.db)
+        if len(known) != 1:
+            listed = ", ".join(known) or "none; apply a workspace file first"
+            raise KokemusError(f"name the workspace with --workspace (known: {listed})")
+        slug = known[0]
+    return workspace_service.get(kk.db, slug)

@@ -1,0 +1,71 @@
+"""`kokemus journeys ...` on a workspace's events: the numbers and the options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kokemus.cli import app
+from tests.cli.test_cli import home  # noqa: F401  (the fixture)
+
+runner = CliRunner()
+
+
+def write_events(path: Path) -> None:
+    # c1: order -> delivery; c2: order -> delivery (equal timestamps, seq decides);
+    # c3: order only (by phone). Rows are out of order on purpose.
+    rows = [
+        ("e5", "c3", "order_placed", "phone", "2026-02-01T09:00:00Z"),
+        ("e2", "c1", "delivered", "web", "2026-01-03T10:00:00Z"),
+        ("e3", "c2", "order_placed", "web", "2026-01-05T10:00:00Z"),
+        ("e1", "c1", "order_placed", "web", "2026-01-01T10:00:00Z"),
+        ("e4", "c2", "delivered", "web", "2026-01-05T10:00:00Z"),
+    ]
+    path.write_text("".join(json.dumps({"id": i, "customer": c, "type": t, "channel": ch,
+                                        "occurred_at": ts}) + "\n"
+                            for i, c, t, ch, ts in rows))
+
+
+def run_json(*args: str) -> list[dict[str, object]]:
+    result = runner.invoke(app, ["journeys", *args, "-o", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def imported(home: Path) -> Path:  # noqa: F811
+    write_events(home / "ev.jsonl")
+    assert runner.invoke(app, ["import", "events", "ev.jsonl"]).exit_code == 0
+    return home
+
+
+def test_dfg_counts_and_times(imported: Path) -> None:
+    assert run_json("dfg", "--journey", "purchase") == [
+        {"source": "order", "target": "delivery", "count": 2,
+         "median_s": 86400.0, "p90_s": 155520.0},
+    ]
+
+
+def test_variants_and_filters(imported: Path) -> None:
+    variants = run_json("variants")
+    assert [(v["variant"], v["cases"]) for v in variants] == [
+        (["order", "delivery"], 2), (["order"], 1)]
+    assert run_json("variants", "--channel", "phone") == [
+        {"variant": ["order"], "cases": 1, "share": 1.0, "length": 1}]
+    assert run_json("variants", "--since", "2026-01-04")[0]["cases"] == 1
+    starts = {r["activity"]: (r["starts"], r["ends"]) for r in run_json("starts")}
+    assert starts == {"order": (3, 1), "delivery": (0, 2)}
+
+
+def test_unknown_journey_is_a_clear_error(imported: Path) -> None:
+    result = runner.invoke(app, ["journeys", "dfg", "--journey", "nope"])
+    assert result.exit_code == 1
+    assert "no journey 'nope' in workspace 'my-company' (known: purchase)" in result.output
+
+
+def test_table_output_reads_like_durations(imported: Path) -> None:
+    result = runner.invoke(app, ["journeys", "dfg"])
+    assert "24.0 h" in result.output and "1.8 d" in result.output
