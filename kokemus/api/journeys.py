@@ -1,0 +1,74 @@
+"""Journey analytics over HTTP: the same analyses as `kokemus journeys`, as JSON records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import pyarrow as pa
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from kokemus.analytics import journeys
+from kokemus.analytics.engines import DuckDBEngine, Engine
+from kokemus.analytics.logs import Log, selection
+from kokemus.api.auth import Read, kokemus
+from kokemus.api.errors import ApiError
+from kokemus.services.workspaces import ActiveWorkspace
+
+router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
+
+Channels = Annotated[list[str] | None, Query(description="Only these channels.")]
+Since = Annotated[datetime | None, Query(description="From this time on (ISO 8601).")]
+Until = Annotated[datetime | None, Query(description="Before this time (ISO 8601).")]
+Journey = Annotated[str | None, Query(description="A journey id; default: all touchpoints.")]
+Accounts = Annotated[bool, Query(description="Cases are B2B accounts, not customers.")]
+
+
+def journey_log(workspace: ActiveWorkspace, journey: str | None, channel: list[str] | None,
+                since: datetime | None, until: datetime | None, accounts: bool) -> Log:
+    chosen = None
+    if journey is not None:
+        chosen = next((j for j in workspace.document.journeys if j.id == journey), None)
+        if chosen is None:
+            raise ApiError(404, "not_found", f"no journey '{journey}'")
+    return selection(workspace.id, chosen, channels=channel or (), since=since, until=until,
+                     subject="account" if accounts else "customer")
+
+
+async def answer(request: Request, log: Log,
+                 analysis: Callable[[Engine, Log], pa.Table]) -> dict[str, Any]:
+    kk = kokemus(request)
+
+    def run() -> pa.Table:
+        with kk.events.reading() as cursor:
+            return analysis(DuckDBEngine(cursor), log)
+
+    table = await run_in_threadpool(run)
+    return {"rows": table.to_pylist(), "n": table.num_rows}
+
+
+@router.get("/dfg", summary="Directly-follows graph with counts and times (seconds)")
+async def get_dfg(request: Request, workspace: Read, journey: Journey = None,
+                  channel: Channels = None, since: Since = None, until: Until = None,
+                  accounts: Accounts = False) -> dict[str, Any]:
+    log = journey_log(workspace, journey, channel, since, until, accounts)
+    return await answer(request, log, journeys.dfg)
+
+
+@router.get("/variants", summary="Distinct ordered paths with cases and share")
+async def get_variants(request: Request, workspace: Read, journey: Journey = None,
+                       channel: Channels = None, since: Since = None, until: Until = None,
+                       accounts: Accounts = False,
+                       limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
+    log = journey_log(workspace, journey, channel, since, until, accounts)
+    return await answer(request, log, lambda e, lg: journeys.variants(e, lg, limit=limit))
+
+
+@router.get("/starts", summary="How many journeys start and end at each touchpoint")
+async def get_starts(request: Request, workspace: Read, journey: Journey = None,
+                     channel: Channels = None, since: Since = None, until: Until = None,
+                     accounts: Accounts = False) -> dict[str, Any]:
+    log = journey_log(workspace, journey, channel, since, until, accounts)
+    return await answer(request, log, journeys.start_end)
