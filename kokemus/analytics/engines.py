@@ -28,6 +28,14 @@ class Dialect:
             return f"percentile_approx({expr}, {q}, 10000)"
         return f"quantile_cont({expr}, {q})" if exact else f"approx_quantile({expr}, {q})"
 
+    def json_text(self, column: str, key: str) -> str:
+        """The text at top-level `key` of the JSON text in `column` (NULL when absent)."""
+        if not key.replace("_", "").isalnum():
+            raise ValueError(f"not a plain JSON key: {key!r}")
+        if self.name == "spark":
+            return f"get_json_object({column}, '$.{key}')"
+        return f"({column} ->> '{key}')"
+
     def ordered_list(self, expr: str, order: str) -> str:
         """The values of `expr` in a group as a list ordered by the comma-separated `order`."""
         if self.name == "spark":
