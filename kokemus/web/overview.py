@@ -58,6 +58,7 @@ class StageView:
 
 @dataclass(frozen=True)
 class JourneyView:
+    id: str
     name: str
     segment: str | None
     stages: list[StageView]
@@ -134,6 +135,7 @@ def _journey(journey: Journey, names: _Names, language: str) -> JourneyView:
         for stage in journey.stages
     ]
     return JourneyView(
+        id=journey.id,
         name=names.text(journey.name),
         segment=names.segments.get(journey.segment, journey.segment) if journey.segment else None,
         stages=stages,

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -18,7 +18,7 @@ from kokemus.config import Settings
 from kokemus.domain.errors import NotFound
 from kokemus.services import access
 from kokemus.services import workspaces as workspace_service
-from kokemus.web import i18n, overview, sessions
+from kokemus.web import i18n, journey_map, overview, sessions
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -144,3 +144,30 @@ def workspace_overview(request: Request, slug: str, _user: User) -> Response:
         return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
     view = overview.build(kk, active, sessions.language(request))
     return render(request, "overview.html", overview=view, workspaces=slugs, current=slug)
+
+
+@router.get("/w/{slug}/journeys/{journey_id}")
+def journey_map_page(
+    request: Request,
+    slug: str,
+    journey_id: str,
+    _user: User,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    channel: str | None = None,
+    colour: str | None = None,
+) -> Response:
+    kk = _kokemus(request)
+    slugs = workspace_service.slugs(kk.db)
+    try:
+        active = workspace_service.get(kk.db, slug)
+    except NotFound:
+        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
+    journey = next((j for j in active.document.journeys if j.id == journey_id), None)
+    if journey is None:
+        return render(request, "not_found.html", 404, slug=f"{slug}/{journey_id}",
+                      workspaces=slugs, current=slug)
+    filters = journey_map.parse_filters(
+        start, end, channel, colour, journey_map.channel_ids(journey, active.document))
+    view = journey_map.build(kk, active, journey, filters, sessions.language(request))
+    return render(request, "journey_map.html", map=view, workspaces=slugs, current=slug)

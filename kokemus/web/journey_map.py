@@ -1,0 +1,687 @@
+"""The journey map page: how customers really travel, drawn over the journey the company designed.
+
+The figures come from the analytics (directly-follows graph, variants, starts and ends) run
+in the event store's engine; this module turns them into plain values in one language and
+into two server-rendered SVG drawings, so the page needs no script and loads nothing from
+elsewhere:
+
+- the map: touchpoints as circles sized by the cases that reached them, the designed path
+  left to right on the middle row, other touchpoints above and below it in their stage's
+  columns; edges sized by count and coloured by median time or by drop-off, designed edges
+  strong, off-path edges lighter;
+- a Sankey of the most common paths (consecutive repeats of a touchpoint merged).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
+from typing import Any, Literal
+from xml.sax.saxutils import escape
+
+from markupsafe import Markup
+
+from kokemus.analytics import journeys as journey_analytics
+from kokemus.analytics.engines import DuckDBEngine, Engine
+from kokemus.analytics.logs import Log, events_log, literal
+from kokemus.bootstrap import Kokemus
+from kokemus.domain.journeys import Journey
+from kokemus.domain.texts import localized
+from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.web import i18n
+
+Colouring = Literal["time", "dropoff"]
+COLOURINGS: tuple[Colouring, ...] = ("time", "dropoff")
+TOP_VARIANTS = 10
+SANKEY_VARIANTS = 8
+MIN_SHARE_DRAWN = 0.005  # an off-path edge is drawn when at least this share of cases take it
+
+# Five classes, light-to-dark is not needed: each class has its own hue, from calm to alarm.
+PALETTE = ("#1b7f79", "#5b9a3c", "#d39a1c", "#e0632a", "#b3261e")
+TIME_LIMITS_H = (1.0, 6.0, 24.0, 72.0)
+DROPOFF_LIMITS = (0.1, 0.25, 0.5, 0.75)
+NO_DATA = "#9aa3ad"
+INK = "#1f2933"
+INK_SOFT = "#5b6572"
+ACCENT = "#0f5c73"
+TRACK = "#cfe6ee"
+GOAL = "#1e6b3a"
+
+# Map geometry (SVG user units; the drawing scales to the page width).
+COL_W = 118
+ROW_H = 128
+HEAD_H = 44
+PAD_X = 16
+R_MIN = 7.0
+R_MAX = 27.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date | None = None
+    end: date | None = None
+    channel: str | None = None
+    colour: Colouring = "time"
+    errors: tuple[str, ...] = ()
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The filters as the form's GET parameters (for links that keep them)."""
+        items = {"from": self.start.isoformat() if self.start else "",
+                 "to": self.end.isoformat() if self.end else "",
+                 "channel": self.channel or "", "colour": self.colour}
+        return {k: v for k, v in items.items() if v}
+
+
+def _day(text: str | None, error: str, errors: list[str]) -> date | None:
+    if not text or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        errors.append(error)
+        return None
+
+
+def parse_filters(start: str | None, end: str | None, channel: str | None,
+                  colour: str | None, channels: Sequence[str]) -> Filters:
+    """Form values checked at the edge: a bad value is dropped and named, never passed on."""
+    errors: list[str] = []
+    first = _day(start, "journey_map.bad_from", errors)
+    last = _day(end, "journey_map.bad_to", errors)
+    if first and last and last < first:
+        errors.append("journey_map.bad_period")
+        first = last = None
+    picked = channel if channel in channels else None
+    if channel and picked is None:
+        errors.append("journey_map.bad_channel")
+    shade: Colouring = "dropoff" if colour == "dropoff" else "time"
+    return Filters(first, last, picked, shade, tuple(errors))
+
+
+def filtered_log(workspace_id: int, journey: Journey, filters: Filters) -> Log:
+    log = events_log(workspace_id, journey)
+    start = datetime.combine(filters.start, time(), UTC) if filters.start else None
+    # "to" is a whole day: up to the start of the next one.
+    end = datetime.combine(filters.end + timedelta(days=1), time(), UTC) if filters.end else None
+    log = log.between(start, end)
+    return log.on_channels([filters.channel] if filters.channel else [])
+
+
+def without_repeats(log: Log) -> Log:
+    """The log with consecutive repeats of a touchpoint in a case merged into the first."""
+    return Log(
+        "SELECT * FROM (SELECT *, lag(activity) OVER (PARTITION BY case_id ORDER BY "
+        f"{journey_analytics.ORDER}) AS previous_activity FROM ({log.sql}) AS l) AS r "
+        "WHERE previous_activity IS NULL OR previous_activity <> activity"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Values the page shows
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+
+
+@dataclass
+class NodeView:
+    id: str
+    name: str
+    stage: str
+    designed: bool
+    goal: bool
+    cases: int = 0
+    events: int = 0
+    lost: int = 0
+    x: float = 0.0
+    y: float = 0.0
+    r: float = R_MIN
+
+
+@dataclass(frozen=True)
+class EdgeView:
+    source: str
+    target: str
+    source_name: str
+    target_name: str
+    count: int
+    median_s: float | None
+    p90_s: float | None
+    lost: int
+    designed: bool
+    median: str
+    p90: str
+    lost_share: str
+    colour: str
+    count_text: str
+
+
+@dataclass(frozen=True)
+class VariantView:
+    steps: list[str]
+    cases: int
+    cases_text: str
+    share: str
+    designed: bool
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    colour: str
+    label: str
+
+
+@dataclass
+class JourneyMap:
+    slug: str
+    workspace: str
+    journey_id: str
+    name: str
+    filters: Filters
+    channels: list[Option]
+    designed_path: list[str]
+    goal: str | None
+    cases: int
+    cases_text: str
+    events_text: str
+    lost: int
+    lost_text: str
+    nodes: list[NodeView]
+    edges: list[EdgeView]
+    variants: list[VariantView]
+    variant_cases_text: str
+    variant_share: str
+    legend: list[LegendItem]
+    graph: Markup = field(default_factory=lambda: Markup(""))
+    sankey: Markup = field(default_factory=lambda: Markup(""))
+    hidden_edges: int = 0
+    min_count: int = 1
+
+
+def hours(seconds: float | None, language: str) -> str:
+    """Seconds as hours with one decimal, the language's decimal mark; days past 72 h."""
+    if seconds is None or math.isnan(seconds):
+        return "–"
+    value, unit = seconds / 3600, "h"
+    if value >= 72:
+        value, unit = value / 24, "d"
+    text = f"{value:.1f}"
+    if language == "fi":
+        text = text.replace(".", ",")
+    return f"{text}\u00a0{i18n.translate(f'unit.{unit}', language)}"
+
+
+def percent(share: float, language: str) -> str:
+    text = f"{100 * share:.1f}"
+    if language == "fi":
+        return text.replace(".", ",") + "\u00a0%"
+    return text + "%"
+
+
+def _bucket(value: float, limits: Sequence[float]) -> int:
+    return sum(1 for limit in limits if value >= limit)
+
+
+def time_colour(median_s: float | None) -> str:
+    if median_s is None or math.isnan(median_s):
+        return NO_DATA
+    return PALETTE[_bucket(median_s / 3600, TIME_LIMITS_H)]
+
+
+def dropoff_colour(share: float | None) -> str:
+    if share is None:
+        return NO_DATA
+    return PALETTE[_bucket(share, DROPOFF_LIMITS)]
+
+
+def legend(colour: Colouring, language: str) -> list[LegendItem]:
+    t = i18n.translator(language)
+    if colour == "time":
+        h, d = t("unit.h"), t("unit.d")
+        labels = [f"< 1\u00a0{h}", f"1–6\u00a0{h}", f"6–24\u00a0{h}", f"1–3\u00a0{d}",
+                  f"> 3\u00a0{d}"]
+    else:
+        limits = [percent(x, language).replace(",0", "").replace(".0", "")
+                  for x in DROPOFF_LIMITS]
+        labels = [f"< {limits[0]}", f"{limits[0]}–{limits[1]}", f"{limits[1]}–{limits[2]}",
+                  f"{limits[2]}–{limits[3]}", f"≥ {limits[3]}"]
+    return [LegendItem(c, label) for c, label in zip(PALETTE, labels, strict=True)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures from the engine
+
+
+def _touchpoint_counts(engine: Engine, log: Log) -> dict[str, tuple[int, int]]:
+    """Per touchpoint: the cases that reached it and its events."""
+    rows = engine.query(f"""
+        SELECT activity, count(DISTINCT case_id) AS cases, count(*) AS events
+        FROM ({log.sql}) AS l GROUP BY activity
+    """).to_pylist()
+    return {str(r["activity"]): (int(r["cases"]), int(r["events"])) for r in rows}
+
+
+def _lost(engine: Engine, log: Log, goal: str | None) -> tuple[Log, dict[str, int]]:
+    """The cases that end without the goal, and how many of them ended at each touchpoint
+    (the drop-off: the last touchpoint before leaving). Without a goal, nothing is lost."""
+    if goal is None:
+        return log.where("FALSE"), {}
+    lost_log = log.without_cases(f"activity = {literal(goal)}")
+    ends = journey_analytics.start_end(engine, lost_log).to_pylist()
+    return lost_log, {str(r["activity"]): int(r["ends"]) for r in ends if r["ends"]}
+
+
+def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filters,
+          language: str) -> JourneyMap:
+    document = active.document
+    t = i18n.translator(language)
+    names = {tp.id: localized(tp.name, language) for tp in journey.touchpoints}
+    stage_names = {s.id: localized(s.name, language) for s in journey.stages}
+    channel_names = {c.id: localized(c.name, language) for c in document.channels}
+    designed = [step for step in journey.designed_path if step in names]
+    designed_edges = set(pairwise(designed))
+
+    log = filtered_log(active.id, journey, filters)
+    with kk.events.reading() as cursor:
+        engine = DuckDBEngine(cursor)
+        dfg = journey_analytics.dfg(engine, log).to_pylist()
+        counts = _touchpoint_counts(engine, log)
+        summary = journey_analytics.summary(engine, log)
+        lost_log, lost_at = _lost(engine, log, journey.goal)
+        lost_edges = {(str(r["source"]), str(r["target"])): int(r["count"])
+                      for r in journey_analytics.dfg(engine, lost_log).to_pylist()}
+        lost_cases = journey_analytics.summary(engine, lost_log)["cases"]
+        variant_rows = journey_analytics.variants(
+            engine, without_repeats(log), TOP_VARIANTS).to_pylist()
+
+    nodes = [
+        NodeView(id=tp.id, name=names[tp.id], stage=tp.stage, designed=tp.id in designed,
+                 goal=tp.id == journey.goal, cases=counts.get(tp.id, (0, 0))[0],
+                 events=counts.get(tp.id, (0, 0))[1], lost=lost_at.get(tp.id, 0))
+        for tp in journey.touchpoints
+    ]
+    edges: list[EdgeView] = []
+    for row in dfg:
+        source, target, count = str(row["source"]), str(row["target"]), int(row["count"])
+        lost = lost_edges.get((source, target), 0)
+        share = lost / count if count and journey.goal else None
+        colour = (time_colour(row["median_s"]) if filters.colour == "time"
+                  else dropoff_colour(share))
+        edges.append(EdgeView(
+            source=source, target=target, source_name=names.get(source, source),
+            target_name=names.get(target, target), count=count,
+            median_s=row["median_s"], p90_s=row["p90_s"], lost=lost,
+            designed=(source, target) in designed_edges,
+            median=hours(row["median_s"], language), p90=hours(row["p90_s"], language),
+            lost_share=percent(share, language) if share is not None else "–",
+            colour=colour, count_text=i18n.number(count, language)))
+
+    variants = [
+        VariantView(steps=[names.get(str(s), str(s)) for s in row["variant"]],
+                    cases=int(row["cases"]), cases_text=i18n.number(int(row["cases"]), language),
+                    share=percent(float(row["share"]), language),
+                    designed=[str(s) for s in row["variant"]] == designed)
+        for row in variant_rows
+    ]
+    shown = sum(v.cases for v in variants)
+    cases = summary["cases"]
+    view = JourneyMap(
+        slug=active.slug, workspace=localized(document.name, language), journey_id=journey.id,
+        name=localized(journey.name, language), filters=filters,
+        channels=sorted((Option(c, channel_names.get(c, c)) for c in _channels(journey, document)),
+                        key=lambda o: o.label),
+        designed_path=[names[s] for s in designed],
+        goal=names.get(journey.goal) if journey.goal else None,
+        cases=cases, cases_text=i18n.number(cases, language),
+        events_text=i18n.number(summary["events"], language),
+        lost=lost_cases, lost_text=i18n.number(lost_cases, language),
+        nodes=nodes, edges=edges, variants=variants,
+        variant_cases_text=i18n.number(shown, language),
+        variant_share=percent(shown / cases, language) if cases else "–",
+        legend=legend(filters.colour, language),
+    )
+    # Rare off-path transitions would hide the picture: they stay in the table, not drawn.
+    view.min_count = max(2, math.ceil(cases * MIN_SHARE_DRAWN))
+    view.hidden_edges = sum(1 for e in edges if not e.designed and e.count < view.min_count)
+    view.graph = map_svg(view, journey, stage_names, t, language)
+    view.sankey = sankey_svg(variant_rows[:SANKEY_VARIANTS], names, set(designed), t, language)
+    return view
+
+
+def _channels(journey: Journey, document: Any) -> list[str]:
+    """The channels worth filtering on: the workspace's (events carry their own channel)."""
+    ids = [c.id for c in document.channels]
+    for tp in journey.touchpoints:
+        if tp.channel not in ids:
+            ids.append(tp.channel)
+    return ids
+
+
+def channel_ids(journey: Journey, document: Any) -> list[str]:
+    """The channel ids the form offers, for checking its input."""
+    return _channels(journey, document)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout
+
+
+@dataclass(frozen=True)
+class Band:
+    name: str
+    x: float
+    width: float
+
+
+def layout(journey: Journey, nodes: list[NodeView],
+           stage_names: dict[str, str]) -> tuple[list[Band], int, float, float]:
+    """Places the nodes: the designed path on the middle row, left to right; each stage owns a
+    run of columns (its designed touchpoints', or one of its own), and its other touchpoints
+    take the rows above and below the middle, alternating, column by column.
+
+    Returns the stage bands, the rows used on each side of the middle, the width and height.
+    """
+    designed = [n.id for n in nodes if n.designed]
+    path_order = {step: i for i, step in enumerate(dict.fromkeys(journey.designed_path))}
+    column = 0
+    bands: list[Band] = []
+    placed: list[tuple[NodeView, int, int]] = []
+    for stage in journey.stages:
+        on_path = sorted((n for n in nodes if n.stage == stage.id and n.id in designed),
+                         key=lambda n: path_order[n.id])
+        off_path = [n for n in nodes if n.stage == stage.id and n.id not in designed]
+        width = max(len(on_path), math.ceil(len(off_path) / 2), 1)
+        for i, node in enumerate(on_path):
+            placed.append((node, column + i, 0))
+        for i, node in enumerate(off_path):
+            slot, side = divmod(i, 2)
+            lane_column, lane = slot % width, 1 + slot // width
+            placed.append((node, column + lane_column, -lane if side == 0 else lane))
+        bands.append(Band(stage_names.get(stage.id, stage.id), PAD_X + column * COL_W,
+                          width * COL_W))
+        column += width
+    # Touchpoints of a stage the journey does not list go at the end, off the path.
+    known = {n.id for n, _, _ in placed}
+    for node in nodes:
+        if node.id not in known:
+            placed.append((node, column, 1))
+            column += 1
+    lanes = max((abs(row) for _, _, row in placed), default=0)
+    top = max(node.cases for node in nodes) if nodes else 0
+    for node, col, row in placed:
+        node.x = PAD_X + col * COL_W + COL_W / 2
+        node.y = HEAD_H + (lanes + row) * ROW_H + ROW_H / 2 - 14
+        node.r = R_MIN + (R_MAX - R_MIN) * math.sqrt(node.cases / top) if top else R_MIN
+    return bands, lanes, 2 * PAD_X + column * COL_W, HEAD_H + (2 * lanes + 1) * ROW_H
+
+
+# ---------------------------------------------------------------------------------------------
+# SVG
+
+
+def _attr(value: object) -> str:
+    return escape(str(value), {'"': "&quot;"})
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _wrap(text: str, width: int = 17, lines: int = 2) -> list[str]:
+    words, out, current = text.split(), [], ""
+    for word in words:
+        candidate = f"{current} {word}".strip()
+        if len(candidate) <= width or not current:
+            current = candidate
+        else:
+            out.append(current)
+            current = word
+    out.append(current)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: width - 1].rstrip() + "…"
+    return [line if len(line) <= width + 2 else line[: width + 1] + "…" for line in out]
+
+
+def _edge_path(a: NodeView, b: NodeView, bend: float, width: float) -> tuple[str, str, float,
+                                                                               float]:
+    """A quadratic curve from a's rim to b's rim bending `bend` units to the right of travel;
+    the arrowhead polygon at b; the curve's middle point."""
+    dx, dy = b.x - a.x, b.y - a.y
+    dist = math.hypot(dx, dy) or 1.0
+    nx, ny = -dy / dist, dx / dist  # right of travel in SVG coordinates (y grows downwards)
+    cx, cy = (a.x + b.x) / 2 + nx * bend, (a.y + b.y) / 2 + ny * bend
+
+    def toward(px: float, py: float, qx: float, qy: float, gap: float) -> tuple[float, float]:
+        ux, uy = qx - px, qy - py
+        n = math.hypot(ux, uy) or 1.0
+        return px + ux / n * gap, py + uy / n * gap
+
+    sx, sy = toward(a.x, a.y, cx, cy, a.r + 3)
+    tip_x, tip_y = toward(b.x, b.y, cx, cy, b.r + 3)
+    head = 7 + width * 0.9
+    ux, uy = tip_x - cx, tip_y - cy
+    n = math.hypot(ux, uy) or 1.0
+    ux, uy = ux / n, uy / n
+    bx, by = tip_x - ux * head, tip_y - uy * head
+    half = 3.5 + width * 0.55
+    arrow = (f"{_num(tip_x)},{_num(tip_y)} {_num(bx - uy * half)},{_num(by + ux * half)} "
+             f"{_num(bx + uy * half)},{_num(by - ux * half)}")
+    path = f"M{_num(sx)},{_num(sy)} Q{_num(cx)},{_num(cy)} {_num(bx)},{_num(by)}"
+    mid_x = 0.25 * sx + 0.5 * cx + 0.25 * bx
+    mid_y = 0.25 * sy + 0.5 * cy + 0.25 * by
+    return path, arrow, mid_x, mid_y
+
+
+def _edge_title(edge: EdgeView, t: i18n.Translate) -> str:
+    return t("journey_map.edge_title", source=edge.source_name, target=edge.target_name,
+             count=edge.count_text, median=edge.median, p90=edge.p90, lost=edge.lost_share)
+
+
+def map_svg(view: JourneyMap, journey: Journey, stage_names: dict[str, str],
+            t: i18n.Translate, language: str) -> Markup:
+    nodes = view.nodes
+    bands, _, width, height = layout(journey, nodes, stage_names)
+    by_id = {n.id: n for n in nodes}
+    top = max((e.count for e in view.edges), default=0)
+    pairs = {(e.source, e.target) for e in view.edges}
+    designed = [n for n in journey.designed_path if n in by_id]
+    out: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="journey-graph" id="journey-graph" '
+        f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" '
+        f'aria-labelledby="graph-title graph-desc" data-colour="{view.filters.colour}" '
+        f'font-family="system-ui, -apple-system, \'Segoe UI\', Roboto, sans-serif">',
+        f'<title id="graph-title">{_attr(t("journey_map.graph_title", name=view.name))}</title>',
+        f'<desc id="graph-desc">{_attr(t("journey_map.graph_desc", cases=view.cases_text))}'
+        "</desc>",
+    ]
+    # Stage bands with their names.
+    for i, band in enumerate(bands):
+        fill = "#f4f6f8" if i % 2 == 0 else "#ffffff"
+        out.append(f'<rect x="{_num(band.x)}" y="0" width="{_num(band.width)}" '
+                   f'height="{_num(height)}" fill="{fill}"/>')
+        out.append(f'<text x="{_num(band.x + band.width / 2)}" y="22" text-anchor="middle" '
+                   f'font-size="12.5" font-weight="600" fill="{INK_SOFT}" '
+                   f'class="stage-name">{_attr(band.name)}</text>')
+    # The designed route: a wide pale track under the whole path, used or not.
+    for a_id, b_id in pairwise(designed):
+        a, b = by_id[a_id], by_id[b_id]
+        out.append(f'<line class="designed-track" data-source="{_attr(a_id)}" '
+                   f'data-target="{_attr(b_id)}" x1="{_num(a.x)}" y1="{_num(a.y)}" '
+                   f'x2="{_num(b.x)}" y2="{_num(b.y)}" stroke="{TRACK}" stroke-width="22" '
+                   f'stroke-linecap="round"/>')
+    # Edges: off-path first (under), designed last (on top).
+    loops: list[str] = []
+    labels: list[str] = []
+    for edge in sorted(view.edges, key=lambda e: (e.designed, e.count)):
+        if edge.source not in by_id or edge.target not in by_id:
+            continue
+        if not edge.designed and edge.count < view.min_count:
+            continue
+        a, b = by_id[edge.source], by_id[edge.target]
+        stroke = 1.2 + 9 * math.sqrt(edge.count / top) if top else 1.2
+        opacity = "1" if edge.designed else "0.45"
+        klass = "edge designed" if edge.designed else "edge off-path"
+        data = (f'class="{klass}" data-source="{_attr(edge.source)}" '
+                f'data-target="{_attr(edge.target)}" data-count="{edge.count}" '
+                f'data-colour="{edge.colour}"')
+        title = f"<title>{_attr(_edge_title(edge, t))}</title>"
+        if a is b:
+            loop = (f"M{_num(a.x - a.r * 0.6)},{_num(a.y - a.r * 0.8)} "
+                    f"C{_num(a.x - a.r - 16)},{_num(a.y - a.r - 34)} "
+                    f"{_num(a.x + a.r + 16)},{_num(a.y - a.r - 34)} "
+                    f"{_num(a.x + a.r * 0.6)},{_num(a.y - a.r * 0.8)}")
+            loops.append(f'<g {data} opacity="{opacity}">{title}<path d="{loop}" fill="none" '
+                         f'stroke="{edge.colour}" stroke-width="{_num(min(stroke, 6))}"/>'
+                         f'<text x="{_num(a.x)}" y="{_num(a.y - a.r - 30)}" text-anchor="middle" '
+                         f'font-size="10.5" fill="{INK}" class="halo">↻ {edge.count_text}'
+                         "</text></g>")
+            continue
+        same_row_neighbours = (abs(a.y - b.y) < 1 and abs(a.x - b.x) <= COL_W + 1)
+        reverse = (edge.target, edge.source) in pairs
+        distance = math.hypot(b.x - a.x, b.y - a.y)
+        if same_row_neighbours and not reverse:
+            bend = 0.0
+        elif same_row_neighbours:
+            bend = 12.0
+        else:
+            bend = min(28 + distance * 0.16, 110)
+        path, arrow, lx, ly = _edge_path(a, b, bend, stroke)
+        out.append(f'<g {data} opacity="{opacity}">{title}<path d="{path}" fill="none" '
+                   f'stroke="{edge.colour}" stroke-width="{_num(stroke)}" '
+                   f'stroke-linecap="round"/><polygon points="{arrow}" fill="{edge.colour}"/>'
+                   "</g>")
+        if edge.designed or edge.count >= max(top * 0.08, 1):
+            labels.append(f'<text x="{_num(lx)}" y="{_num(ly - 5 if bend == 0 else ly + 4)}" '
+                          f'text-anchor="middle" font-size="10.5" font-weight="600" '
+                          f'fill="{INK}" class="edge-label halo">{edge.count_text}</text>')
+    out.extend(loops)
+    # Nodes with their names and case counts.
+    for node in nodes:
+        fill = "#ffffff"
+        ring = ACCENT if node.designed else "#8a949e"
+        ring_w = 3 if node.designed else 1.5
+        if node.goal:
+            ring = GOAL
+        klass = "node designed" if node.designed else "node off-path"
+        if node.cases == 0:
+            klass += " unused"
+        tip = t("journey_map.node_title", name=node.name,
+                cases=i18n.number(node.cases, language), events=i18n.number(node.events, language),
+                lost=i18n.number(node.lost, language))
+        inner = ACCENT if node.designed else "#b9c2cb"
+        if node.goal:
+            inner = GOAL
+        out.append(f'<g class="{klass}" data-touchpoint="{_attr(node.id)}" '
+                   f'data-cases="{node.cases}"><title>{_attr(tip)}</title>')
+        dash = ' stroke-dasharray="3 3"' if node.cases == 0 else ""
+        out.append(f'<circle cx="{_num(node.x)}" cy="{_num(node.y)}" r="{_num(node.r)}" '
+                   f'fill="{fill}" stroke="{ring}" stroke-width="{ring_w}"{dash}/>')
+        if node.cases:
+            out.append(f'<circle cx="{_num(node.x)}" cy="{_num(node.y)}" '
+                       f'r="{_num(max(node.r - 4.5, 2.5))}" fill="{inner}" '
+                       f'fill-opacity="{0.9 if node.designed or node.goal else 0.7}"/>')
+        line_y = node.y + node.r + 14
+        weight = "600" if node.designed else "400"
+        for line in _wrap(node.name):
+            out.append(f'<text x="{_num(node.x)}" y="{_num(line_y)}" text-anchor="middle" '
+                       f'font-size="11.5" font-weight="{weight}" fill="{INK}" '
+                       f'class="node-name halo">{_attr(line)}</text>')
+            line_y += 13
+        sub = t("journey_map.node_cases", n=i18n.number(node.cases, language))
+        if view.filters.colour == "dropoff" and node.lost:
+            sub += " · " + t("journey_map.node_lost", n=i18n.number(node.lost, language))
+        colour = PALETTE[4] if view.filters.colour == "dropoff" and node.lost else INK_SOFT
+        out.append(f'<text x="{_num(node.x)}" y="{_num(line_y)}" text-anchor="middle" '
+                   f'font-size="10.5" fill="{colour}" class="node-cases halo">{_attr(sub)}'
+                   "</text></g>")
+    out.extend(labels)
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def sankey_svg(rows: list[dict[str, Any]], names: dict[str, str], designed: set[str],
+               t: i18n.Translate, language: str) -> Markup:
+    """The most common paths as flows from step to step: a column per step, a bar per
+    touchpoint reached at that step (height by cases), ribbons between consecutive steps."""
+    if not rows:
+        return Markup("")
+    steps = max(len(r["variant"]) for r in rows)
+    width, height, top_pad, bar = 1180.0, 330.0, 26.0, 12.0
+    column_w = (width - 150) / max(steps - 1, 1)
+    total = sum(int(r["cases"]) for r in rows)
+    gap = 8.0
+    # Nodes per step: touchpoint -> cases, in order of first appearance by popularity.
+    columns: list[dict[str, int]] = [{} for _ in range(steps)]
+    links: dict[tuple[int, str, str], int] = {}
+    for row in rows:
+        path = [str(s) for s in row["variant"]]
+        for i, step in enumerate(path):
+            columns[i][step] = columns[i].get(step, 0) + int(row["cases"])
+            if i + 1 < len(path):
+                key = (i, step, path[i + 1])
+                links[key] = links.get(key, 0) + int(row["cases"])
+    most = max(len(c) for c in columns)
+    scale = (height - top_pad - 10 - gap * (most - 1)) / total
+    spots: dict[tuple[int, str], tuple[float, float]] = {}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="journey-sankey" id="journey-sankey" '
+           f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" '
+           f'aria-labelledby="sankey-title" '
+           f'font-family="system-ui, -apple-system, \'Segoe UI\', Roboto, sans-serif">',
+           f'<title id="sankey-title">{_attr(t("journey_map.sankey_title"))}</title>']
+    for i, column in enumerate(columns):
+        x = 8 + i * column_w
+        out.append(f'<text x="{_num(x)}" y="14" font-size="11" fill="{INK_SOFT}">'
+                   f'{_attr(t("journey_map.step", n=str(i + 1)))}</text>')
+        y = top_pad
+        for step, n in sorted(column.items(), key=lambda kv: (-kv[1], kv[0])):
+            spots[(i, step)] = (x, y)
+            y += n * scale + gap
+    # Ribbons: stacked out of each bar, into each bar.
+    out_offset: dict[tuple[int, str], float] = {}
+    in_offset: dict[tuple[int, str], float] = {}
+    for (i, a, b), n in sorted(links.items(), key=lambda kv: (kv[0][0], -kv[1])):
+        (x0, y0), (x1, y1) = spots[(i, a)], spots[(i + 1, b)]
+        o0 = out_offset.get((i, a), 0.0)
+        o1 = in_offset.get((i + 1, b), 0.0)
+        h = n * scale
+        out_offset[(i, a)] = o0 + h
+        in_offset[(i + 1, b)] = o1 + h
+        xa, xb = x0 + bar, x1
+        mx = (xa + xb) / 2
+        colour = ACCENT if a in designed and b in designed else "#8a949e"
+        tip = t("journey_map.flow_title", source=names.get(a, a), target=names.get(b, b),
+                count=i18n.number(n, language))
+        out.append(f'<path class="flow" d="M{_num(xa)},{_num(y0 + o0)} '
+                   f'C{_num(mx)},{_num(y0 + o0)} {_num(mx)},{_num(y1 + o1)} {_num(xb)},'
+                   f'{_num(y1 + o1)} L{_num(xb)},{_num(y1 + o1 + h)} C{_num(mx)},'
+                   f'{_num(y1 + o1 + h)} {_num(mx)},{_num(y0 + o0 + h)} {_num(xa)},'
+                   f'{_num(y0 + o0 + h)} Z" fill="{colour}" fill-opacity="0.22">'
+                   f"<title>{_attr(tip)}</title></path>")
+    for (i, step), (x, y) in spots.items():
+        n = columns[i][step]
+        h = max(n * scale, 1.5)
+        colour = ACCENT if step in designed else "#8a949e"
+        out.append(f'<g class="sankey-node"><title>{_attr(names.get(step, step))}: '
+                   f'{_attr(t("journey_map.node_cases", n=i18n.number(n, language)))}</title>'
+                   f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(bar)}" height="{_num(h)}" '
+                   f'rx="2" fill="{colour}"/>')
+        if h >= 11:
+            label = _wrap(names.get(step, step), 16, 1)[0]
+            out.append(f'<text x="{_num(x + bar + 5)}" y="{_num(y + min(h / 2, 12) + 4)}" '
+                       f'font-size="11" fill="{INK}" class="halo">{_attr(label)} '
+                       f'<tspan fill="{INK_SOFT}">{i18n.number(n, language)}</tspan></text>')
+        out.append("</g>")
+    out.append("</svg>")
+    return Markup("".join(out))
