@@ -1,0 +1,226 @@
+"""Multichannel journeys: how customers move between channels, and whether the same touchpoint
+performs the same whichever channel it is reached through.
+
+Definitions (for a CX analyst):
+
+- A *channel switch* is two consecutive events of a case, ordered by (time, ingest sequence),
+  in different channels. Events without a channel are left out before pairing, so a switch
+  is always between two known channels.
+- A case is *multichannel* when its events use two or more distinct channels.
+- A *channel sequence* is a case's channels in order with consecutive repeats collapsed:
+  web, web, phone, web becomes [web, phone, web].
+- *Consistency across channels* compares, for each touchpoint reached through two or more
+  channels, each channel's conversion to the goal and its time to the next step. A large
+  spread is one of the five warning signals of a CX in trouble.
+
+Everything is computed inside the engine with SQL that DuckDB and Spark SQL both accept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from kokemus.analytics.engines import Engine
+from kokemus.analytics.journeys import ORDER, _steps
+from kokemus.analytics.logs import Log, literal
+
+# Spread rules for `touchpoint_by_channel`: a touchpoint is flagged when, among its channels
+# with enough cases, conversion differs by at least this many percentage points ...
+CONVERSION_SPREAD = 0.10
+# ... or the slowest channel's median time to the next step is at least this many times the
+# fastest one's.
+TIME_RATIO = 2.0
+# A channel with fewer cases at a touchpoint is shown but too small to judge a spread on.
+MIN_CASES = 30
+
+
+@dataclass(frozen=True)
+class ChannelSwitching:
+    """The four views of channel switching; each a table computed in the engine.
+
+    - `pairs`: from_channel, to_channel, count, share (of all consecutive pairs), share_from
+      (of pairs leaving from_channel), switch (from_channel differs from to_channel).
+    - `multichannel`: one row: cases, multichannel_cases, share.
+    - `channels_per_case`: channels (distinct channels in a case), cases, share.
+    - `sequences`: sequence (channels, repeats collapsed), length, cases, share.
+    """
+
+    pairs: pa.Table
+    multichannel: pa.Table
+    channels_per_case: pa.Table
+    sequences: pa.Table
+
+
+def channel_switches(engine: Engine, log: Log, top: int = 20) -> ChannelSwitching:
+    """How journeys move between channels; `top` limits the most common sequences."""
+    known = log.where("channel IS NOT NULL")
+    return ChannelSwitching(
+        pairs=_pairs(engine, known),
+        multichannel=_multichannel(engine, known),
+        channels_per_case=_channels_per_case(engine, known),
+        sequences=_sequences(engine, known, top),
+    )
+
+
+def _pairs(engine: Engine, log: Log) -> pa.Table:
+    return engine.query(f"""
+        SELECT channel AS from_channel, next_channel AS to_channel, count(*) AS count,
+               count(*) / sum(count(*)) OVER () AS share,
+               count(*) / sum(count(*)) OVER (PARTITION BY channel) AS share_from,
+               channel <> next_channel AS switch
+        FROM ({_steps(log)}) AS s
+        WHERE next_channel IS NOT NULL
+        GROUP BY channel, next_channel
+        ORDER BY count DESC, from_channel, to_channel
+    """)
+
+
+def _per_case(log: Log) -> str:
+    return f"""
+        SELECT case_id, count(DISTINCT channel) AS channels
+        FROM ({log.sql}) AS l
+        GROUP BY case_id
+    """
+
+
+def _multichannel(engine: Engine, log: Log) -> pa.Table:
+    return engine.query(f"""
+        SELECT count(*) AS cases,
+               CAST(coalesce(sum(CASE WHEN channels > 1 THEN 1 ELSE 0 END), 0) AS BIGINT)
+                   AS multichannel_cases,
+               CAST(sum(CASE WHEN channels > 1 THEN 1 ELSE 0 END) AS DOUBLE) / count(*)
+                   AS share
+        FROM ({_per_case(log)}) AS c
+    """)
+
+
+def _channels_per_case(engine: Engine, log: Log) -> pa.Table:
+    return engine.query(f"""
+        SELECT channels, count(*) AS cases, count(*) / sum(count(*)) OVER () AS share
+        FROM ({_per_case(log)}) AS c
+        GROUP BY channels
+        ORDER BY channels
+    """)
+
+
+def _sequences(engine: Engine, log: Log, top: int) -> pa.Table:
+    d = engine.dialect
+    length = "len(sequence)" if d.name == "duckdb" else "size(sequence)"
+    # An event opens a new run when its channel differs from the previous event's; keeping
+    # only those collapses the repeats before the ordered list is built.
+    return engine.query(f"""
+        WITH marked AS (
+            SELECT case_id, channel, ts, seq,
+                   lag(channel) OVER (PARTITION BY case_id ORDER BY {ORDER}) AS previous
+            FROM ({log.sql}) AS l
+        ),
+        paths AS (
+            SELECT {d.ordered_list("channel", ORDER)} AS sequence
+            FROM marked
+            WHERE previous IS NULL OR previous <> channel
+            GROUP BY case_id
+        )
+        SELECT sequence, {length} AS length, count(*) AS cases,
+               count(*) / sum(count(*)) OVER () AS share
+        FROM paths
+        GROUP BY sequence
+        ORDER BY cases DESC, length, sequence
+        LIMIT {int(top)}
+    """)
+
+
+def touchpoint_by_channel(engine: Engine, log: Log, goal: str | None = None,
+                          scores: str | None = None,
+                          min_cases: int = MIN_CASES) -> pa.Table:
+    """The same touchpoint by channel, for touchpoints reached through two or more channels.
+
+    One row per (touchpoint, channel):
+    - `cases`: cases with an event at the touchpoint in that channel;
+    - `converted`, `conversion`: of those, the cases with a `goal` activity after their first
+      such event (NULL without a goal);
+    - `median_next_s`: median seconds from such an event to the case's next event, in any
+      channel or none (events that end their case are not counted);
+    - `judged`: the channel has at least `min_cases` cases, so it takes part in the spread;
+    - touchpoint-wide: `channels`, `conversion_spread` (highest minus lowest conversion of
+      judged channels), `time_ratio` (slowest over fastest judged median; both NULL with
+      fewer than two judged channels, or a fastest median of 0 s), `inconsistent`
+      and `rule`: 'conversion' when the spread is at least CONVERSION_SPREAD, 'time' when
+      the ratio is at least TIME_RATIO, 'conversion+time' when both, else NULL.
+
+    `scores` is the place for answer scores by channel (a relation of case_id, touchpoint,
+    channel, score) once the feedback issue lands; it is not built yet.
+    """
+    if scores is not None:
+        raise NotImplementedError("answer scores by channel come with the feedback issue")
+    d = engine.dialect
+    gap = d.seconds_between("ts", "next_ts")
+    if goal is None:
+        goal_position, converted = "CAST(NULL AS BIGINT)", "CAST(NULL AS BIGINT)"
+    else:
+        goal_position = (f"max(CASE WHEN activity = {literal(goal)} THEN position END) "
+                         "OVER (PARTITION BY case_id)")
+        converted = ("CAST(sum(CASE WHEN goal_position > first_position THEN 1 ELSE 0 END) "
+                     "AS BIGINT)")
+    return engine.query(f"""
+        WITH steps AS (
+            SELECT s.*, {goal_position} AS goal_position
+            FROM ({_steps(log)}) AS s
+        ),
+        -- Each case counts once per touchpoint and channel, from its first event there.
+        visits AS (
+            SELECT activity, channel, case_id, min(position) AS first_position,
+                   max(goal_position) AS goal_position
+            FROM steps
+            WHERE channel IS NOT NULL
+            GROUP BY activity, channel, case_id
+        ),
+        per_channel AS (
+            SELECT activity, channel, count(*) AS cases,
+                   {converted} AS converted
+            FROM visits
+            GROUP BY activity, channel
+        ),
+        timing AS (
+            SELECT activity, channel, {d.quantile(gap, 0.5)} AS median_next_s
+            FROM steps
+            WHERE channel IS NOT NULL AND next_ts IS NOT NULL
+            GROUP BY activity, channel
+        ),
+        measured AS (
+            SELECT p.activity AS touchpoint, p.channel, p.cases, p.converted,
+                   CAST(p.converted AS DOUBLE) / p.cases AS conversion,
+                   t.median_next_s, p.cases >= {int(min_cases)} AS judged,
+                   count(*) OVER (PARTITION BY p.activity) AS channels
+            FROM per_channel AS p
+            LEFT JOIN timing AS t ON t.activity = p.activity AND t.channel = p.channel
+        ),
+        spread AS (
+            -- A spread needs two channels large enough to judge.
+            SELECT touchpoint,
+                   CASE WHEN sum(CASE WHEN judged THEN 1 ELSE 0 END) >= 2 THEN
+                       max(CASE WHEN judged THEN conversion END)
+                       - min(CASE WHEN judged THEN conversion END) END AS conversion_spread,
+                   CASE WHEN sum(CASE WHEN judged THEN 1 ELSE 0 END) >= 2 THEN
+                       max(CASE WHEN judged THEN median_next_s END)
+                       / nullif(min(CASE WHEN judged THEN median_next_s END), 0)
+                   END AS time_ratio
+            FROM measured
+            GROUP BY touchpoint
+        ),
+        ruled AS (
+            SELECT r.*, s.conversion_spread, s.time_ratio,
+                   coalesce(s.conversion_spread >= {CONVERSION_SPREAD}, false) AS by_conversion,
+                   coalesce(s.time_ratio >= {TIME_RATIO}, false) AS by_time
+            FROM measured AS r JOIN spread AS s ON s.touchpoint = r.touchpoint
+            WHERE r.channels > 1
+        )
+        SELECT touchpoint, channel, cases, converted, conversion, median_next_s, judged,
+               channels, conversion_spread, time_ratio, by_conversion OR by_time AS inconsistent,
+               CASE WHEN by_conversion AND by_time THEN 'conversion+time'
+                    WHEN by_conversion THEN 'conversion'
+                    WHEN by_time THEN 'time' END AS rule
+        FROM ruled
+        ORDER BY touchpoint, cases DESC, channel
+    """)
