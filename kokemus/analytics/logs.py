@@ -28,7 +28,9 @@ def literal(value: str | int | float | datetime) -> str:
     if isinstance(value, datetime):
         stamp = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
         return f"TIMESTAMP '{stamp.isoformat(sep=' ')}'"
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+    # Only the quote is doubled: DuckDB reads backslashes literally, and SparkEngine sets
+    # spark.sql.parser.escapedStringLiterals so that Spark does too.
+    return "'" + value.replace("'", "''") + "'"
 
 
 def one_of(column: str, values: Iterable[str]) -> str:
