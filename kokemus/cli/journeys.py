@@ -5,18 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import pyarrow as pa
 import typer
 from rich.table import Table
+from sqlalchemy import Engine as Engine_
 
 from kokemus import bootstrap
-from kokemus.analytics import journeys
+from kokemus.analytics import accounts, channels, journeys
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Subject, selection
 from kokemus.cli.common import (
@@ -57,7 +59,7 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json o
 
 def _journey_log(kk: bootstrap.Kokemus, ws: ActiveWorkspace, journey_id: str | None,
                  channels: list[str] | None, since: datetime | None,
-                 until: datetime | None, accounts: bool) -> Log:
+                 until: datetime | None, by_account: bool) -> Log:
     journey = None
     if journey_id is not None:
         known = {j.id: j for j in ws.document.journeys}
@@ -65,26 +67,45 @@ def _journey_log(kk: bootstrap.Kokemus, ws: ActiveWorkspace, journey_id: str | N
             raise KokemusError(f"no journey '{journey_id}' in workspace '{ws.slug}' "
                                f"(known: {', '.join(known) or 'none'})")
         journey = known[journey_id]
-    subject: Subject = "account" if accounts else "customer"
+    subject: Subject = "account" if by_account else "customer"
     return selection(ws.id, journey, channels=channels or (), since=since, until=until,
                      subject=subject)
 
 
-def show(table: pa.Table, output: Output, title: str) -> None:
-    """Print an analysis result as a table, JSON records or CSV."""
-    rows = table.to_pylist()
+Result: TypeAlias = pa.Table | Mapping[str, pa.Table]
+
+
+@dataclass(frozen=True)
+class Question:
+    """What an analysis gets: the engine, the chosen log, the workspace, the app store."""
+
+    engine: Engine
+    log: Log
+    workspace: ActiveWorkspace
+    db: Engine_
+
+
+def show(result: Result, output: Output, title: str) -> None:
+    """Print an analysis result (one table, or several by name) as tables, JSON or CSV."""
+    tables = {title: result} if isinstance(result, pa.Table) else dict(result)
     if output is Output.json:
-        sys.stdout.write(json.dumps(rows, default=str, ensure_ascii=False, indent=1) + "\n")
+        records: Any = ({name: t.to_pylist() for name, t in tables.items()}
+                        if len(tables) > 1 else next(iter(tables.values())).to_pylist())
+        sys.stdout.write(json.dumps(records, default=str, ensure_ascii=False, indent=1) + "\n")
         return
-    if output is Output.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=table.column_names)
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
-        return
-    shown = Table(*table.column_names, title=title)
-    for row in rows:
-        shown.add_row(*(duration(v) if k.endswith("_s") else _cell(v) for k, v in row.items()))
-    out.print(shown)
+    for name, table in tables.items():
+        if output is Output.csv:
+            if len(tables) > 1:
+                sys.stdout.write(f"# {name}\n")
+            writer = csv.DictWriter(sys.stdout, fieldnames=table.column_names)
+            writer.writeheader()
+            writer.writerows({k: _cell(v) for k, v in row.items()} for row in table.to_pylist())
+            continue
+        shown = Table(*table.column_names, title=name)
+        for row in table.to_pylist():
+            shown.add_row(*(duration(v) if k.endswith("_s") else _cell(v)
+                            for k, v in row.items()))
+        out.print(shown)
 
 
 def duration(seconds: float | None) -> str:
@@ -107,35 +128,47 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def run_analysis(
-    workspace: str | None, data_dir: Path | None, journey: str | None,
-    channel: list[str] | None, since: datetime | None, until: datetime | None,
-    accounts: bool, analysis: Callable[[Engine, Log, ActiveWorkspace], pa.Table],
-) -> pa.Table:
+def ask(workspace: str | None, data_dir: Path | None, journey: str | None,
+        channel: list[str] | None, since: datetime | None, until: datetime | None,
+        by_account: bool, analysis: Callable[[Question], Result]) -> Result:
     with bootstrap.build(settings_for(data_dir)) as kk:
         ws = workspace_for(kk, workspace)
-        log = _journey_log(kk, ws, journey, channel, since, until, accounts)
+        log = _journey_log(kk, ws, journey, channel, since, until, by_account)
         with kk.events.reading() as cursor:
-            return analysis(DuckDBEngine(cursor), log, ws)
+            return analysis(Question(DuckDBEngine(cursor), log, ws, kk.db))
 
 
-def _command(name: str, help_text: str,
-             analysis: Callable[[Engine, Log, ActiveWorkspace], pa.Table]) -> None:
+def _command(name: str, help_text: str, analysis: Callable[[Question], Result]) -> None:
     @journeys_app.command(name, help=help_text)
     @reports_errors
     def command(workspace: WorkspaceOpt = None, journey: JourneyOpt = None,
                 channel: ChannelOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-                accounts: AccountOpt = False, output: OutputOpt = Output.table,
+                by_account: AccountOpt = False, output: OutputOpt = Output.table,
                 data_dir: DataDir = None) -> None:
-        table = run_analysis(workspace, data_dir, journey, channel, since, until, accounts,
-                             analysis)
-        show(table, output, help_text.split(":")[0])
+        result = ask(workspace, data_dir, journey, channel, since, until, by_account, analysis)
+        show(result, output, help_text.split(":")[0])
+
+
+def _goal(q: Question) -> str | None:
+    goals = [j.goal for j in q.workspace.document.journeys if j.goal]
+    return goals[0] if len(goals) == 1 else None
 
 
 _command("dfg", "Directly-follows graph: pairs of consecutive touchpoints with counts and "
          "the time between them (median, p90, seconds).",
-         lambda engine, log, _ws: journeys.dfg(engine, log))
+         lambda q: journeys.dfg(q.engine, q.log))
 _command("variants", "Variants: the distinct ordered paths, with cases and share.",
-         lambda engine, log, _ws: journeys.variants(engine, log, limit=50))
+         lambda q: journeys.variants(q.engine, q.log, limit=50))
 _command("starts", "Starts and ends: how many journeys begin and end at each touchpoint.",
-         lambda engine, log, _ws: journeys.start_end(engine, log))
+         lambda q: journeys.start_end(q.engine, q.log))
+_command("channels", "Channel switching: consecutive channel pairs, multichannel share, "
+         "channels per journey, common channel sequences.",
+         lambda q: vars(channels.channel_switches(q.engine, q.log)))
+_command("consistency", "Consistency across channels: the same touchpoint by channel, with "
+         "conversion to the journey's goal and time to the next step; large spreads flagged.",
+         lambda q: channels.touchpoint_by_channel(q.engine, q.log, goal=_goal(q)))
+_command("committee", "B2B buying committee: who was reached where, coverage per account, "
+         "and win rates by coverage and by whether the decider was reached.",
+         lambda q: vars(accounts.committee_coverage(
+             q.engine, q.workspace.id,
+             accounts.roles_relation(accounts.read_members(q.db, q.workspace.id)))))

@@ -69,3 +69,16 @@ def test_unknown_journey_is_a_clear_error(imported: Path) -> None:
 def test_table_output_reads_like_durations(imported: Path) -> None:
     result = runner.invoke(app, ["journeys", "dfg"])
     assert "24.0 h" in result.output and "1.8 d" in result.output
+
+
+def test_channels_and_consistency(imported: Path) -> None:
+    switching = run_json("channels")
+    assert isinstance(switching, dict)
+    assert [(p["from_channel"], p["to_channel"], p["count"]) for p in switching["pairs"]] == [
+        ("web", "web", 2)]
+    assert switching["multichannel"] == [
+        {"cases": 3, "multichannel_cases": 0, "share": 0.0}]
+    # order is reached on web (2 cases) and phone (1): one row per channel
+    rows = run_json("consistency")
+    assert sorted((r["touchpoint"], r["channel"], r["cases"]) for r in rows) == [
+        ("order", "phone", 1), ("order", "web", 2)]
