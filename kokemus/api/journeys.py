@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,7 +10,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from kokemus.analytics import journeys
+from kokemus.analytics import accounts, channels, journeys
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, selection
 from kokemus.api.auth import Read, kokemus
@@ -38,15 +38,20 @@ def journey_log(workspace: ActiveWorkspace, journey: str | None, channel: list[s
 
 
 async def answer(request: Request, log: Log,
-                 analysis: Callable[[Engine, Log], pa.Table]) -> dict[str, Any]:
+                 analysis: Callable[[Engine, Log], pa.Table | Mapping[str, pa.Table]]
+                 ) -> dict[str, Any]:
+    """Run in a worker thread on a cursor of its own; a table as {rows, n}, several tables
+    as {name: {rows, n}}."""
     kk = kokemus(request)
 
-    def run() -> pa.Table:
+    def run() -> pa.Table | Mapping[str, pa.Table]:
         with kk.events.reading() as cursor:
             return analysis(DuckDBEngine(cursor), log)
 
-    table = await run_in_threadpool(run)
-    return {"rows": table.to_pylist(), "n": table.num_rows}
+    result = await run_in_threadpool(run)
+    if isinstance(result, pa.Table):
+        return {"rows": result.to_pylist(), "n": result.num_rows}
+    return {name: {"rows": t.to_pylist(), "n": t.num_rows} for name, t in result.items()}
 
 
 @router.get("/dfg", summary="Directly-follows graph with counts and times (seconds)")
@@ -72,3 +77,33 @@ async def get_starts(request: Request, workspace: Read, journey: Journey = None,
                      accounts: Accounts = False) -> dict[str, Any]:
     log = journey_log(workspace, journey, channel, since, until, accounts)
     return await answer(request, log, journeys.start_end)
+
+
+@router.get("/channels", summary="Channel switching: pairs, multichannel share, sequences")
+async def get_channels(request: Request, workspace: Read, journey: Journey = None,
+                       channel: Channels = None, since: Since = None, until: Until = None,
+                       accounts: Accounts = False) -> dict[str, Any]:
+    log = journey_log(workspace, journey, channel, since, until, accounts)
+    return await answer(request, log, lambda e, lg: vars(channels.channel_switches(e, lg)))
+
+
+@router.get("/consistency", summary="The same touchpoint by channel: conversion and time")
+async def get_consistency(request: Request, workspace: Read, journey: Journey = None,
+                          channel: Channels = None, since: Since = None,
+                          until: Until = None, accounts: Accounts = False,
+                          goal: Annotated[str | None, Query(
+                              description="Goal touchpoint for conversion.")] = None,
+                          ) -> dict[str, Any]:
+    log = journey_log(workspace, journey, channel, since, until, accounts)
+    return await answer(request, log,
+                        lambda e, lg: channels.touchpoint_by_channel(e, lg, goal=goal))
+
+
+@router.get("/committee", summary="B2B buying committee coverage and win rates")
+async def get_committee(request: Request, workspace: Read) -> dict[str, Any]:
+    kk = kokemus(request)
+    members = await run_in_threadpool(accounts.read_members, kk.db, workspace.id)
+    roles = accounts.roles_relation(members)
+    log = selection(workspace.id)
+    return await answer(request, log, lambda e, _lg: vars(
+        accounts.committee_coverage(e, workspace.id, roles)))

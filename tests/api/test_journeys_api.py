@@ -35,3 +35,14 @@ def test_dfg_and_variants(client: TestClient, auth: dict[str, str], kk: Kokemus,
 def test_unknown_journey_is_404(client: TestClient, auth: dict[str, str]) -> None:
     answer = client.get("/api/v1/journeys/dfg", params={"journey": "x"}, headers=auth)
     assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+
+
+def test_channels_and_committee(client: TestClient, auth: dict[str, str], kk: Kokemus,
+                                workspace: ActiveWorkspace) -> None:
+    seed(kk, workspace)
+    switching = client.get("/api/v1/journeys/channels", headers=auth).json()
+    assert switching["pairs"]["rows"][0]["from_channel"] == "web"
+    assert switching["multichannel"]["rows"] == [
+        {"cases": 2, "multichannel_cases": 0, "share": 0.0}]
+    committee = client.get("/api/v1/journeys/committee", headers=auth).json()
+    assert committee["accounts"]["n"] == 0  # the starter shop sells to households only
