@@ -8,8 +8,9 @@ stay the same on every engine.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import pyarrow as pa
 
@@ -24,9 +25,21 @@ class Dialect:
         return f"(epoch_us({end}) - epoch_us({start})) / 1e6"
 
     def quantile(self, expr: str, q: float, exact: bool = True) -> str:
+        """The `q` quantile of `expr` in a group, a DOUBLE. Exact: linear interpolation
+        between the closest ranks, lo + (hi - lo) * (rn - floor(rn)) with rn = (n - 1) * q,
+        DuckDB's quantile_cont; Spark spells out the same arithmetic (its `percentile`
+        interpolates as (1 - f) * lo + f * hi, which can differ in the last bit)."""
         if self.name == "spark":
-            return f"percentile_approx({expr}, {q}, 10000)"
+            if not exact:
+                return f"percentile_approx(CAST({expr} AS DOUBLE), {float(q)!r}D, 10000)"
+            return _spark_quantile_cont(expr, float(q))
         return f"quantile_cont({expr}, {q})" if exact else f"approx_quantile({expr}, {q})"
+
+    def length(self, expr: str) -> str:
+        """The number of elements of a list, a BIGINT on both engines."""
+        if self.name == "spark":
+            return f"CAST(size({expr}) AS BIGINT)"
+        return f"len({expr})"
 
     def json_text(self, column: str, key: str) -> str:
         """The text at top-level `key` of the JSON text in `column` (NULL when absent)."""
@@ -37,20 +50,72 @@ class Dialect:
         return f"({column} ->> '{key}')"
 
     def ordered_list(self, expr: str, order: str) -> str:
-        """The values of `expr` in a group as a list ordered by the comma-separated `order`."""
+        """The values of `expr` in a group as a list ordered by the comma-separated `order`
+        (ascending, NULLS LAST as DuckDB's default; ties keep no particular order on DuckDB,
+        so the order should be total, e.g. "ts, seq")."""
         if self.name == "spark":
-            keys = ", ".join(f"{o.strip()} AS k{i}" for i, o in enumerate(order.split(",")))
-            return (f"transform(array_sort(collect_list(named_struct({_spark_struct(keys)}, "
+            # array_sort on structs compares field by field: (is null, key) per key, then the
+            # value; collect_list keeps a NULL value since its struct is not NULL.
+            fields = []
+            for i, key in enumerate(_order_keys(order)):
+                fields.append(f"'n{i}', ({key}) IS NULL, 'k{i}', {key}")
+            return (f"transform(array_sort(collect_list(named_struct({', '.join(fields)}, "
                     f"'v', {expr}))), x -> x.v)")
         return f"list({expr} ORDER BY {order})"
 
 
-def _spark_struct(keys: str) -> str:
-    parts = []
-    for item in keys.split(", "):
-        value, name = item.rsplit(" AS ", 1)
-        parts.append(f"'{name}', {value}")
-    return ", ".join(parts)
+def _order_keys(order: str) -> list[str]:
+    """The keys of an ORDER BY list, split at top-level commas; ascending keys only."""
+    keys, depth, start = [], 0, 0
+    for i, char in enumerate(order + ","):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            keys.append(order[start:i].strip())
+            start = i + 1
+    for key in keys:
+        words = key.upper().split()
+        if not key or (words and words[-1] in {"DESC", "ASC", "FIRST", "LAST"}):
+            raise ValueError(f"ordered_list takes plain ascending keys, not {key!r}")
+    return keys
+
+
+def _spark_quantile_cont(expr: str, q: float) -> str:
+    """DuckDB's quantile_cont in Spark SQL: sort the group's values, take the two closest
+    ranks lo and hi (rn = (n - 1) * q), and interpolate with the same floating-point
+    operations as the DuckDB in use (see `_duckdb_interpolation`)."""
+    lo = "element_at(qv, CAST(floor(qr) AS INT) + 1)"
+    hi = "element_at(qv, CAST(ceil(qr) AS INT) + 1)"
+    d = "(qr - floor(qr))"
+    between = {
+        "fused": f"CAST(reflect('java.lang.Math', 'fma', 1D - {d}, {lo}, {hi} * {d}) AS DOUBLE)",
+        "plain": f"{lo} * (1D - {d}) + {hi} * {d}",
+        "delta": f"{lo} + ({hi} - {lo}) * {d}",
+    }[_duckdb_interpolation()]
+    return (
+        f"element_at(transform(array(array_sort(collect_list(CAST({expr} AS DOUBLE)))), "
+        f"qv -> CASE WHEN size(qv) = 0 THEN CAST(NULL AS DOUBLE) ELSE element_at(transform("
+        f"array(CAST(size(qv) - 1 AS DOUBLE) * {q!r}D), qr -> CASE WHEN floor(qr) = ceil(qr) "
+        f"THEN {lo} ELSE {between} END), 1) END), 1)"
+    )
+
+
+@functools.cache
+def _duckdb_interpolation() -> str:
+    """How DuckDB's quantile_cont rounds between lo and hi at fraction d. Its source says
+    lo * (1 - d) + hi * d, which a compiler may fuse into fma(1 - d, lo, hi * d) (one
+    rounding fewer; the Linux x86-64 wheels do), and older releases had lo + (hi - lo) * d.
+    The three differ in the last bit for some inputs; one such input tells them apart."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        rows = con.sql("SELECT quantile_cont(x, 0.1) FROM (VALUES (-13.45::DOUBLE), "
+                       "(62.78::DOUBLE)) AS t(x)").fetchall()
+    finally:
+        con.close()
+    found: float = rows[0][0]
+    return {-5.826999999999999: "fused", -5.827: "plain",
+            -5.826999999999998: "delta"}.get(found, "fused")
 
 
 class Engine(Protocol):
@@ -70,3 +135,63 @@ class DuckDBEngine:
     def query(self, sql: str) -> pa.Table:
         result: pa.Table = self.connection.sql(sql).to_arrow_table()
         return result
+
+
+class SparkEngine:
+    """Runs on a SparkSession (local, or against a cluster): `spark.sql(sql)` as Arrow.
+
+    The session is set up so the analytics' SQL means what it means on DuckDB: UTC session
+    time zone, TIMESTAMP is the time-zone-less TIMESTAMP_NTZ (DuckDB's TIMESTAMP; a Parquet
+    TIMESTAMPTZ column still reads as Spark's TIMESTAMP, which is DuckDB's TIMESTAMPTZ),
+    "double quoted" names are identifiers, and Arrow strings are plain (not large) strings.
+    """
+
+    dialect = Dialect("spark")
+    SETTINGS: ClassVar[dict[str, str]] = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.sql.ansi.enabled": "true",
+        "spark.sql.ansi.doubleQuotedIdentifiers": "true",
+        "spark.sql.execution.arrow.useLargeVarTypes": "false",
+    }
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+        for key, value in self.SETTINGS.items():
+            spark.conf.set(key, value)
+
+    def register(self, name: str, path: str, format: str = "parquet") -> None:
+        """Make the data at `path` (Parquet files or folder, a Delta table, ...) the temporary
+        view `name`, so the analytics' SQL reads it as a table."""
+        self.spark.read.format(format).load(path).createOrReplaceTempView(name)
+
+    def register_events(self, path: str, format: str = "parquet") -> None:
+        """The event store's events (e.g. `export_events`' Parquet) as the view `events`."""
+        self.register("events", path, format)
+
+    def query(self, sql: str) -> pa.Table:
+        return _nullable(self.spark.sql(sql).toArrow())
+
+
+def export_events(connection: Any, path: str, where: str | None = None) -> None:
+    """Write the DuckDB event store's events (those meeting `where`) to one Parquet file, for
+    Spark: occurred_at stays a UTC instant, seq the store's sequence."""
+    query = "SELECT * FROM events" + (f" WHERE {where}" if where else "")
+    target = path.replace("'", "''")
+    connection.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet)")
+
+
+def _nullable_type(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        item = pa.field(kind.value_field.name, _nullable_type(kind.value_type))
+        return pa.list_(item) if pa.types.is_list(kind) else pa.large_list(item)
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _nullable_type(f.type)) for f in kind])
+    return kind
+
+
+def _nullable(table: pa.Table) -> pa.Table:
+    """Spark marks some result columns NOT NULL; DuckDB's results never are. Drop the marks,
+    so equal results are equal Arrow tables."""
+    schema = pa.schema([pa.field(f.name, _nullable_type(f.type)) for f in table.schema])
+    return table if schema.equals(table.schema) else table.cast(schema)

@@ -1,0 +1,325 @@
+"""The analytics give the same tables on Spark as on DuckDB.
+
+Each analysis is written once (kokemus.analytics); here it runs on DuckDB and, unchanged, on
+pyspark in local mode over the same data exported to Parquet, and the two Arrow tables must
+be equal: the same schema (types, time zones) and the same rows after sorting, floats
+included, bit for bit (no tolerance: the dialect's Spark spellings do the same arithmetic
+as DuckDB, see Dialect.quantile).
+
+Needs java on PATH and pyspark (the `spark` or `dev` extra); skipped otherwise. One Spark
+session serves the whole module (its start takes ~10 s).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import math
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from kokemus import bootstrap
+from kokemus.analytics import journeys
+from kokemus.analytics.engines import DuckDBEngine, Engine, SparkEngine, export_events
+from kokemus.analytics.logs import Log, events_log, literal
+from kokemus.config import Settings
+from kokemus.demo import generate
+from kokemus.services import workspaces
+from tests.analytics.generated import make_log
+
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+    pytest.mark.skipif(shutil.which("java") is None,
+                       reason="no java on PATH: Spark's local mode needs a JVM"),
+]
+pytest.importorskip("pyspark", reason="pyspark is not installed (the `spark` or `dev` extra)")
+
+
+def _optional(name: str) -> Any:
+    """An analytics module that other work adds; its parity tests run once it exists."""
+    try:
+        return importlib.import_module(f"kokemus.analytics.{name}")
+    except ModuleNotFoundError:
+        return None
+
+
+channels = _optional("channels")
+accounts = _optional("accounts")
+
+
+# --- comparing results -------------------------------------------------------------------
+
+def _key(row: dict[str, Any]) -> str:
+    return repr(sorted(row.items()))
+
+
+def assert_same(duck: pa.Table, spark: pa.Table, *, rows: bool = True) -> None:
+    """Same schema, same rows in any order; floats compared exactly."""
+    assert spark.schema.equals(duck.schema), f"\nDuckDB:\n{duck.schema}\nSpark:\n{spark.schema}"
+    assert spark.num_rows == duck.num_rows
+    a, b = duck.to_pylist(), spark.to_pylist()
+    assert not any(isinstance(v, float) and math.isnan(v) for r in a for v in r.values())
+    if rows:
+        assert sorted(a, key=_key) == sorted(b, key=_key)
+
+
+@dataclass
+class Pair:
+    duck: DuckDBEngine
+    spark: SparkEngine
+    folder: Path
+
+    def load(self, name: str, table: pa.Table) -> None:
+        """`table` as the table `name` on both engines, through a Parquet file."""
+        path = self.folder / f"{name}.parquet"
+        pq.write_table(table, path)
+        self.duck.connection.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_parquet({literal(str(path))})")
+        self.spark.register(name, str(path))
+
+    def same(self, analysis: Callable[[Engine], pa.Table], *, nonempty: bool = True) -> pa.Table:
+        duck = analysis(self.duck)
+        assert_same(duck, analysis(self.spark))
+        if nonempty:
+            assert duck.num_rows > 0
+        return duck
+
+
+# --- engines and data --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode: no other interface
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("kokemus-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def generated(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """3,000 cases, shuffled rows, many equal timestamps inside a case, a few NULL channels;
+    `ts` a TIMESTAMP without time zone (Spark's TIMESTAMP_NTZ)."""
+    table = make_log(3000, seed=11)
+    rng = np.random.default_rng(5)
+    names = np.array(["web", "email", "phone", "store"])
+    picked = names[rng.integers(0, len(names), table.num_rows)]
+    table = table.append_column("channel", pa.array(
+        picked, mask=rng.random(table.num_rows) < 0.05))
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    pair = Pair(DuckDBEngine(con), SparkEngine(spark), tmp_path_factory.mktemp("generated"))
+    pair.load("gen", table)
+    yield pair
+    con.close()
+
+
+GENERATED = Log("SELECT case_id, activity, ts, seq, channel FROM gen")
+
+
+@dataclass
+class Demo:
+    pair: Pair
+    kk: bootstrap.Kokemus
+    ids: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def demo(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The three demo workspaces with 1,000 customers; the events exported to Parquet."""
+    folder = tmp_path_factory.mktemp("demo")
+    settings = Settings(data_dir=folder / "data", secret_key="test-secret")
+    with bootstrap.build(settings) as kk:
+        generate.run(kk, customers=1000, end=datetime.date(2026, 6, 30))
+        path = str(folder / "events.parquet")
+        with kk.events.reading() as cursor:
+            # TODO(storage.events): a reading cursor has the machine's time zone (Etc/UTC
+            # here) rather than the store's UTC, which names the Arrow time zone.
+            cursor.execute("SET TimeZone = 'UTC'")
+            export_events(cursor, path)
+            engine = SparkEngine(spark)
+            engine.register_events(path)
+            ids = {s.slug: workspaces.get(kk.db, s.slug).id for s in generate.SCENARIOS}
+            yield Demo(Pair(DuckDBEngine(cursor), engine, folder), kk, ids)
+
+
+def _demo_logs(demo: Demo) -> list[tuple[str, Log]]:
+    """Each demo workspace's events as a customer log and per journey; accounts too."""
+    logs: list[tuple[str, Log]] = []
+    for slug, ws_id in demo.ids.items():
+        logs.append((slug, events_log(ws_id)))
+        logs.append((f"{slug}/accounts", events_log(ws_id, subject="account")))
+        for journey in workspaces.get(demo.kk.db, slug).document.journeys:
+            logs.append((f"{slug}/{journey.id}", events_log(ws_id, journey)))
+    return logs
+
+
+# --- the dialect on its own --------------------------------------------------------------
+
+def test_quantiles_are_bit_identical(generated: Pair) -> None:
+    """quantile_cont and its Spark spelling on awkward values: large, tiny, repeated,
+    integer input, single-value and two-value groups, many q."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    groups = rng.integers(0, 60, n)
+    values = np.where(rng.random(n) < 0.3, rng.integers(0, 5, n).astype(float),
+                      rng.lognormal(3, 4, n) * rng.choice([-1, 1], n))
+    x = np.concatenate([values, [1.5, 0.1, 0.7]])
+    table = pa.table({
+        "g": np.concatenate([groups, [1000, 1001, 1001]]),
+        "x": x,
+        "i": np.where(np.abs(x) < 1e15, x, 0).astype(np.int64),
+    })
+    generated.load("qtest", table)
+
+    def quantiles(engine: Engine) -> pa.Table:
+        d = engine.dialect
+        qs = [0.0, 0.01, 0.1, 0.25, 1 / 3, 0.5, 0.9, 0.95, 0.99, 1.0]
+        cols = ", ".join(f"{d.quantile('x', q)} AS x{i}, {d.quantile('i', q)} AS i{i}"
+                         for i, q in enumerate(qs))
+        return engine.query(f"SELECT g, {cols} FROM qtest GROUP BY g")
+
+    generated.same(quantiles)
+
+
+def test_seconds_between_and_ordered_list(generated: Pair) -> None:
+    def check(engine: Engine) -> pa.Table:
+        d = engine.dialect
+        return engine.query(f"""
+            SELECT case_id, {d.ordered_list("activity", "ts, seq")} AS path,
+                   {d.ordered_list("channel", "ts, seq")} AS channels,
+                   {d.length(d.ordered_list("activity", "ts, seq"))} AS n,
+                   max({d.seconds_between("ts", "ts + INTERVAL 90 SECOND")}) AS s,
+                   {d.seconds_between("min(ts)", "max(ts)")} AS span
+            FROM gen GROUP BY case_id
+        """)
+
+    generated.same(check)
+
+
+# --- journeys on a generated log ---------------------------------------------------------
+
+def test_journeys_on_generated_log(generated: Pair) -> None:
+    for log in (GENERATED, GENERATED.on_channels(["web", "email"]),
+                GENERATED.between(datetime.datetime(2024, 1, 10), datetime.datetime(2024, 1, 20)),
+                GENERATED.of_cases("activity = 'step_c'")):
+        generated.same(lambda e, log=log: journeys.dfg(e, log))
+        generated.same(lambda e, log=log: journeys.start_end(e, log))
+        generated.same(lambda e, log=log: _variants(e, log))
+        assert journeys.summary(generated.duck, log) == journeys.summary(generated.spark, log)
+
+
+def _length_as_bigint(table: pa.Table) -> pa.Table:
+    # TODO(journeys.variants, channels._sequences): the path length is spelled size()/len():
+    # Spark's size() is an INT, DuckDB's len() a BIGINT (Dialect.length is a BIGINT on
+    # both). Until they use it, `length` is compared as a BIGINT; the *_types tests below
+    # say so, strictly, and pass once it is fixed (then drop their xfail mark).
+    i = table.schema.get_field_index("length")
+    return table.set_column(i, "length", table.column(i).cast(pa.int64()))
+
+
+def _variants(engine: Engine, log: Log) -> pa.Table:
+    return _length_as_bigint(journeys.variants(engine, log))
+
+
+LENGTH_TYPE = ("size() is an INT on Spark, len() a BIGINT on DuckDB: spell it Dialect.length, "
+               "then drop this mark")
+
+
+@pytest.mark.xfail(strict=True, reason=f"journeys.variants: {LENGTH_TYPE}")
+def test_variants_types(generated: Pair) -> None:
+    generated.same(lambda e: journeys.variants(e, GENERATED))
+
+
+@pytest.mark.skipif(channels is None, reason="kokemus.analytics.channels is not there yet")
+@pytest.mark.xfail(strict=True, reason=f"channels sequences: {LENGTH_TYPE}")
+def test_channel_sequences_types(generated: Pair) -> None:
+    generated.same(lambda e: channels.channel_switches(e, GENERATED).sequences)
+
+
+def _same_switches(pair: Pair, log: Log) -> None:
+    both = [channels.channel_switches(e, log) for e in (pair.duck, pair.spark)]
+    for name in ("pairs", "multichannel", "channels_per_case"):
+        assert_same(getattr(both[0], name), getattr(both[1], name))
+    assert_same(*(_length_as_bigint(b.sequences) for b in both))
+
+
+@pytest.mark.skipif(channels is None, reason="kokemus.analytics.channels is not there yet")
+def test_channels_on_generated_log(generated: Pair) -> None:
+    _same_switches(generated, GENERATED)
+    generated.same(lambda e: channels.touchpoint_by_channel(e, GENERATED, goal="step_d",
+                                                            min_cases=10))
+
+
+# --- the demo's event store --------------------------------------------------------------
+
+def test_demo_journeys(demo: Demo) -> None:
+    events = 0
+    for _name, log in _demo_logs(demo):
+        summary = journeys.summary(demo.pair.duck, log)
+        assert summary == journeys.summary(demo.pair.spark, log)
+        events += summary["events"]
+        demo.pair.same(lambda e, log=log: journeys.dfg(e, log), nonempty=False)
+        demo.pair.same(lambda e, log=log: journeys.start_end(e, log), nonempty=False)
+        demo.pair.same(lambda e, log=log: _variants(e, log), nonempty=False)
+    assert events > 10_000
+
+
+def test_demo_filters(demo: Demo) -> None:
+    ws_id = next(iter(demo.ids.values()))
+    log = (events_log(ws_id).between(datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC))
+           .of_cases("type = 'order_placed' OR channel = 'web'"))
+    demo.pair.same(lambda e: journeys.dfg(e, log))
+    demo.pair.same(lambda e: _variants(e, log))
+
+
+@pytest.mark.skipif(channels is None, reason="kokemus.analytics.channels is not there yet")
+def test_demo_channels(demo: Demo) -> None:
+    for slug, ws_id in demo.ids.items():
+        _same_switches(demo.pair, events_log(ws_id))
+        for journey in workspaces.get(demo.kk.db, slug).document.journeys:
+            demo.pair.same(lambda e, w=ws_id, j=journey: channels.touchpoint_by_channel(
+                e, events_log(w, j), goal=j.goal), nonempty=False)
+
+
+@pytest.mark.skipif(accounts is None, reason="kokemus.analytics.accounts is not there yet")
+def test_demo_accounts(demo: Demo) -> None:
+    for ws_id in demo.ids.values():
+        roles = accounts.roles_relation(accounts.read_members(demo.kk.db, ws_id))
+        both = [accounts.committee_coverage(e, ws_id, roles)
+                for e in (demo.pair.duck, demo.pair.spark)]
+        for name in ("reach", "accounts", "by_band", "by_key_roles"):
+            assert_same(getattr(both[0], name), getattr(both[1], name))
+        demo.pair.same(lambda e, w=ws_id: accounts.outcome_by_signal(
+            e, w, "channel = 'phone'"), nonempty=False)
+
+
+def test_export_keeps_instants(demo: Demo, tmp_path: Path) -> None:
+    """The Parquet export keeps occurred_at a UTC instant and seq the store's sequence."""
+    sql = "SELECT workspace_id, id, seq, customer, occurred_at FROM events"
+    demo.pair.same(lambda e: e.query(sql))
