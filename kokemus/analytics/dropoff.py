@@ -1,0 +1,140 @@
+"""Where journeys end without their goal, and where they stall.
+
+Definitions
+-----------
+
+A case **reached the goal** when it has an event at a goal touchpoint (any of them, when
+several are given). Of the cases that did not, the **last touchpoint** is the one of the
+case's last event in (ts, seq) order.
+
+The log's clock is `as_of` (default: the log's latest event). A case that has not reached the
+goal is **in flight** while its last event is less than `idle_days` before `as_of`: it may
+still get there. Older, it is **lost** (stalled): it left, or waits for something that does
+not come. Drop-off ranks lost cases by their last touchpoint.
+
+A **wait** is the time from an event to the next event of its case; stalls rank touchpoints
+(or transitions) by the median and p90 of those waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+import pyarrow as pa
+
+from kokemus.analytics import journeys
+from kokemus.analytics.engines import Engine
+from kokemus.analytics.logs import Log, literal, one_of
+
+ORDER = journeys.ORDER
+DAY_S = 86_400
+
+
+def _goals(goal: str | Iterable[str]) -> list[str]:
+    goals = [goal] if isinstance(goal, str) else list(goal)
+    if not goals:
+        raise ValueError("a drop-off needs at least one goal touchpoint")
+    return goals
+
+
+def _ends_sql(engine: Engine, log: Log, goal: str | Iterable[str], idle_days: float,
+              as_of: datetime | None) -> str:
+    """One row per case: its last touchpoint and time, whether it reached the goal, and its
+    state: 'reached', 'in_flight' or 'lost'."""
+    clock = literal(as_of) if as_of is not None else f"(SELECT max(ts) FROM ({log.sql}) AS m)"
+    idle = engine.dialect.seconds_between("last_ts", clock)
+    return f"""
+        SELECT case_id, activity AS last_touchpoint, last_ts, reached, {idle} AS idle_s,
+               CASE WHEN reached = 1 THEN 'reached'
+                    WHEN {idle} < {float(idle_days) * DAY_S} THEN 'in_flight'
+                    ELSE 'lost' END AS state
+        FROM (
+            SELECT case_id, activity, ts AS last_ts,
+                   max(CASE WHEN {one_of('activity', _goals(goal))} THEN 1 ELSE 0 END)
+                       OVER (PARTITION BY case_id) AS reached,
+                   row_number() OVER (PARTITION BY case_id ORDER BY ts DESC, seq DESC)
+                       AS from_end
+            FROM ({log.sql}) AS l
+        ) AS e
+        WHERE from_end = 1
+    """
+
+
+def dropoff(engine: Engine, log: Log, goal: str | Iterable[str], *, idle_days: float = 30,
+            as_of: datetime | None = None) -> pa.Table:
+    """Lost touchpoints, ranked: per last touchpoint of cases without the goal,
+
+    - `lost`: lost cases that ended there, and `share` of all lost cases;
+    - `in_flight`: cases without the goal that are there now (idle less than `idle_days`);
+    - `visited`: cases that had an event there, and `lost_rate` = lost / visited: how often
+      a visit to this touchpoint is the last thing a lost customer did.
+    """
+    return engine.query(f"""
+        WITH ends AS ({_ends_sql(engine, log, goal, idle_days, as_of)}),
+        visits AS (
+            SELECT activity, count(DISTINCT case_id) AS visited
+            FROM ({log.sql}) AS l GROUP BY activity
+        ),
+        last AS (
+            SELECT last_touchpoint AS touchpoint,
+                   sum(CASE WHEN state = 'lost' THEN 1 ELSE 0 END) AS lost,
+                   sum(CASE WHEN state = 'in_flight' THEN 1 ELSE 0 END) AS in_flight
+            FROM ends WHERE state <> 'reached'
+            GROUP BY last_touchpoint
+        )
+        SELECT touchpoint, CAST(lost AS BIGINT) AS lost,
+               lost / nullif(sum(lost) OVER (), 0) AS share,
+               CAST(in_flight AS BIGINT) AS in_flight, visited,
+               lost / visited AS lost_rate
+        FROM last JOIN visits ON visits.activity = last.touchpoint
+        ORDER BY lost DESC, in_flight DESC, touchpoint
+    """)
+
+
+def outcomes(engine: Engine, log: Log, goal: str | Iterable[str], *, idle_days: float = 30,
+             as_of: datetime | None = None) -> dict[str, int]:
+    """How many cases reached the goal, are in flight, or are lost."""
+    rows = engine.query(f"""
+        SELECT state, count(*) AS cases
+        FROM ({_ends_sql(engine, log, goal, idle_days, as_of)}) AS e GROUP BY state
+    """).to_pylist()
+    found = {str(r["state"]): int(r["cases"]) for r in rows}
+    return {state: found.get(state, 0) for state in ("reached", "in_flight", "lost")}
+
+
+def stalled_cases(engine: Engine, log: Log, goal: str | Iterable[str], *,
+                  idle_days: float = 30, as_of: datetime | None = None,
+                  limit: int = 100) -> pa.Table:
+    """Lost cases, longest idle first: case_id, last_touchpoint, last_ts, idle_s."""
+    return engine.query(f"""
+        SELECT case_id, last_touchpoint, last_ts, idle_s
+        FROM ({_ends_sql(engine, log, goal, idle_days, as_of)}) AS e
+        WHERE state = 'lost'
+        ORDER BY idle_s DESC, case_id
+        LIMIT {int(limit)}
+    """)
+
+
+def stalls(engine: Engine, log: Log, by: Literal["touchpoint", "transition"] = "touchpoint",
+           *, min_steps: int = 1) -> pa.Table:
+    """Where journeys wait longest before their next step, ranked by p90 then median wait.
+
+    By touchpoint: `touchpoint`, `steps` (events with a next one), `median_s`, `p90_s`.
+    By transition: `source`, `target` and the same figures per pair. Groups with fewer than
+    `min_steps` steps are left out (a p90 of three waits says little).
+    """
+    d = engine.dialect
+    gap = d.seconds_between("ts", "next_ts")
+    keys = ("activity AS touchpoint", "activity") if by == "touchpoint" else \
+        ("activity AS source, next_activity AS target", "activity, next_activity")
+    return engine.query(f"""
+        SELECT {keys[0]}, count(*) AS steps,
+               {d.quantile(gap, 0.5)} AS median_s, {d.quantile(gap, 0.9)} AS p90_s
+        FROM ({journeys._steps(log)}) AS s
+        WHERE next_activity IS NOT NULL
+        GROUP BY {keys[1]}
+        HAVING count(*) >= {int(min_steps)}
+        ORDER BY p90_s DESC, median_s DESC, {keys[1]}
+    """)
