@@ -144,6 +144,8 @@ class SparkEngine:
     time zone, TIMESTAMP is the time-zone-less TIMESTAMP_NTZ (DuckDB's TIMESTAMP; a Parquet
     TIMESTAMPTZ column still reads as Spark's TIMESTAMP, which is DuckDB's TIMESTAMPTZ),
     "double quoted" names are identifiers, and Arrow strings are plain (not large) strings.
+    Spark's string literals still read a backslash as an escape (DuckDB's do not): with
+    spark.sql.parser.escapedStringLiterals they would not, but then '' is no longer a quote.
     """
 
     dialect = Dialect("spark")

@@ -56,6 +56,10 @@ def _optional(name: str) -> Any:
 
 channels = _optional("channels")
 accounts = _optional("accounts")
+conformance = _optional("conformance")
+dropoff = _optional("dropoff")
+funnels = _optional("funnels")
+AS_OF = datetime.datetime(2026, 7, 1, tzinfo=datetime.UTC)  # not now(): both engines alike
 
 
 # --- comparing results -------------------------------------------------------------------
@@ -64,14 +68,35 @@ def _key(row: dict[str, Any]) -> str:
     return repr(sorted(row.items()))
 
 
-def assert_same(duck: pa.Table, spark: pa.Table, *, rows: bool = True) -> None:
-    """Same schema, same rows in any order; floats compared exactly."""
+# A sum (or mean) of many floats depends on the order of the additions, which neither
+# engine fixes (both add per thread, then merge): such columns may differ in the last bits
+# and are compared to 1e-12, relative. Every other float is compared exactly.
+SUMMED = 1e-12
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=SUMMED, abs_tol=SUMMED)
+    return bool(a == b)
+
+
+def assert_same(duck: pa.Table, spark: pa.Table, *, summed: tuple[str, ...] = ()) -> None:
+    """Same schema, same rows in any order; floats compared exactly, but for the
+    `summed` columns (sums of floats, see SUMMED)."""
     assert spark.schema.equals(duck.schema), f"\nDuckDB:\n{duck.schema}\nSpark:\n{spark.schema}"
     assert spark.num_rows == duck.num_rows
+    exact = [c for c in duck.column_names if c not in summed]
     a, b = duck.to_pylist(), spark.to_pylist()
     assert not any(isinstance(v, float) and math.isnan(v) for r in a for v in r.values())
-    if rows:
-        assert sorted(a, key=_key) == sorted(b, key=_key)
+
+    def key(row: dict[str, Any]) -> str:
+        return _key({c: row[c] for c in exact})
+
+    a, b = sorted(a, key=key), sorted(b, key=key)
+    assert [{c: r[c] for c in exact} for r in a] == [{c: r[c] for c in exact} for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        for c in summed:
+            assert _close(ra[c], rb[c]), (c, ra, rb)
 
 
 @dataclass
@@ -222,6 +247,20 @@ def test_seconds_between_and_ordered_list(generated: Pair) -> None:
     generated.same(check)
 
 
+def test_string_literals(generated: Pair) -> None:
+    values = ["plain", "it's", "'quoted'", "ääkköset €"]
+    generated.same(lambda e: e.query(
+        " UNION ALL ".join(f"SELECT {i} AS i, {literal(v)} AS v" for i, v in enumerate(values))))
+
+
+@pytest.mark.xfail(strict=True, reason="logs.literal: Spark reads a backslash in a string "
+                   "literal as an escape, DuckDB does not; literal needs a Spark spelling")
+def test_backslash_literal(generated: Pair) -> None:
+    value = "back\\slash"
+    assert generated.spark.query(f"SELECT {literal(value)} AS v").column(0).to_pylist() \
+        == [value]
+
+
 # --- journeys on a generated log ---------------------------------------------------------
 
 def test_journeys_on_generated_log(generated: Pair) -> None:
@@ -323,3 +362,72 @@ def test_export_keeps_instants(demo: Demo, tmp_path: Path) -> None:
     """The Parquet export keeps occurred_at a UTC instant and seq the store's sequence."""
     sql = "SELECT workspace_id, id, seq, customer, occurred_at FROM events"
     demo.pair.same(lambda e: e.query(sql))
+
+
+def _demo_journeys(demo: Demo) -> list[tuple[int, Any]]:
+    return [(ws_id, journey) for slug, ws_id in demo.ids.items()
+            for journey in workspaces.get(demo.kk.db, slug).document.journeys]
+
+
+@pytest.mark.skipif(conformance is None, reason="kokemus.analytics.conformance is not there yet")
+def test_demo_conformance(demo: Demo) -> None:
+    for ws_id, journey in _demo_journeys(demo):
+        if not journey.designed_path:
+            continue
+        log = events_log(ws_id, journey)
+        duck, spark = (conformance.conformance(e, log, journey)
+                       for e in (demo.pair.duck, demo.pair.spark))
+        for name in ("cases", "conforming_share", "complete_share"):
+            assert getattr(duck, name) == getattr(spark, name), name
+        for name in ("fitness", "transition_fitness"):  # means of per-case fitness
+            assert _close(getattr(duck, name), getattr(spark, name)), name
+        assert_same(duck.deviations, spark.deviations)
+        assert_same(duck.skipped, spark.skipped)
+        demo.pair.same(lambda e, log=log, j=journey: _bigint_sums(conformance.cases(e, log, j)))
+        demo.pair.same(lambda e, log=log, j=journey: conformance.deviations_by_touchpoint(
+            e, log, j), nonempty=False)
+        demo.pair.same(lambda e, log=log, j=journey: conformance.align_variants(e, log, j))
+
+
+def _bigint_sums(table: pa.Table) -> pa.Table:
+    # TODO(conformance.cases_sql): sum() of an INTEGER is a HUGEINT (decimal128(38, 0) in
+    # Arrow) on DuckDB and a BIGINT on Spark; CAST(sum(...) AS BIGINT) there fixes it, and
+    # test_conformance_cases_types then passes (drop its xfail mark).
+    for i, kind in enumerate(table.schema.types):
+        if pa.types.is_decimal(kind) and kind.scale == 0:
+            table = table.set_column(i, table.schema.names[i], table.column(i).cast(pa.int64()))
+    return table
+
+
+@pytest.mark.skipif(conformance is None, reason="kokemus.analytics.conformance is not there yet")
+@pytest.mark.xfail(strict=True, reason="conformance.cases: sum() is a HUGEINT on DuckDB, a "
+                   "BIGINT on Spark: cast the sums to BIGINT, then drop this mark")
+def test_conformance_cases_types(demo: Demo) -> None:
+    ws_id, journey = next((w, j) for w, j in _demo_journeys(demo) if j.designed_path)
+    demo.pair.same(lambda e: conformance.cases(e, events_log(ws_id, journey), journey))
+
+
+@pytest.mark.skipif(dropoff is None, reason="kokemus.analytics.dropoff is not there yet")
+def test_demo_dropoff(demo: Demo) -> None:
+    for ws_id, journey in _demo_journeys(demo):
+        if journey.goal is None:
+            continue
+        log, goal = events_log(ws_id, journey), journey.goal
+        demo.pair.same(lambda e, log=log, g=goal: dropoff.dropoff(e, log, g, as_of=AS_OF),
+                       nonempty=False)
+        assert (dropoff.outcomes(demo.pair.duck, log, goal, as_of=AS_OF)
+                == dropoff.outcomes(demo.pair.spark, log, goal, as_of=AS_OF))
+        demo.pair.same(lambda e, log=log, g=goal: dropoff.stalled_cases(
+            e, log, g, as_of=AS_OF, limit=100_000), nonempty=False)
+        for by in ("touchpoint", "transition"):
+            demo.pair.same(lambda e, log=log, by=by: dropoff.stalls(e, log, by))
+
+
+@pytest.mark.skipif(funnels is None, reason="kokemus.analytics.funnels is not there yet")
+def test_demo_funnels(demo: Demo) -> None:
+    for ws_id, journey in _demo_journeys(demo):
+        steps = journey.designed_path or [t.id for t in journey.touchpoints]
+        log = events_log(ws_id, journey)
+        demo.pair.same(lambda e, log=log, s=steps: funnels.funnel(e, log, s))
+        demo.pair.same(lambda e, log=log, s=steps[:3]: funnels.funnel(
+            e, log, s, within=datetime.timedelta(days=30)))
