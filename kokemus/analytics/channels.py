@@ -107,7 +107,7 @@ def _channels_per_case(engine: Engine, log: Log) -> pa.Table:
 
 def _sequences(engine: Engine, log: Log, top: int) -> pa.Table:
     d = engine.dialect
-    length = "len(sequence)" if d.name == "duckdb" else "size(sequence)"
+    length = d.length("sequence")
     # An event opens a new run when its channel differs from the previous event's; keeping
     # only those collapses the repeats before the ordered list is built.
     return engine.query(f"""

@@ -66,12 +66,12 @@ def variants(engine: Engine, log: Log, limit: int | None = None) -> pa.Table:
         )
         SELECT variant, count(*) AS cases,
                count(*) / sum(count(*)) OVER () AS share,
-               size(variant) AS length
+               {d.length("variant")} AS length
         FROM paths
         GROUP BY variant
         ORDER BY cases DESC, length, variant
         {top}
-    """.replace("size(variant)", "len(variant)" if d.name == "duckdb" else "size(variant)"))
+    """)
 
 
 def summary(engine: Engine, log: Log) -> dict[str, int]:

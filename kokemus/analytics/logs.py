@@ -28,9 +28,12 @@ def literal(value: str | int | float | datetime) -> str:
     if isinstance(value, datetime):
         stamp = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
         return f"TIMESTAMP '{stamp.isoformat(sep=' ')}'"
-    # Only the quote is doubled: DuckDB reads backslashes literally, and SparkEngine sets
-    # spark.sql.parser.escapedStringLiterals so that Spark does too.
-    return "'" + value.replace("'", "''") + "'"
+    # A doubled quote reads the same on both engines; a backslash does not (Spark reads it
+    # as an escape, DuckDB literally), so it is spelled chr(92), which both read alike.
+    quoted = "'" + value.replace("'", "''") + "'"
+    if "\\" not in value:
+        return quoted
+    return "(" + quoted.replace("\\", "' || chr(92) || '") + ")"
 
 
 def one_of(column: str, values: Iterable[str]) -> str:
@@ -92,12 +95,13 @@ def events_log(workspace_id: int, journey: Journey | None = None,
 def table_log(relation: str, case: str = "case_id", activity: str = "activity",
               timestamp: str = "ts", seq: str | None = None) -> Log:
     """A log from any relation (a table, or read_parquet(...)) with named columns. Without a
-    sequence column, the row's position in the relation breaks timestamp ties."""
+    sequence column, the row's position in the relation breaks timestamp ties (DuckDB only:
+    Spark numbers rows only in a stated order, so give it a `seq`)."""
     order = f'"{seq}"' if seq else "row_number() OVER ()"
     return Log(
-        f'SELECT CAST("{case}" AS VARCHAR) AS case_id, CAST("{activity}" AS VARCHAR) '
+        f'SELECT CAST("{case}" AS STRING) AS case_id, CAST("{activity}" AS STRING) '
         f'AS activity, CAST("{timestamp}" AS TIMESTAMP) AS ts, {order} AS seq, '
-        f"CAST(NULL AS VARCHAR) AS channel FROM {relation}"
+        f"CAST(NULL AS STRING) AS channel FROM {relation}"
     )
 
 

@@ -237,6 +237,7 @@ class EventStore:
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of its own, so reads in other threads do not wait for the writer."""
         cursor = self._con.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")  # a cursor is a connection of its own
         try:
             yield cursor
         finally:

@@ -183,9 +183,6 @@ def demo(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]
         generate.run(kk, customers=1000, end=datetime.date(2026, 6, 30))
         path = str(folder / "events.parquet")
         with kk.events.reading() as cursor:
-            # TODO(storage.events): a reading cursor has the machine's time zone (Etc/UTC
-            # here) rather than the store's UTC, which names the Arrow time zone.
-            cursor.execute("SET TimeZone = 'UTC'")
             export_events(cursor, path)
             engine = SparkEngine(spark)
             engine.register_events(path)
@@ -253,8 +250,6 @@ def test_string_literals(generated: Pair) -> None:
         " UNION ALL ".join(f"SELECT {i} AS i, {literal(v)} AS v" for i, v in enumerate(values))))
 
 
-@pytest.mark.xfail(strict=True, reason="logs.literal: Spark reads a backslash in a string "
-                   "literal as an escape, DuckDB does not; literal needs a Spark spelling")
 def test_backslash_literal(generated: Pair) -> None:
     value = "back\\slash"
     assert generated.spark.query(f"SELECT {literal(value)} AS v").column(0).to_pylist() \
@@ -269,34 +264,14 @@ def test_journeys_on_generated_log(generated: Pair) -> None:
                 GENERATED.of_cases("activity = 'step_c'")):
         generated.same(lambda e, log=log: journeys.dfg(e, log))
         generated.same(lambda e, log=log: journeys.start_end(e, log))
-        generated.same(lambda e, log=log: _variants(e, log))
+        generated.same(lambda e, log=log: journeys.variants(e, log))
         assert journeys.summary(generated.duck, log) == journeys.summary(generated.spark, log)
 
 
-def _length_as_bigint(table: pa.Table) -> pa.Table:
-    # TODO(journeys.variants, channels._sequences): the path length is spelled size()/len():
-    # Spark's size() is an INT, DuckDB's len() a BIGINT (Dialect.length is a BIGINT on
-    # both). Until they use it, `length` is compared as a BIGINT; the *_types tests below
-    # say so, strictly, and pass once it is fixed (then drop their xfail mark).
-    i = table.schema.get_field_index("length")
-    return table.set_column(i, "length", table.column(i).cast(pa.int64()))
-
-
-def _variants(engine: Engine, log: Log) -> pa.Table:
-    return _length_as_bigint(journeys.variants(engine, log))
-
-
-LENGTH_TYPE = ("size() is an INT on Spark, len() a BIGINT on DuckDB: spell it Dialect.length, "
-               "then drop this mark")
-
-
-@pytest.mark.xfail(strict=True, reason=f"journeys.variants: {LENGTH_TYPE}")
 def test_variants_types(generated: Pair) -> None:
     generated.same(lambda e: journeys.variants(e, GENERATED))
 
 
-@pytest.mark.skipif(channels is None, reason="kokemus.analytics.channels is not there yet")
-@pytest.mark.xfail(strict=True, reason=f"channels sequences: {LENGTH_TYPE}")
 def test_channel_sequences_types(generated: Pair) -> None:
     generated.same(lambda e: channels.channel_switches(e, GENERATED).sequences)
 
@@ -305,10 +280,9 @@ def _same_switches(pair: Pair, log: Log) -> None:
     both = [channels.channel_switches(e, log) for e in (pair.duck, pair.spark)]
     for name in ("pairs", "multichannel", "channels_per_case"):
         assert_same(getattr(both[0], name), getattr(both[1], name))
-    assert_same(*(_length_as_bigint(b.sequences) for b in both))
+    assert_same(both[0].sequences, both[1].sequences)
 
 
-@pytest.mark.skipif(channels is None, reason="kokemus.analytics.channels is not there yet")
 def test_channels_on_generated_log(generated: Pair) -> None:
     _same_switches(generated, GENERATED)
     generated.same(lambda e: channels.touchpoint_by_channel(e, GENERATED, goal="step_d",
@@ -325,7 +299,7 @@ def test_demo_journeys(demo: Demo) -> None:
         events += summary["events"]
         demo.pair.same(lambda e, log=log: journeys.dfg(e, log), nonempty=False)
         demo.pair.same(lambda e, log=log: journeys.start_end(e, log), nonempty=False)
-        demo.pair.same(lambda e, log=log: _variants(e, log), nonempty=False)
+        demo.pair.same(lambda e, log=log: journeys.variants(e, log), nonempty=False)
     assert events > 10_000
 
 
@@ -334,10 +308,9 @@ def test_demo_filters(demo: Demo) -> None:
     log = (events_log(ws_id).between(datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC))
            .of_cases("type = 'order_placed' OR channel = 'web'"))
     demo.pair.same(lambda e: journeys.dfg(e, log))
-    demo.pair.same(lambda e: _variants(e, log))
+    demo.pair.same(lambda e: journeys.variants(e, log))
 
 
-@pytest.mark.skipif(channels is None, reason="kokemus.analytics.channels is not there yet")
 def test_demo_channels(demo: Demo) -> None:
     for slug, ws_id in demo.ids.items():
         _same_switches(demo.pair, events_log(ws_id))
