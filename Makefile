@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	.ci/services
 	$(BIN)/python -m pytest
-	KOKEMUS_TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -m "not browser"
+	KOKEMUS_TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -m "not browser and not spark"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
