@@ -116,7 +116,7 @@ def _events(log: Log, design: Design) -> str:
     return f"""
         SELECT case_id, activity, pos, bit,
                CASE WHEN pos IS NULL THEN 'unexpected'
-                    WHEN bit_and_seen <> 0 THEN 'loop'
+                    WHEN seen_before <> 0 THEN 'loop'
                     WHEN pos < reached THEN 'wrong_order'
                     ELSE 'in_step' END AS kind,
                CASE WHEN pos IS NOT NULL AND pos > prev_pos
@@ -124,7 +124,7 @@ def _events(log: Log, design: Design) -> str:
         FROM (
             SELECT case_id, activity, pos, bit,
                    coalesce(max(pos) OVER {before}, 0) AS reached,
-                   coalesce(bit_or(bit) OVER {before}, 0) & bit AS bit_and_seen,
+                   coalesce(bit_or(bit) OVER {before}, 0) & bit AS seen_before,
                    -- From the start (no previous event) counts as position 0; from an
                    -- unexpected touchpoint as -1, which allows nothing.
                    lag(coalesce(pos, -1), 1, 0) OVER ({w}) AS prev_pos
@@ -134,6 +134,47 @@ def _events(log: Log, design: Design) -> str:
                 FROM ({log.sql}) AS l
             ) AS e
         ) AS o
+    """
+
+
+def _per_case(log: Log, design: Design) -> str:
+    """The per-case counts of `_events`' kinds, with one running window instead of two.
+
+    An event is at the case's front when its position equals the running maximum so far
+    (itself included). The touchpoints ever at the front are exactly those whose first
+    visit was in step (a front touchpoint was new when it first got there; a first visit
+    behind the front is in the wrong order). So, per case: in step = distinct front
+    touchpoints, wrong order = distinct path touchpoints - in step, loops = path events -
+    distinct path touchpoints: the same figures, with less work for the engine.
+    """
+    w = f"PARTITION BY case_id ORDER BY {ORDER}"
+    return f"""
+        SELECT case_id, events, in_step, unexpected,
+               path_events - bit_count(visited) AS loop,
+               bit_count(visited) - in_step AS wrong_order,
+               allowed, visited, furthest
+        FROM (
+            SELECT case_id, count(*) AS events, count(pos) AS path_events,
+                   bit_count(bit_or(CASE WHEN pos = front THEN bit ELSE 0 END)) AS in_step,
+                   sum(CASE WHEN pos IS NULL THEN 1 ELSE 0 END) AS unexpected,
+                   sum(CASE WHEN pos > prev_pos AND pos <= {design.reach_sql('prev_pos')}
+                            THEN 1 ELSE 0 END) AS allowed,
+                   bit_or(bit) AS visited, coalesce(max(pos), 0) AS furthest
+            FROM (
+                SELECT case_id, pos, bit,
+                       max(pos) OVER ({w} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                           AS front,
+                       -- From the start (no previous event) counts as position 0; from an
+                       -- unexpected touchpoint as -1, which allows nothing.
+                       lag(coalesce(pos, -1), 1, 0) OVER ({w}) AS prev_pos
+                FROM (
+                    SELECT case_id, ts, seq, {design.position_sql('activity')} AS pos,
+                           CAST({design.bit_sql('activity')} AS BIGINT) AS bit
+                    FROM ({log.sql}) AS l
+                ) AS e
+            ) AS f
+            GROUP BY case_id
+        ) AS c
     """
 
 
@@ -155,18 +196,7 @@ def cases_sql(log: Log, journey: Journey) -> str:
                    AS complete,
                visited, furthest
         FROM (
-            SELECT *, {skipped} AS skipped
-            FROM (
-                SELECT case_id, count(*) AS events,
-                       sum(CASE WHEN kind = 'in_step' THEN 1 ELSE 0 END) AS in_step,
-                       sum(CASE WHEN kind = 'unexpected' THEN 1 ELSE 0 END) AS unexpected,
-                       sum(CASE WHEN kind = 'loop' THEN 1 ELSE 0 END) AS loop,
-                       sum(CASE WHEN kind = 'wrong_order' THEN 1 ELSE 0 END) AS wrong_order,
-                       sum(allowed) AS allowed,
-                       bit_or(bit) AS visited, coalesce(max(pos), 0) AS furthest
-                FROM ({_events(log, design)}) AS k
-                GROUP BY case_id
-            ) AS c
+            SELECT *, {skipped} AS skipped FROM ({_per_case(log, design)}) AS c
         ) AS s
     """
 
