@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeAlias
@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy import Engine as Engine_
 
 from kokemus import bootstrap
-from kokemus.analytics import accounts, channels, journeys
+from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Subject, selection
 from kokemus.cli.common import (
@@ -29,7 +29,9 @@ from kokemus.cli.common import (
     settings_for,
     workspace_for,
 )
+from kokemus.domain.durations import parse_duration
 from kokemus.domain.errors import KokemusError
+from kokemus.domain.journeys import Journey
 from kokemus.services.workspaces import ActiveWorkspace
 
 journeys_app = typer.Typer(
@@ -172,3 +174,98 @@ _command("committee", "B2B buying committee: who was reached where, coverage per
          lambda q: vars(accounts.committee_coverage(
              q.engine, q.workspace.id,
              accounts.roles_relation(accounts.read_members(q.db, q.workspace.id)))))
+
+
+def _journey(q: Question, journey_id: str | None) -> Journey:
+    """The journey asked for, or the workspace's only one."""
+    journeys_ = q.workspace.document.journeys
+    if journey_id is None and len(journeys_) == 1:
+        return journeys_[0]
+    found = next((j for j in journeys_ if j.id == journey_id), None)
+    if found is None:
+        known = ", ".join(j.id for j in journeys_) or "none"
+        raise KokemusError(f"name the journey with --journey (known: {known})")
+    return found
+
+
+def _figures(result: conformance.Conformance) -> pa.Table:
+    return pa.table({k: [getattr(result, k)] for k in (
+        "cases", "fitness", "transition_fitness", "conforming_share", "complete_share")})
+
+
+@journeys_app.command("conformance")
+@reports_errors
+def conformance_command(
+    workspace: WorkspaceOpt = None, journey: JourneyOpt = None, channel: ChannelOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, by_account: AccountOpt = False,
+    variants: Annotated[int, typer.Option(help="Exact alignments of the N commonest "
+                                               "variants.")] = 20,
+    output: OutputOpt = Output.table, data_dir: DataDir = None,
+) -> None:
+    """Conformance to the designed path: fitness, deviations per kind (skipped, wrong order,
+    loop, unexpected), skipped touchpoints, and exact alignments of the commonest variants."""
+    def analysis(q: Question) -> Result:
+        chosen = _journey(q, journey)
+        result = conformance.conformance(q.engine, q.log, chosen)
+        return {"conformance": _figures(result), "deviations": result.deviations,
+                "skipped": result.skipped,
+                "by touchpoint": conformance.deviations_by_touchpoint(q.engine, q.log, chosen),
+                "variants": conformance.align_variants(q.engine, q.log, chosen, top=variants)}
+
+    show(ask(workspace, data_dir, journey, channel, since, until, by_account, analysis),
+         output, "conformance")
+
+
+@journeys_app.command("dropoff")
+@reports_errors
+def dropoff_command(
+    workspace: WorkspaceOpt = None, journey: JourneyOpt = None, channel: ChannelOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, by_account: AccountOpt = False,
+    goal: Annotated[list[str] | None, typer.Option(
+        help="Goal touchpoint(s); default: the journey's goal.")] = None,
+    idle_days: Annotated[float, typer.Option(
+        help="A journey idle this long without its goal is lost, not in flight.")] = 30,
+    output: OutputOpt = Output.table, data_dir: DataDir = None,
+) -> None:
+    """Drop-off: where journeys end without their goal (lost touchpoints, ranked), how many
+    reached it, are in flight or lost, and where they stall longest."""
+    def analysis(q: Question) -> Result:
+        goals = goal or [g for g in [_journey(q, journey).goal] if g]
+        if not goals:
+            raise KokemusError("the journey has no goal: name one with --goal")
+        counts = dropoff.outcomes(q.engine, q.log, goals, idle_days=idle_days)
+        return {"outcomes": pa.table({k: [v] for k, v in counts.items()}),
+                "lost touchpoints": dropoff.dropoff(q.engine, q.log, goals,
+                                                   idle_days=idle_days),
+                "stalls": dropoff.stalls(q.engine, q.log, "transition", min_steps=10)}
+
+    show(ask(workspace, data_dir, journey, channel, since, until, by_account, analysis),
+         output, "dropoff")
+
+
+@journeys_app.command("funnel")
+@reports_errors
+def funnel_command(
+    step: Annotated[list[str], typer.Option(
+        "--step", "-s", help="Touchpoint of the next step, in order; repeat for each.")],
+    within: Annotated[str | None, typer.Option(
+        help="Every step within this time of entering, e.g. 30d.")] = None,
+    step_within: Annotated[str | None, typer.Option(
+        help="Each step within this time of the previous one, e.g. 48h.")] = None,
+    workspace: WorkspaceOpt = None, journey: JourneyOpt = None, channel: ChannelOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, by_account: AccountOpt = False,
+    output: OutputOpt = Output.table, data_dir: DataDir = None,
+) -> None:
+    """Funnel: ordered steps with time windows; cases, conversion and time per step."""
+    def window(text: str | None) -> timedelta | None:
+        try:
+            return None if text is None else timedelta(seconds=parse_duration(text))
+        except ValueError as exc:
+            raise KokemusError(str(exc)) from None
+
+    def analysis(q: Question) -> Result:
+        return funnels.funnel(q.engine, q.log, step, within=window(within),
+                              step_within=window(step_within))
+
+    show(ask(workspace, data_dir, journey, channel, since, until, by_account, analysis),
+         output, "funnel")

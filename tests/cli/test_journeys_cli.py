@@ -82,3 +82,17 @@ def test_channels_and_consistency(imported: Path) -> None:
     rows = run_json("consistency")
     assert sorted((r["touchpoint"], r["channel"], r["cases"]) for r in rows) == [
         ("order", "phone", 1), ("order", "web", 2)]
+
+
+def test_conformance_dropoff_and_funnel(imported: Path) -> None:
+    result = run_json("conformance")
+    assert isinstance(result, dict)
+    # c1 and c2 follow order -> delivery; c3 has only ordered so far (not a deviation)
+    assert result["conformance"][0]["cases"] == 3
+    assert result["conformance"][0]["fitness"] == 1.0
+    assert {r["kind"]: r["cases"] for r in result["deviations"]}["skipped"] == 0
+    outcomes = run_json("dropoff")
+    assert isinstance(outcomes, dict)
+    assert outcomes["outcomes"] == [{"reached": 2, "in_flight": 1, "lost": 0}]
+    steps = run_json("funnel", "-s", "order", "-s", "delivery", "--step-within", "1d")
+    assert [(s["touchpoint"], s["cases"]) for s in steps] == [("order", 3), ("delivery", 1)]
