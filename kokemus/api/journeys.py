@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from kokemus.analytics import accounts, channels, journeys
+from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, selection
 from kokemus.api.auth import Read, kokemus
@@ -107,3 +107,66 @@ async def get_committee(request: Request, workspace: Read) -> dict[str, Any]:
     log = selection(workspace.id)
     return await answer(request, log, lambda e, _lg: vars(
         accounts.committee_coverage(e, workspace.id, roles)))
+
+
+def _designed(workspace: ActiveWorkspace, journey: str) -> Any:
+    found = next((j for j in workspace.document.journeys if j.id == journey), None)
+    if found is None:
+        raise ApiError(404, "not_found", f"no journey '{journey}'")
+    return found
+
+
+@router.get("/{journey}/conformance",
+            summary="Conformance to the designed path: fitness, deviations, alignments")
+async def get_conformance(request: Request, workspace: Read, journey: str,
+                          channel: Channels = None, since: Since = None, until: Until = None,
+                          accounts: Accounts = False,
+                          variants: Annotated[int, Query(ge=0, le=1000)] = 20
+                          ) -> dict[str, Any]:
+    design = _designed(workspace, journey)
+    log = journey_log(workspace, journey, channel, since, until, accounts)
+
+    def analysis(e: Engine, lg: Log) -> dict[str, pa.Table]:
+        result = conformance.conformance(e, lg, design)
+        figures = pa.table({k: [getattr(result, k)] for k in (
+            "cases", "fitness", "transition_fitness", "conforming_share", "complete_share")})
+        return {"conformance": figures, "deviations": result.deviations,
+                "skipped": result.skipped,
+                "by_touchpoint": conformance.deviations_by_touchpoint(e, lg, design),
+                "variants": conformance.align_variants(e, lg, design, top=variants)}
+
+    return await answer(request, log, analysis)
+
+
+@router.get("/{journey}/dropoff", summary="Lost touchpoints, outcomes and stalls")
+async def get_dropoff(request: Request, workspace: Read, journey: str,
+                      channel: Channels = None, since: Since = None, until: Until = None,
+                      accounts: Accounts = False,
+                      goal: Annotated[list[str] | None, Query()] = None,
+                      idle_days: Annotated[float, Query(gt=0)] = 30) -> dict[str, Any]:
+    goals = goal or [g for g in [_designed(workspace, journey).goal] if g]
+    if not goals:
+        raise ApiError(422, "invalid", "the journey has no goal: name one with goal=")
+    log = journey_log(workspace, journey, channel, since, until, accounts)
+
+    def analysis(e: Engine, lg: Log) -> dict[str, pa.Table]:
+        counts = dropoff.outcomes(e, lg, goals, idle_days=idle_days)
+        return {"outcomes": pa.table({k: [v] for k, v in counts.items()}),
+                "lost_touchpoints": dropoff.dropoff(e, lg, goals, idle_days=idle_days),
+                "stalls": dropoff.stalls(e, lg, "transition", min_steps=10)}
+
+    return await answer(request, log, analysis)
+
+
+@router.get("/funnel", summary="Ordered steps with time windows: conversion and time")
+async def get_funnel(request: Request, workspace: Read,
+                     step: Annotated[list[str], Query(min_length=1)],
+                     within_s: Annotated[float | None, Query(gt=0)] = None,
+                     step_within_s: Annotated[float | None, Query(gt=0)] = None,
+                     journey: Journey = None, channel: Channels = None, since: Since = None,
+                     until: Until = None, accounts: Accounts = False) -> dict[str, Any]:
+    log = journey_log(workspace, journey, channel, since, until, accounts)
+    within = timedelta(seconds=within_s) if within_s else None
+    step_within = timedelta(seconds=step_within_s) if step_within_s else None
+    return await answer(request, log, lambda e, lg: funnels.funnel(
+        e, lg, step, within=within, step_within=step_within))

@@ -46,3 +46,17 @@ def test_channels_and_committee(client: TestClient, auth: dict[str, str], kk: Ko
         {"cases": 2, "multichannel_cases": 0, "share": 0.0}]
     committee = client.get("/api/v1/journeys/committee", headers=auth).json()
     assert committee["accounts"]["n"] == 0  # the starter shop sells to households only
+
+
+def test_conformance_dropoff_funnel(client: TestClient, auth: dict[str, str], kk: Kokemus,
+                                    workspace: ActiveWorkspace) -> None:
+    seed(kk, workspace)
+    result = client.get("/api/v1/journeys/purchase/conformance", headers=auth).json()
+    assert result["conformance"]["rows"][0]["cases"] == 2
+    assert result["conformance"]["rows"][0]["fitness"] == 1.0
+    lost = client.get("/api/v1/journeys/purchase/dropoff", headers=auth).json()
+    assert lost["outcomes"]["rows"] == [{"reached": 1, "in_flight": 1, "lost": 0}]
+    steps = client.get("/api/v1/journeys/funnel", params={"step": ["order", "delivery"]},
+                       headers=auth).json()
+    assert [r["cases"] for r in steps["rows"]] == [2, 1]
+    assert client.get("/api/v1/journeys/nope/conformance", headers=auth).status_code == 404
