@@ -191,6 +191,35 @@ def import_accounts(file: FileArg, workspace: WorkspaceOpt = None, fmt: FormatOp
     _import("accounts", file, workspace, fmt, rejects, data_dir)
 
 
+@import_app.command("log")
+@reports_errors
+def import_log(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet export of an event log.")],
+    case: Annotated[str, typer.Option(help="Column of the case id, e.g. case:concept:name.")],
+    activity: Annotated[str, typer.Option(help="Column of the activity, e.g. concept:name.")],
+    timestamp: Annotated[str, typer.Option(
+        help="Column of the time, e.g. time:timestamp (no zone: taken as UTC).")],
+    channel: Annotated[str, typer.Option(help="Channel the events get.")] = "log",
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or parquet "
+                                            "[default: by the file name]")] = None,
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import a process-mining event log (case, activity, timestamp columns named here) as
+    events: activities become touchpoints, so every journey analysis runs on it."""
+    from kokemus.services.logs import import_log as run_import
+
+    with bootstrap.build(settings_for(data_dir)) as kk:
+        ws = workspace_for(kk, workspace)
+        with err.status(f"importing {file}"):
+            result = run_import(file, case=case, activity=activity, timestamp=timestamp,
+                                workspace=ws, db=kk.db, events=kk.events, fmt=fmt,
+                                channel=channel)
+    out.print(f"log: {result.rows} rows, {result.stored} events stored, {result.duplicates} "
+              f"duplicates, {result.skipped} skipped; {result.cases} cases, "
+              f"{result.activities} activities")
+
+
 @keys_app.command("create")
 @reports_errors
 def keys_create(

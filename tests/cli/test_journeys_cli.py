@@ -96,3 +96,18 @@ def test_conformance_dropoff_and_funnel(imported: Path) -> None:
     assert outcomes["outcomes"] == [{"reached": 2, "in_flight": 1, "lost": 0}]
     steps = run_json("funnel", "-s", "order", "-s", "delivery", "--step-within", "1d")
     assert [(s["touchpoint"], s["cases"]) for s in steps] == [("order", 3), ("delivery", 1)]
+
+
+def test_import_log_then_analyse(home: Path) -> None:  # noqa: F811
+    (home / "log.csv").write_text(
+        "case,step,time\n"
+        "k1,Ask Quote,2026-01-01 10:00\nk1,Send Quote,2026-01-01 12:00\n"
+        "k2,Ask Quote,2026-01-02 09:00\nk2,Send Quote,2026-01-02 09:00\n")
+    args = ["import", "log", "log.csv", "--case", "case", "--activity", "step",
+            "--timestamp", "time"]
+    result = runner.invoke(app, args)
+    assert "4 rows, 4 events stored, 0 duplicates, 0 skipped; 2 cases, 2 activities" in (
+        result.output), result.output
+    assert "0 events stored, 4 duplicates" in runner.invoke(app, args).output
+    assert run_json("dfg") == [{"source": "ask_quote", "target": "send_quote", "count": 2,
+                                "median_s": 3600.0, "p90_s": 6480.0}]
