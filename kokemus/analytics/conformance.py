@@ -150,15 +150,18 @@ def _per_case(log: Log, design: Design) -> str:
     w = f"PARTITION BY case_id ORDER BY {ORDER}"
     return f"""
         SELECT case_id, events, in_step, unexpected,
-               path_events - bit_count(visited) AS loop,
-               bit_count(visited) - in_step AS wrong_order,
+               path_events - CAST(bit_count(visited) AS INTEGER) AS loop,
+               CAST(bit_count(visited) AS INTEGER) - in_step AS wrong_order,
                allowed, visited, furthest
         FROM (
             SELECT case_id, count(*) AS events, count(pos) AS path_events,
-                   bit_count(bit_or(CASE WHEN pos = front THEN bit ELSE 0 END)) AS in_step,
-                   sum(CASE WHEN pos IS NULL THEN 1 ELSE 0 END) AS unexpected,
-                   sum(CASE WHEN pos > prev_pos AND pos <= {design.reach_sql('prev_pos')}
-                            THEN 1 ELSE 0 END) AS allowed,
+                   -- bit_count is a TINYINT on DuckDB, an INT on Spark
+                   CAST(bit_count(bit_or(CASE WHEN pos = front THEN bit ELSE 0 END))
+                        AS INTEGER) AS in_step,
+                   -- BIGINT on both engines (DuckDB would sum to a HUGEINT)
+                   CAST(sum(CASE WHEN pos IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS unexpected,
+                   CAST(sum(CASE WHEN pos > prev_pos AND pos <= {design.reach_sql('prev_pos')}
+                                 THEN 1 ELSE 0 END) AS BIGINT) AS allowed,
                    bit_or(bit) AS visited, coalesce(max(pos), 0) AS furthest
             FROM (
                 SELECT case_id, pos, bit,

@@ -13,7 +13,6 @@ session serves the whole module (its start takes ~10 s).
 from __future__ import annotations
 
 import datetime
-import importlib
 import math
 import os
 import shutil
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kokemus import bootstrap
-from kokemus.analytics import journeys
+from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
 from kokemus.analytics.engines import DuckDBEngine, Engine, SparkEngine, export_events
 from kokemus.analytics.logs import Log, events_log, literal
 from kokemus.config import Settings
@@ -45,20 +44,6 @@ pytestmark = [
 ]
 pytest.importorskip("pyspark", reason="pyspark is not installed (the `spark` or `dev` extra)")
 
-
-def _optional(name: str) -> Any:
-    """An analytics module that other work adds; its parity tests run once it exists."""
-    try:
-        return importlib.import_module(f"kokemus.analytics.{name}")
-    except ModuleNotFoundError:
-        return None
-
-
-channels = _optional("channels")
-accounts = _optional("accounts")
-conformance = _optional("conformance")
-dropoff = _optional("dropoff")
-funnels = _optional("funnels")
 AS_OF = datetime.datetime(2026, 7, 1, tzinfo=datetime.UTC)  # not now(): both engines alike
 
 
@@ -319,7 +304,6 @@ def test_demo_channels(demo: Demo) -> None:
                 e, events_log(w, j), goal=j.goal), nonempty=False)
 
 
-@pytest.mark.skipif(accounts is None, reason="kokemus.analytics.accounts is not there yet")
 def test_demo_accounts(demo: Demo) -> None:
     for ws_id in demo.ids.values():
         roles = accounts.roles_relation(accounts.read_members(demo.kk.db, ws_id))
@@ -342,7 +326,6 @@ def _demo_journeys(demo: Demo) -> list[tuple[int, Any]]:
             for journey in workspaces.get(demo.kk.db, slug).document.journeys]
 
 
-@pytest.mark.skipif(conformance is None, reason="kokemus.analytics.conformance is not there yet")
 def test_demo_conformance(demo: Demo) -> None:
     for ws_id, journey in _demo_journeys(demo):
         if not journey.designed_path:
@@ -356,31 +339,17 @@ def test_demo_conformance(demo: Demo) -> None:
             assert _close(getattr(duck, name), getattr(spark, name)), name
         assert_same(duck.deviations, spark.deviations)
         assert_same(duck.skipped, spark.skipped)
-        demo.pair.same(lambda e, log=log, j=journey: _bigint_sums(conformance.cases(e, log, j)))
+        demo.pair.same(lambda e, log=log, j=journey: conformance.cases(e, log, j))
         demo.pair.same(lambda e, log=log, j=journey: conformance.deviations_by_touchpoint(
             e, log, j), nonempty=False)
         demo.pair.same(lambda e, log=log, j=journey: conformance.align_variants(e, log, j))
 
 
-def _bigint_sums(table: pa.Table) -> pa.Table:
-    # TODO(conformance.cases_sql): sum() of an INTEGER is a HUGEINT (decimal128(38, 0) in
-    # Arrow) on DuckDB and a BIGINT on Spark; CAST(sum(...) AS BIGINT) there fixes it, and
-    # test_conformance_cases_types then passes (drop its xfail mark).
-    for i, kind in enumerate(table.schema.types):
-        if pa.types.is_decimal(kind) and kind.scale == 0:
-            table = table.set_column(i, table.schema.names[i], table.column(i).cast(pa.int64()))
-    return table
-
-
-@pytest.mark.skipif(conformance is None, reason="kokemus.analytics.conformance is not there yet")
-@pytest.mark.xfail(strict=True, reason="conformance.cases: sum() is a HUGEINT on DuckDB, a "
-                   "BIGINT on Spark: cast the sums to BIGINT, then drop this mark")
 def test_conformance_cases_types(demo: Demo) -> None:
     ws_id, journey = next((w, j) for w, j in _demo_journeys(demo) if j.designed_path)
     demo.pair.same(lambda e: conformance.cases(e, events_log(ws_id, journey), journey))
 
 
-@pytest.mark.skipif(dropoff is None, reason="kokemus.analytics.dropoff is not there yet")
 def test_demo_dropoff(demo: Demo) -> None:
     for ws_id, journey in _demo_journeys(demo):
         if journey.goal is None:
@@ -396,7 +365,6 @@ def test_demo_dropoff(demo: Demo) -> None:
             demo.pair.same(lambda e, log=log, by=by: dropoff.stalls(e, log, by))
 
 
-@pytest.mark.skipif(funnels is None, reason="kokemus.analytics.funnels is not there yet")
 def test_demo_funnels(demo: Demo) -> None:
     for ws_id, journey in _demo_journeys(demo):
         steps = journey.designed_path or [t.id for t in journey.touchpoints]
