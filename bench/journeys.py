@@ -51,6 +51,15 @@ def log(message: str) -> None:
 
 
 def peak_mb() -> float:
+    """This process's peak RSS. Linux's VmHWM belongs to the process image: ru_maxrss would
+    also count the parent's size at the fork (it survives exec), and the parent is big
+    after generating a log."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -311,6 +320,8 @@ def main() -> None:
         pm4py = not args.no_pm4py and events <= PM4PY_MAX
         per_size.append(bench_size(events, steps, pm4py, args.threads, folder,
                                    args.memory_limit))
+    if args.dir is None:
+        shutil.rmtree(folder, ignore_errors=True)
     largest = per_size[-1]
     summary = {
         "events": largest["events"],
