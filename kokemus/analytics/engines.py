@@ -41,6 +41,12 @@ class Dialect:
             return f"CAST(size({expr}) AS BIGINT)"
         return f"len({expr})"
 
+    def bucket(self, expr: str, buckets: int, bucket: int) -> str:
+        """True for the rows whose `expr` hashes into `bucket` of `buckets`."""
+        if self.name == "spark":
+            return f"pmod(hash({expr}), {int(buckets)}) = {int(bucket)}"
+        return f"hash({expr}) % {int(buckets)} = {int(bucket)}"
+
     def json_text(self, column: str, key: str) -> str:
         """The text at top-level `key` of the JSON text in `column` (NULL when absent)."""
         if not key.replace("_", "").isalnum():
