@@ -105,9 +105,24 @@ def table_log(relation: str, case: str = "case_id", activity: str = "activity",
     )
 
 
+Outcome = Literal["reached", "not_reached"]
+
+
 def selection(workspace_id: int, journey: Journey | None = None, *,
               channels: Iterable[str] = (), since: datetime | None = None,
-              until: datetime | None = None, subject: Subject = "customer") -> Log:
+              until: datetime | None = None, subject: Subject = "customer",
+              customers: Iterable[str] | None = None, outcome: Outcome | None = None,
+              goal: str | None = None) -> Log:
     """The log most questions start from: a workspace's events (of one journey), in a
-    period, on some channels; cases are customers or B2B accounts."""
-    return events_log(workspace_id, journey, subject).between(since, until).on_channels(channels)
+    period, on some channels, of some customers (a segment); cases are customers or B2B
+    accounts; with `outcome`, only the cases that reached the `goal` touchpoint, or not."""
+    log = events_log(workspace_id, journey, subject).between(since, until).on_channels(channels)
+    if customers is not None:
+        chosen = list(customers)
+        log = log.where(one_of("customer", chosen) if chosen else "1 = 0")
+    if outcome is not None:
+        if goal is None:
+            raise ValueError("an outcome filter needs the goal touchpoint")
+        reached = f"activity = {literal(goal)}"
+        log = log.of_cases(reached) if outcome == "reached" else log.without_cases(reached)
+    return log

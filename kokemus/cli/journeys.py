@@ -33,11 +33,17 @@ from kokemus.domain.durations import parse_duration
 from kokemus.domain.errors import KokemusError
 from kokemus.domain.journeys import Journey
 from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import people
 
 journeys_app = typer.Typer(
     help="How customers actually travel: paths, variants, conformance, drop-off.",
     no_args_is_help=True,
 )
+
+
+class OutcomeChoice(StrEnum):
+    reached = "reached"
+    not_reached = "not_reached"
 
 
 class Output(StrEnum):
@@ -57,21 +63,47 @@ UntilOpt = Annotated[datetime | None, typer.Option(
 AccountOpt = Annotated[bool, typer.Option(
     "--accounts", help="Cases are B2B accounts (all their people together), not customers.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
+SegmentOpt = Annotated[str | None, typer.Option(
+    "--segment", help="Only customers in this segment.")]
+OutcomeOpt = Annotated[OutcomeChoice | None, typer.Option(
+    "--outcome", help="Only journeys that reached the journey's goal, or did not.")]
 
 
-def _journey_log(kk: bootstrap.Kokemus, ws: ActiveWorkspace, journey_id: str | None,
-                 channels: list[str] | None, since: datetime | None,
-                 until: datetime | None, by_account: bool) -> Log:
+@dataclass(frozen=True)
+class Filters:
+    """Which events an analysis looks at; the same options on every command."""
+
+    journey: str | None = None
+    channel: list[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    by_account: bool = False
+    segment: str | None = None
+    outcome: OutcomeChoice | None = None
+
+
+def _journey_log(kk: bootstrap.Kokemus, ws: ActiveWorkspace, f: Filters) -> Log:
     journey = None
-    if journey_id is not None:
+    if f.journey is not None:
         known = {j.id: j for j in ws.document.journeys}
-        if journey_id not in known:
-            raise KokemusError(f"no journey '{journey_id}' in workspace '{ws.slug}' "
+        if f.journey not in known:
+            raise KokemusError(f"no journey '{f.journey}' in workspace '{ws.slug}' "
                                f"(known: {', '.join(known) or 'none'})")
-        journey = known[journey_id]
-    subject: Subject = "account" if by_account else "customer"
-    return selection(ws.id, journey, channels=channels or (), since=since, until=until,
-                     subject=subject)
+        journey = known[f.journey]
+    goal = None
+    if f.outcome is not None:
+        goals = [journey.goal] if journey else [j.goal for j in ws.document.journeys]
+        if len(goals) != 1 or goals[0] is None:
+            raise KokemusError("--outcome needs a journey with a goal: name it with --journey")
+        goal = goals[0]
+    members = None
+    if f.segment is not None:
+        members = people.customers_in_segment(kk.db, ws.id, f.segment)
+    subject: Subject = "account" if f.by_account else "customer"
+    return selection(ws.id, journey, channels=f.channel or (), since=f.since, until=f.until,
+                     subject=subject, customers=members,
+                     outcome=None if f.outcome is None else f.outcome.value,
+                     goal=goal)
 
 
 Result: TypeAlias = pa.Table | Mapping[str, pa.Table]
@@ -130,12 +162,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def ask(workspace: str | None, data_dir: Path | None, journey: str | None,
-        channel: list[str] | None, since: datetime | None, until: datetime | None,
-        by_account: bool, analysis: Callable[[Question], Result]) -> Result:
+def ask(workspace: str | None, data_dir: Path | None, filters: Filters,
+        analysis: Callable[[Question], Result]) -> Result:
     with bootstrap.build(settings_for(data_dir)) as kk:
         ws = workspace_for(kk, workspace)
-        log = _journey_log(kk, ws, journey, channel, since, until, by_account)
+        log = _journey_log(kk, ws, filters)
         with kk.events.reading() as cursor:
             return analysis(Question(DuckDBEngine(cursor), log, ws, kk.db))
 
@@ -145,9 +176,11 @@ def _command(name: str, help_text: str, analysis: Callable[[Question], Result]) 
     @reports_errors
     def command(workspace: WorkspaceOpt = None, journey: JourneyOpt = None,
                 channel: ChannelOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-                by_account: AccountOpt = False, output: OutputOpt = Output.table,
+                by_account: AccountOpt = False, segment: SegmentOpt = None,
+                outcome: OutcomeOpt = None, output: OutputOpt = Output.table,
                 data_dir: DataDir = None) -> None:
-        result = ask(workspace, data_dir, journey, channel, since, until, by_account, analysis)
+        filters = Filters(journey, channel, since, until, by_account, segment, outcome)
+        result = ask(workspace, data_dir, filters, analysis)
         show(result, output, help_text.split(":")[0])
 
 
@@ -198,6 +231,7 @@ def _figures(result: conformance.Conformance) -> pa.Table:
 def conformance_command(
     workspace: WorkspaceOpt = None, journey: JourneyOpt = None, channel: ChannelOpt = None,
     since: SinceOpt = None, until: UntilOpt = None, by_account: AccountOpt = False,
+    segment: SegmentOpt = None, outcome: OutcomeOpt = None,
     variants: Annotated[int, typer.Option(help="Exact alignments of the N commonest "
                                                "variants.")] = 20,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
@@ -212,7 +246,8 @@ def conformance_command(
                 "by touchpoint": conformance.deviations_by_touchpoint(q.engine, q.log, chosen),
                 "variants": conformance.align_variants(q.engine, q.log, chosen, top=variants)}
 
-    show(ask(workspace, data_dir, journey, channel, since, until, by_account, analysis),
+    show(ask(workspace, data_dir,
+             Filters(journey, channel, since, until, by_account, segment, outcome), analysis),
          output, "conformance")
 
 
@@ -221,6 +256,7 @@ def conformance_command(
 def dropoff_command(
     workspace: WorkspaceOpt = None, journey: JourneyOpt = None, channel: ChannelOpt = None,
     since: SinceOpt = None, until: UntilOpt = None, by_account: AccountOpt = False,
+    segment: SegmentOpt = None, outcome: OutcomeOpt = None,
     goal: Annotated[list[str] | None, typer.Option(
         help="Goal touchpoint(s); default: the journey's goal.")] = None,
     idle_days: Annotated[float, typer.Option(
@@ -239,7 +275,8 @@ def dropoff_command(
                                                    idle_days=idle_days),
                 "stalls": dropoff.stalls(q.engine, q.log, "transition", min_steps=10)}
 
-    show(ask(workspace, data_dir, journey, channel, since, until, by_account, analysis),
+    show(ask(workspace, data_dir,
+             Filters(journey, channel, since, until, by_account, segment, outcome), analysis),
          output, "dropoff")
 
 
@@ -254,6 +291,7 @@ def funnel_command(
         help="Each step within this time of the previous one, e.g. 48h.")] = None,
     workspace: WorkspaceOpt = None, journey: JourneyOpt = None, channel: ChannelOpt = None,
     since: SinceOpt = None, until: UntilOpt = None, by_account: AccountOpt = False,
+    segment: SegmentOpt = None, outcome: OutcomeOpt = None,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """Funnel: ordered steps with time windows; cases, conversion and time per step."""
@@ -267,5 +305,6 @@ def funnel_command(
         return funnels.funnel(q.engine, q.log, step, within=window(within),
                               step_within=window(step_within))
 
-    show(ask(workspace, data_dir, journey, channel, since, until, by_account, analysis),
+    show(ask(workspace, data_dir,
+             Filters(journey, channel, since, until, by_account, segment, outcome), analysis),
          output, "funnel")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -86,3 +86,17 @@ def account_stakeholders(db: Engine, workspace_id: int, account_id: str) -> list
             ).order_by(customers.c.id)
         ).mappings().all()
     return [dict(r) for r in rows]
+
+
+def customers_in_segment(db: Engine, workspace_id: int, segment: str) -> list[str]:
+    """Ids of the workspace's customers in `segment` (their `segments` list holds it)."""
+    if db.dialect.name == "postgresql":
+        member = text("CAST(segments AS jsonb) ? :segment")
+    else:
+        member = text("EXISTS (SELECT 1 FROM json_each(customers.segments) WHERE value = :segment)")
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(customers.c.id).where(customers.c.workspace_id == workspace_id, member),
+            {"segment": segment},
+        ).scalars()
+        return list(rows)

@@ -111,3 +111,18 @@ def test_import_log_then_analyse(home: Path) -> None:  # noqa: F811
     assert "0 events stored, 4 duplicates" in runner.invoke(app, args).output
     assert run_json("dfg") == [{"source": "ask_quote", "target": "send_quote", "count": 2,
                                 "median_s": 3600.0, "p90_s": 6480.0}]
+
+
+def test_segment_and_outcome_filters(imported: Path) -> None:
+    (imported / "customers.jsonl").write_text(
+        '{"id": "c1", "segments": ["vip"]}\n{"id": "c3", "segments": ["vip", "b"]}\n'
+        '{"id": "c2", "segments": ["b"]}\n')
+    assert runner.invoke(app, ["import", "customers", "customers.jsonl"]).exit_code == 0
+    vip = run_json("variants", "--segment", "vip")
+    assert sorted((tuple(v["variant"]), v["cases"]) for v in vip) == [
+        (("order",), 1), (("order", "delivery"), 1)]
+    assert run_json("variants", "--segment", "nobody") == []
+    reached = run_json("variants", "--journey", "purchase", "--outcome", "reached")
+    assert [(v["variant"], v["cases"]) for v in reached] == [(["order", "delivery"], 2)]
+    missed = run_json("variants", "--journey", "purchase", "--outcome", "not_reached")
+    assert [(v["variant"], v["cases"]) for v in missed] == [(["order"], 1)]
