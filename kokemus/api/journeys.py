@@ -12,10 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
 from kokemus.analytics.engines import DuckDBEngine, Engine
-from kokemus.analytics.logs import Log, selection
+from kokemus.analytics.logs import Log, Outcome, selection
 from kokemus.api.auth import Read, kokemus
 from kokemus.api.errors import ApiError
 from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import people
 
 router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
 
@@ -24,17 +25,33 @@ Since = Annotated[datetime | None, Query(description="From this time on (ISO 860
 Until = Annotated[datetime | None, Query(description="Before this time (ISO 8601).")]
 Journey = Annotated[str | None, Query(description="A journey id; default: all touchpoints.")]
 Accounts = Annotated[bool, Query(description="Cases are B2B accounts, not customers.")]
+Segment = Annotated[str | None, Query(description="Only customers in this segment.")]
+OutcomeQ = Annotated[Outcome | None, Query(
+    description="Only journeys that reached the journey's goal, or not.")]
 
 
 def journey_log(workspace: ActiveWorkspace, journey: str | None, channel: list[str] | None,
-                since: datetime | None, until: datetime | None, accounts: bool) -> Log:
+                since: datetime | None, until: datetime | None, accounts: bool,
+                members: list[str] | None = None, outcome: Outcome | None = None) -> Log:
     chosen = None
     if journey is not None:
         chosen = next((j for j in workspace.document.journeys if j.id == journey), None)
         if chosen is None:
             raise ApiError(404, "not_found", f"no journey '{journey}'")
+    goal = chosen.goal if chosen else None
+    if outcome is not None and goal is None:
+        raise ApiError(422, "invalid", "outcome needs a journey with a goal")
     return selection(workspace.id, chosen, channels=channel or (), since=since, until=until,
-                     subject="account" if accounts else "customer")
+                     subject="account" if accounts else "customer", customers=members,
+                     outcome=outcome, goal=goal)
+
+
+async def segment_members(request: Request, workspace: ActiveWorkspace,
+                          segment: str | None) -> list[str] | None:
+    if segment is None:
+        return None
+    return await run_in_threadpool(people.customers_in_segment, kokemus(request).db,
+                                   workspace.id, segment)
 
 
 async def answer(request: Request, log: Log,
@@ -57,17 +74,21 @@ async def answer(request: Request, log: Log,
 @router.get("/dfg", summary="Directly-follows graph with counts and times (seconds)")
 async def get_dfg(request: Request, workspace: Read, journey: Journey = None,
                   channel: Channels = None, since: Since = None, until: Until = None,
-                  accounts: Accounts = False) -> dict[str, Any]:
-    log = journey_log(workspace, journey, channel, since, until, accounts)
+                  accounts: Accounts = False, segment: Segment = None,
+                  outcome: OutcomeQ = None) -> dict[str, Any]:
+    members = await segment_members(request, workspace, segment)
+    log = journey_log(workspace, journey, channel, since, until, accounts, members, outcome)
     return await answer(request, log, journeys.dfg)
 
 
 @router.get("/variants", summary="Distinct ordered paths with cases and share")
 async def get_variants(request: Request, workspace: Read, journey: Journey = None,
                        channel: Channels = None, since: Since = None, until: Until = None,
-                       accounts: Accounts = False,
+                       accounts: Accounts = False, segment: Segment = None,
+                       outcome: OutcomeQ = None,
                        limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
-    log = journey_log(workspace, journey, channel, since, until, accounts)
+    members = await segment_members(request, workspace, segment)
+    log = journey_log(workspace, journey, channel, since, until, accounts, members, outcome)
     return await answer(request, log, lambda e, lg: journeys.variants(e, lg, limit=limit))
 
 

@@ -60,3 +60,17 @@ def test_conformance_dropoff_funnel(client: TestClient, auth: dict[str, str], kk
                        headers=auth).json()
     assert [r["cases"] for r in steps["rows"]] == [2, 1]
     assert client.get("/api/v1/journeys/nope/conformance", headers=auth).status_code == 404
+
+
+def test_segment_and_outcome(client: TestClient, auth: dict[str, str], kk: Kokemus,
+                             workspace: ActiveWorkspace) -> None:
+    seed(kk, workspace)
+    client.post("/api/v1/customers", json={"id": "c2", "segments": ["vip"]}, headers=auth)
+    vip = client.get("/api/v1/journeys/variants", params={"segment": "vip"},
+                     headers=auth).json()
+    assert [r["variant"] for r in vip["rows"]] == [["order"]]
+    done = client.get("/api/v1/journeys/dfg", params={"journey": "purchase",
+                                                      "outcome": "reached"}, headers=auth)
+    assert done.json()["n"] == 1
+    assert client.get("/api/v1/journeys/dfg", params={"outcome": "reached"},
+                      headers=auth).status_code == 422
