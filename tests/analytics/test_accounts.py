@@ -3,7 +3,6 @@ and the machinery dealer demo, where deals are lost without the decider or the s
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import duckdb
@@ -18,7 +17,6 @@ from kokemus.analytics.accounts import (
     roles_relation,
 )
 from kokemus.analytics.engines import DuckDBEngine
-from kokemus.demo import generate
 from kokemus.services import workspaces
 
 MEMBERS = [
@@ -123,10 +121,8 @@ def test_roles_relation_escapes_and_may_be_empty() -> None:
     assert committee_coverage(engine, 1, roles_relation([])).accounts.num_rows == 0
 
 
-def test_demo_deals_lost_without_the_decider_or_the_spec_sheet(kk: bootstrap.Kokemus) -> None:
-    # 8,000 customers give ~290 decided accounts; at 3,000 (~110) the rates are within
-    # sampling noise of 0.1 of the planted ones, too loose to check the sizes.
-    generate.run(kk, customers=8_000, end=date(2026, 6, 30))
+def test_demo_deals_lost_without_the_decider_or_the_spec_sheet(demo: bootstrap.Kokemus) -> None:
+    kk = demo
     dealer = workspaces.get(kk.db, "konekauppa").id
     members = read_members(kk.db, dealer)
     with kk.events.reading() as cur:

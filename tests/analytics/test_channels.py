@@ -3,7 +3,6 @@ the appliance shop demo, where customers whose delivery was damaged turn to phon
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import duckdb
@@ -13,7 +12,6 @@ from kokemus import bootstrap
 from kokemus.analytics.channels import channel_switches, touchpoint_by_channel
 from kokemus.analytics.engines import DuckDBEngine
 from kokemus.analytics.logs import Log, events_log
-from kokemus.demo import generate
 from kokemus.services import workspaces
 
 # (case, activity, minute, seq, channel), inserted out of order on purpose.
@@ -129,8 +127,8 @@ def test_answer_scores_by_channel_are_not_built_yet() -> None:
         touchpoint_by_channel(engine, log, scores="SELECT 1")
 
 
-def test_damaged_deliveries_turn_to_phone_and_chat(kk: bootstrap.Kokemus) -> None:
-    generate.run(kk, customers=8_000, end=date(2026, 6, 30))
+def test_damaged_deliveries_turn_to_phone_and_chat(demo: bootstrap.Kokemus) -> None:
+    kk = demo
     shop = workspaces.get(kk.db, "kodinkone").id
     buyers = events_log(shop).of_cases("type = 'order_placed'")
     damaged = "type = 'delivery_damaged'"

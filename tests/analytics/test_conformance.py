@@ -4,10 +4,6 @@ designed path for returns, reshipment and customer service."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
-from pathlib import Path
-
 import duckdb
 import pytest
 
@@ -22,8 +18,6 @@ from kokemus.analytics.conformance import (
 )
 from kokemus.analytics.engines import DuckDBEngine
 from kokemus.analytics.logs import Log, selection, table_log
-from kokemus.config import Settings
-from kokemus.demo import generate
 from kokemus.domain.journeys import Journey
 from kokemus.services import workspaces
 from tests.analytics.generated import ACTIVITIES, make_log
@@ -158,15 +152,6 @@ def test_alignments_per_distinct_variant() -> None:
     assert by_variant["c", "a", "d"]["cost"] == 2
     assert by_variant["a", "c"]["model_moves"] == 1
     assert by_variant["a", "a"]["log_moves"] == 1 and by_variant["a", "a"]["model_moves"] == 2
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bootstrap.Kokemus]:
-    folder: Path = tmp_path_factory.mktemp("demo")
-    settings = Settings(data_dir=folder, secret_key="test-secret")
-    with bootstrap.build(settings) as kk:
-        generate.run(kk, customers=4_000, end=date(2026, 6, 30))
-        yield kk
 
 
 def test_damaged_deliveries_leave_the_designed_path(demo: bootstrap.Kokemus) -> None:

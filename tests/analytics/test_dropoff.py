@@ -3,9 +3,7 @@ and the demo: the appliance shop's abandoned carts, the dealer's lost deals."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -14,8 +12,6 @@ from kokemus import bootstrap
 from kokemus.analytics.dropoff import dropoff, outcomes, stalled_cases, stalls
 from kokemus.analytics.engines import DuckDBEngine
 from kokemus.analytics.logs import Log, selection, table_log
-from kokemus.config import Settings
-from kokemus.demo import generate
 from kokemus.services import workspaces
 
 # (case, activity, minute, seq), inserted out of order on purpose; the goal is g.
@@ -82,14 +78,6 @@ def test_stalls_by_touchpoint_and_transition() -> None:
         ("a", "b", 3), ("b", "g", 1), ("b", "c", 1)]
     assert [(r["source"], r["target"])
             for r in stalls(engine, log, "transition", min_steps=2).to_pylist()] == [("a", "b")]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bootstrap.Kokemus]:
-    folder: Path = tmp_path_factory.mktemp("demo")
-    with bootstrap.build(Settings(data_dir=folder, secret_key="test-secret")) as kk:
-        generate.run(kk, customers=4_000, end=date(2026, 6, 30))
-        yield kk
 
 
 def test_abandoned_carts_are_lost_at_the_cart(demo: bootstrap.Kokemus) -> None:

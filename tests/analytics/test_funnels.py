@@ -3,9 +3,7 @@ the machinery dealer's demo, where accounts without the spec sheet convert to a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import duckdb
 import pytest
@@ -14,8 +12,6 @@ from kokemus import bootstrap
 from kokemus.analytics.engines import DuckDBEngine
 from kokemus.analytics.funnels import funnel
 from kokemus.analytics.logs import Log, selection, table_log
-from kokemus.config import Settings
-from kokemus.demo import generate
 from kokemus.services import workspaces
 
 # (case, activity, minute, seq), inserted out of order on purpose; the funnel is a → b → c.
@@ -78,14 +74,6 @@ def test_a_repeated_step_needs_a_second_event() -> None:
     rows = funnel(engine, log, ["a", "a"]).to_pylist()
     assert [r["cases"] for r in rows] == [5, 1]
     assert rows[1]["median_s"] == pytest.approx(MIN)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bootstrap.Kokemus]:
-    folder: Path = tmp_path_factory.mktemp("demo")
-    with bootstrap.build(Settings(data_dir=folder, secret_key="test-secret")) as kk:
-        generate.run(kk, customers=4_000, end=date(2026, 6, 30))
-        yield kk
 
 
 def test_accounts_without_the_spec_sheet_convert_less(demo: bootstrap.Kokemus) -> None:
