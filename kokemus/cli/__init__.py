@@ -213,7 +213,7 @@ def import_log(
         ws = workspace_for(kk, workspace)
         with err.status(f"importing {file}"):
             result = run_import(file, case=case, activity=activity, timestamp=timestamp,
-                                workspace=ws, db=kk.db, events=kk.events, fmt=fmt,
+                                workspace=ws, events=kk.events, fmt=fmt,
                                 channel=channel)
     out.print(f"log: {result.rows} rows, {result.stored} events stored, {result.duplicates} "
               f"duplicates, {result.skipped} skipped; {result.cases} cases, "

@@ -28,7 +28,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Engine
 
 from kokemus.analytics.logs import literal
 from kokemus.domain.errors import KokemusError
@@ -75,7 +74,6 @@ def import_log(
     activity: str,
     timestamp: str,
     workspace: ActiveWorkspace,
-    db: Engine,
     events: EventStore,
     fmt: str | None = None,
     channel: str = "log",
@@ -86,11 +84,9 @@ def import_log(
     default from the file's suffix (.csv/.tsv/.txt, .parquet/.pq).
     case, activity, timestamp: the names of the columns holding them, e.g.
     "case:concept:name", "concept:name", "time:timestamp" in a pm4py export.
-    db: the app store; cases are not made customer records, so it is not written to.
     events: the event store the events go to.
     Raises KokemusError when the file cannot be read or lacks a named column.
     """
-    del db  # part of every import service's signature; a log writes events only
     path = str(path)
     fmt = _format(path, fmt)
     if not _CHANNEL.match(channel) or len(channel) > 64:

@@ -61,7 +61,7 @@ def check(path: Path, table: pa.Table, kk: bootstrap.Kokemus, workspace: ActiveW
           **names: str) -> None:
     want = figures(table)
     columns = {"case": CASE, "activity": ACT, "timestamp": TS, **names}
-    result = import_log(path, **columns, workspace=workspace, db=kk.db, events=kk.events)
+    result = import_log(path, **columns, workspace=workspace, events=kk.events)
     assert (result.rows, result.stored, result.duplicates, result.skipped) == (
         want["events"], want["events"], 0, 0)
     assert (result.cases, result.activities) == (want["cases"], want["activities"])
@@ -72,7 +72,7 @@ def check(path: Path, table: pa.Table, kk: bootstrap.Kokemus, workspace: ActiveW
                               for path_, n in want["variants"].items()})
     assert got["variants"] == as_touchpoints
     assert len(got["variants"]) == len(want["variants"])
-    again = import_log(path, **columns, workspace=workspace, db=kk.db, events=kk.events)
+    again = import_log(path, **columns, workspace=workspace, events=kk.events)
     assert (again.stored, again.duplicates) == (0, want["events"])
     assert kk.events.count(workspace.id) == want["events"]
 
@@ -108,7 +108,7 @@ def test_activity_names_become_touchpoint_ids(tmp_path: Path, kk: bootstrap.Koke
         encoding="utf-8",
     )
     result = import_log(path, case="case", activity="activity", timestamp="time",
-                        workspace=workspace, db=kk.db, events=kk.events, channel="web")
+                        workspace=workspace, events=kk.events, channel="web")
     assert (result.rows, result.stored, result.skipped) == (8, 5, 3)
     tps = result.touchpoints
     assert tps["W_Completeren aanvraag"] == "w_completeren_aanvraag"
@@ -135,10 +135,10 @@ def test_a_missing_column_is_named(tmp_path: Path, kk: bootstrap.Kokemus,
     path.write_text("case,activity,time\n1,a,2024-01-01\n", encoding="utf-8")
     with pytest.raises(KokemusError, match=r"no column 'timestamp'.*columns: case, activity"):
         import_log(path, case="case", activity="activity", timestamp="timestamp",
-                   workspace=workspace, db=kk.db, events=kk.events)
+                   workspace=workspace, events=kk.events)
     with pytest.raises(KokemusError, match="format"):
         import_log(tmp_path / "log.xes", case="case", activity="activity", timestamp="time",
-                   workspace=workspace, db=kk.db, events=kk.events)
+                   workspace=workspace, events=kk.events)
 
 
 # The public logs with known figures (REFERENCE.md, "Journey analytics"). They cannot be
@@ -167,7 +167,7 @@ def test_public_logs_give_their_known_figures(
 ) -> None:
     path, known = public_log
     result = import_log(path, case=CASE, activity=ACT, timestamp=TS, workspace=workspace,
-                        db=kk.db, events=kk.events)
+                        events=kk.events)
     assert result.skipped == 0
     got = stored(kk, workspace)
     assert got["events"] == known["events"]
