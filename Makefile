@@ -36,6 +36,7 @@ lock: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/journeys.py
 
 clean:
 	rm -rf $(VENV) kokemus-demo .pytest_cache .mypy_cache .ruff_cache
