@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pyarrow as pa
+
+from kokemus.analytics.engines import DuckDBEngine
+from kokemus.analytics.logs import Log, table_log
 
 ACTIVITIES = [f"step_{c}" for c in "abcdefghij"]
 
@@ -31,3 +35,13 @@ def make_log(cases: int, seed: int) -> pa.Table:
         "ts": pa.array(ts[order].astype("datetime64[us]")),
         "seq": pa.array(seq[order] * 7 % (n * 7)),  # not dense, still in the case's order
     })
+
+
+def minutes_log(rows: list[tuple[str, str, int, int]]) -> tuple[DuckDBEngine, Log]:
+    """A hand-made log in DuckDB: (case, activity, minute after 2026-01-01, seq) rows."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (case_id VARCHAR, activity VARCHAR, ts TIMESTAMP, seq BIGINT)")
+    if rows:
+        con.executemany("INSERT INTO t VALUES (?, ?, TIMESTAMP '2026-01-01' + to_minutes(?), ?)",
+                        rows)
+    return DuckDBEngine(con), table_log("t", seq="seq")

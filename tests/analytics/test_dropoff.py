@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import duckdb
 import pytest
 
 from kokemus import bootstrap
 from kokemus.analytics.dropoff import dropoff, outcomes, stalled_cases, stalls
 from kokemus.analytics.engines import DuckDBEngine
-from kokemus.analytics.logs import Log, selection, table_log
+from kokemus.analytics.logs import selection
 from kokemus.services import workspaces
+from tests.analytics.generated import minutes_log
 
 # (case, activity, minute, seq), inserted out of order on purpose; the goal is g.
 EVENTS = [
@@ -29,12 +29,7 @@ HOUR = 1 / 24
 CLOCK = datetime(2026, 1, 1, 1, 40)  # minute 100
 
 
-def _log(rows: list[tuple[str, str, int, int]]) -> tuple[DuckDBEngine, Log]:
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t (case_id VARCHAR, activity VARCHAR, ts TIMESTAMP, seq BIGINT)")
-    con.executemany("INSERT INTO t VALUES (?, ?, TIMESTAMP '2026-01-01' + to_minutes(?), ?)",
-                    rows)
-    return DuckDBEngine(con), table_log("t", seq="seq")
+_log = minutes_log
 
 
 def test_lost_touchpoints_ranked() -> None:

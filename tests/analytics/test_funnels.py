@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import duckdb
 import pytest
 
 from kokemus import bootstrap
 from kokemus.analytics.engines import DuckDBEngine
 from kokemus.analytics.funnels import funnel
-from kokemus.analytics.logs import Log, selection, table_log
+from kokemus.analytics.logs import Log, selection
 from kokemus.services import workspaces
+from tests.analytics.generated import minutes_log
 
 # (case, activity, minute, seq), inserted out of order on purpose; the funnel is a → b → c.
 EVENTS = [
@@ -30,12 +30,7 @@ STEPS = ["a", "b", "c"]
 MIN = 60.0
 
 
-def _log(rows: list[tuple[str, str, int, int]]) -> tuple[DuckDBEngine, Log]:
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t (case_id VARCHAR, activity VARCHAR, ts TIMESTAMP, seq BIGINT)")
-    con.executemany("INSERT INTO t VALUES (?, ?, TIMESTAMP '2026-01-01' + to_minutes(?), ?)",
-                    rows)
-    return DuckDBEngine(con), table_log("t", seq="seq")
+_log = minutes_log
 
 
 def _cases(engine: DuckDBEngine, log: Log, within: timedelta | None = None,
