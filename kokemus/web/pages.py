@@ -18,6 +18,7 @@ from kokemus.config import Settings
 from kokemus.domain.errors import NotFound
 from kokemus.services import access
 from kokemus.services import workspaces as workspace_service
+from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.web import i18n, journey_map, overview, sessions
 
 HERE = Path(__file__).parent
@@ -134,13 +135,20 @@ def home(request: Request, _user: User) -> Response:
     return RedirectResponse(f"/w/{slugs[0]}", status_code=303)
 
 
+def _workspace(kk: Kokemus, slug: str) -> tuple[list[str], ActiveWorkspace | None]:
+    """All workspace ids (for the selector) and the one asked for, if it exists."""
+    slugs = workspace_service.slugs(kk.db)
+    try:
+        return slugs, workspace_service.get(kk.db, slug)
+    except NotFound:
+        return slugs, None
+
+
 @router.get("/w/{slug}")
 def workspace_overview(request: Request, slug: str, _user: User) -> Response:
     kk = _kokemus(request)
-    slugs = workspace_service.slugs(kk.db)
-    try:
-        active = workspace_service.get(kk.db, slug)
-    except NotFound:
+    slugs, active = _workspace(kk, slug)
+    if active is None:
         return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
     view = overview.build(kk, active, sessions.language(request))
     return render(request, "overview.html", overview=view, workspaces=slugs, current=slug)
@@ -158,10 +166,8 @@ def journey_map_page(
     colour: str | None = None,
 ) -> Response:
     kk = _kokemus(request)
-    slugs = workspace_service.slugs(kk.db)
-    try:
-        active = workspace_service.get(kk.db, slug)
-    except NotFound:
+    slugs, active = _workspace(kk, slug)
+    if active is None:
         return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
     journey = next((j for j in active.document.journeys if j.id == journey_id), None)
     if journey is None:
