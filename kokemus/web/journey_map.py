@@ -26,11 +26,12 @@ from markupsafe import Markup
 
 from kokemus.analytics import journeys as journey_analytics
 from kokemus.analytics.engines import DuckDBEngine, Engine
-from kokemus.analytics.logs import Log, events_log, literal
+from kokemus.analytics.logs import Log, events_log, literal, one_of
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.journeys import Journey
 from kokemus.domain.texts import localized
 from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import people
 from kokemus.web import i18n
 
 Colouring = Literal["time", "dropoff"]
@@ -70,13 +71,15 @@ class Filters:
     channel: str | None = None
     colour: Colouring = "time"
     errors: tuple[str, ...] = ()
+    segment: str | None = None
 
     @property
     def query(self) -> dict[str, str]:
         """The filters as the form's GET parameters (for links that keep them)."""
         items = {"from": self.start.isoformat() if self.start else "",
                  "to": self.end.isoformat() if self.end else "",
-                 "channel": self.channel or "", "colour": self.colour}
+                 "channel": self.channel or "", "segment": self.segment or "",
+                 "colour": self.colour}
         return {k: v for k, v in items.items() if v}
 
 
@@ -91,7 +94,8 @@ def _day(text: str | None, error: str, errors: list[str]) -> date | None:
 
 
 def parse_filters(start: str | None, end: str | None, channel: str | None,
-                  colour: str | None, channels: Sequence[str]) -> Filters:
+                  colour: str | None, channels: Sequence[str], segment: str | None = None,
+                  segments: Sequence[str] = ()) -> Filters:
     """Form values checked at the edge: a bad value is dropped and named, never passed on."""
     errors: list[str] = []
     first = _day(start, "journey_map.bad_from", errors)
@@ -102,12 +106,19 @@ def parse_filters(start: str | None, end: str | None, channel: str | None,
     picked = channel if channel in channels else None
     if channel and picked is None:
         errors.append("journey_map.bad_channel")
+    group = segment if segment in segments else None
+    if segment and group is None:
+        errors.append("journey_map.bad_segment")
     shade: Colouring = "dropoff" if colour == "dropoff" else "time"
-    return Filters(first, last, picked, shade, tuple(errors))
+    return Filters(first, last, picked, shade, tuple(errors), group)
 
 
-def filtered_log(workspace_id: int, journey: Journey, filters: Filters) -> Log:
+def filtered_log(workspace_id: int, journey: Journey, filters: Filters,
+                 members: Sequence[str] | None = None) -> Log:
+    """The journey's events with the filters; `members`: the chosen segment's customers."""
     log = events_log(workspace_id, journey)
+    if members is not None:
+        log = log.where(one_of("customer", members) if members else "1 = 0")
     start = datetime.combine(filters.start, time(), UTC) if filters.start else None
     # "to" is a whole day: up to the start of the next one.
     end = datetime.combine(filters.end + timedelta(days=1), time(), UTC) if filters.end else None
@@ -190,6 +201,7 @@ class JourneyMap:
     name: str
     filters: Filters
     channels: list[Option]
+    segments: list[Option]
     designed_path: list[str]
     goal: str | None
     cases: int
@@ -292,7 +304,9 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
     designed = [step for step in journey.designed_path if step in names]
     designed_edges = set(pairwise(designed))
 
-    log = filtered_log(active.id, journey, filters)
+    members = (people.customers_in_segment(kk.db, active.id, filters.segment)
+               if filters.segment else None)
+    log = filtered_log(active.id, journey, filters, members)
     with kk.events.reading() as cursor:
         engine = DuckDBEngine(cursor)
         dfg = journey_analytics.dfg(engine, log).to_pylist()
@@ -339,6 +353,7 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
     view = JourneyMap(
         slug=active.slug, workspace=localized(document.name, language), journey_id=journey.id,
         name=localized(journey.name, language), filters=filters,
+        segments=[Option(g.id, localized(g.name, language)) for g in document.segments],
         channels=sorted((Option(c, channel_names.get(c, c)) for c in _channels(journey, document)),
                         key=lambda o: o.label),
         designed_path=[names[s] for s in designed],

@@ -164,6 +164,7 @@ def journey_map_page(
     end: Annotated[str | None, Query(alias="to")] = None,
     channel: str | None = None,
     colour: str | None = None,
+    segment: str | None = None,
 ) -> Response:
     kk = _kokemus(request)
     slugs, active = _workspace(kk, slug)
@@ -174,6 +175,7 @@ def journey_map_page(
         return render(request, "not_found.html", 404, slug=f"{slug}/{journey_id}",
                       workspaces=slugs, current=slug)
     filters = journey_map.parse_filters(
-        start, end, channel, colour, journey_map.channel_ids(journey, active.document))
+        start, end, channel, colour, journey_map.channel_ids(journey, active.document),
+        segment, [g.id for g in active.document.segments])
     view = journey_map.build(kk, active, journey, filters, sessions.language(request))
     return render(request, "journey_map.html", map=view, workspaces=slugs, current=slug)

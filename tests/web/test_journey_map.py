@@ -169,3 +169,23 @@ def test_english_map_and_the_overview_link(
         assert text in english.text, text
     assert "Polkukartta" not in english.text
     assert page_edges(english.text) == page_edges(finnish)
+
+
+def test_segment_filter_counts_only_its_customers(
+    client: TestClient, kk: bootstrap.Kokemus, demo: tuple[ActiveWorkspace, Journey]
+) -> None:
+    from kokemus.analytics.logs import one_of
+    from kokemus.storage import people
+
+    active, journey = demo
+    log_in(client)
+    families = people.customers_in_segment(kk.db, active.id, "families")
+    assert 0 < len(families) < 750
+    page = client.get(PAGE, params={"segment": "families"})
+    assert '<option value="families" selected>' in page.text
+    expected = dfg_counts(kk, events_log(active.id, journey).where(one_of("customer", families)))
+    assert page_edges(page.text) == expected
+    assert page_edges(page.text) != page_edges(client.get(PAGE).text)
+    unknown = client.get(PAGE, params={"segment": "martians"})
+    assert "Tuntematon asiakasryhmä" in unknown.text
+    assert page_edges(unknown.text) == page_edges(client.get(PAGE).text)
