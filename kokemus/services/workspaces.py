@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from kokemus.domain.errors import NotFound
 from kokemus.domain.workspace import Workspace
@@ -147,7 +147,3 @@ def history(db: Engine, slug: str) -> list[dict[str, Any]]:
         raise NotFound(f"no workspace '{slug}'")
     return [dict(r) for r in rows]
 
-
-def count(db: Engine) -> int:
-    with db.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(workspaces)).scalar() or 0)

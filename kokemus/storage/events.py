@@ -263,6 +263,3 @@ class EventStore:
             names = [d[0] for d in rel.description]
             return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
 
-    def delete_workspace(self, workspace_id: int) -> None:
-        with self._write:
-            self._con.execute("DELETE FROM events WHERE workspace_id = ?", [workspace_id])

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from kokemus import bootstrap
+from kokemus.api.auth import kokemus
 from kokemus.bootstrap import Kokemus
 from kokemus.config import Settings
 from kokemus.domain.errors import NotFound
@@ -53,11 +54,6 @@ def install(app: FastAPI, settings: Settings) -> None:
 async def _to_login(_: Request, exc: sessions.LoginRequired) -> Response:
     target = "/login" if exc.next_path == "/" else f"/login?next={quote(exc.next_path, safe='/')}"
     return RedirectResponse(target, status_code=303)
-
-
-def _kokemus(request: Request) -> Kokemus:
-    kk: Kokemus = request.app.state.kokemus
-    return kk
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -102,7 +98,7 @@ def login(
     if not sessions.csrf_ok(request, csrf):
         return render(request, "login.html", 400, next=target, username=username,
                       error="login.expired")
-    account = access.authenticate(_kokemus(request).db, username.strip(), password)
+    account = access.authenticate(kokemus(request).db, username.strip(), password)
     if account is None:
         return render(request, "login.html", 401, next=target, username=username,
                       error="login.failed")
@@ -129,7 +125,7 @@ def switch_language(code: str, next: str | None = None) -> Response:
 
 @router.get("/")
 def home(request: Request, _user: User) -> Response:
-    slugs = workspace_service.slugs(_kokemus(request).db)
+    slugs = workspace_service.slugs(kokemus(request).db)
     if not slugs:
         return render(request, "empty.html")
     return RedirectResponse(f"/w/{slugs[0]}", status_code=303)
@@ -146,7 +142,7 @@ def _workspace(kk: Kokemus, slug: str) -> tuple[list[str], ActiveWorkspace | Non
 
 @router.get("/w/{slug}")
 def workspace_overview(request: Request, slug: str, _user: User) -> Response:
-    kk = _kokemus(request)
+    kk = kokemus(request)
     slugs, active = _workspace(kk, slug)
     if active is None:
         return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
@@ -166,7 +162,7 @@ def journey_map_page(
     colour: str | None = None,
     segment: str | None = None,
 ) -> Response:
-    kk = _kokemus(request)
+    kk = kokemus(request)
     slugs, active = _workspace(kk, slug)
     if active is None:
         return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
