@@ -15,14 +15,15 @@ from kokemus.analytics.logs import Log
 ORDER = "ts, seq"
 
 
-def _steps(log: Log) -> str:
-    """Each event with the next one of its case (NULL at the case's end)."""
+def _steps(log: Log, leads: tuple[str, ...] = ("activity", "ts", "channel"),
+           position: bool = True) -> str:
+    """Each event with `leads` of the next event of its case (NULL at the case's end) and
+    its position in the case. Ask only for what you use: each is a column of the window."""
+    columns = [f"lead({c}) OVER w AS next_{c}" for c in leads]
+    if position:
+        columns.append("row_number() OVER w AS position")
     return f"""
-        SELECT case_id, activity, ts, channel,
-               lead(activity) OVER w AS next_activity,
-               lead(ts) OVER w AS next_ts,
-               lead(channel) OVER w AS next_channel,
-               row_number() OVER w AS position
+        SELECT case_id, activity, ts, channel, {", ".join(columns)}
         FROM ({log.sql}) AS l
         WINDOW w AS (PARTITION BY case_id ORDER BY {ORDER})
     """
@@ -46,8 +47,8 @@ def dfg(engine: Engine, log: Log, groups: int | None = None) -> pa.Table:
     gap = d.seconds_between("ts", "next_ts")
     pairs = " UNION ALL ".join(
         f"""SELECT activity, next_activity, {gap} AS gap
-            FROM ({_steps(log if groups == 1 else log.where(d.bucket("case_id", groups, g)))})
-                 AS s
+            FROM ({_steps(log if groups == 1 else log.where(d.bucket("case_id", groups, g)),
+                          ("activity", "ts"), position=False)}) AS s
             WHERE next_activity IS NOT NULL"""
         for g in range(groups)
     )
