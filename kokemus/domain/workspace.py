@@ -10,6 +10,7 @@ from pydantic import Field
 from kokemus.domain.errors import Problem
 from kokemus.domain.journeys import Journey, Touchpoint
 from kokemus.domain.promises import Model, Promise, ValueProposition
+from kokemus.domain.surveys import FeedbackPolicy, Survey
 from kokemus.domain.texts import Language, Slug, Text
 from kokemus.domain.value import element_names
 
@@ -56,6 +57,14 @@ class Workspace(Model):
     attributes: list[Attribute] = Field(default_factory=list)
     promises: list[Promise] = Field(default_factory=list)
     journeys: list[Journey] = Field(default_factory=list)
+    feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
+    surveys: list[Survey] = Field(default_factory=list)
+
+    def survey(self, survey_id: str) -> Survey | None:
+        return next((s for s in self.surveys if s.id == survey_id), None)
+
+    def touchpoint(self, touchpoint_id: str) -> Touchpoint | None:
+        return next((t for t in self.touchpoints() if t.id == touchpoint_id), None)
 
     def touchpoints(self) -> Iterator[Touchpoint]:
         for journey in self.journeys:
@@ -133,4 +142,19 @@ class Workspace(Model):
                 known(step, tps, (*loc, "designed_path", i), "touchpoint")
             if journey.goal is not None:
                 known(journey.goal, tps, (*loc, "goal"), "touchpoint")
+
+        unique(list(self.surveys), ("surveys",))
+        for s, survey in enumerate(self.surveys):
+            loc = ("surveys", s)
+            if survey.touchpoint is not None:
+                known(survey.touchpoint, all_touchpoints, (*loc, "touchpoint"), "touchpoint")
+            if survey.trigger is not None:
+                for i, seg in enumerate(survey.trigger.segments):
+                    known(seg, segments, (*loc, "trigger", "segments", i), "segment")
+            for q, question in enumerate(survey.questions):
+                if question.type == "elements_of_value":
+                    names = element_names(question.kind)
+                    for i, element in enumerate(question.elements):
+                        known(element, set(names), (*loc, "questions", q, "elements", i),
+                              f"{question.kind.upper()} element of value")
         return found

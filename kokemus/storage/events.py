@@ -52,6 +52,37 @@ CREATE TABLE IF NOT EXISTS events (
 )
 """
 
+# Survey responses live beside the events: the scores are aggregates over millions of them,
+# which the analytic engine does in milliseconds. One row per response, updated in place
+# as a respondent answers more (partial answers are kept); `revision` counts the updates.
+RESPONSES_DDL = """
+CREATE TABLE IF NOT EXISTS responses (
+    workspace_id INTEGER NOT NULL,
+    id VARCHAR NOT NULL,
+    survey VARCHAR NOT NULL,
+    invitation VARCHAR,
+    customer VARCHAR,
+    account VARCHAR,
+    role VARCHAR,
+    segments VARCHAR[],
+    touchpoint VARCHAR,
+    channel VARCHAR,
+    source VARCHAR NOT NULL,
+    language VARCHAR,
+    event_id VARCHAR,
+    answers JSON NOT NULL,
+    nps TINYINT,
+    ces TINYINT,
+    csat TINYINT,
+    comment VARCHAR,
+    complete BOOLEAN NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, id)
+)
+"""
+
 COLUMNS = ", ".join(field.name for field in SCHEMA)
 _INSERTED = [*SCHEMA.names, "seq"]
 _ROW = "(" + ", ".join("?" for _ in _INSERTED) + ", now())"
@@ -107,6 +138,7 @@ class EventStore:
         self._con.execute("SET TimeZone = 'UTC'")
         if not read_only:
             self._con.execute(DDL)
+            self._con.execute(RESPONSES_DDL)
         self._write = threading.Lock()
         self._queue: list[_Pending] = []
         self._wake = threading.Condition()
@@ -232,6 +264,13 @@ class EventStore:
                 f"INSERT INTO events ({', '.join(_INSERTED)}, received_at) "
                 f"SELECT {', '.join(_INSERTED)}, now() FROM batch" + tail)
         return result.fetchall() if checked else None
+
+    @contextmanager
+    def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The writer's connection, for a write other than an event append (a response):
+        serialised with the writer thread's appends."""
+        with self._write:
+            yield self._con
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:

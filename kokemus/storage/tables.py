@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -99,4 +100,52 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("language", String(8), nullable=False, default="fi"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A customer who asked for no more surveys; honoured by every survey of the workspace.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("customer", String(200), primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One invitation per (survey, triggering event): planning twice creates nothing twice. The
+# table is also the outbox of invitation emails: `status` moves planned -> sent (or skipped
+# with a reason, or failed after retries) -> answered.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("survey", String(64), nullable=False),
+    Column("customer", String(200), nullable=False),
+    Column("touchpoint", String(64)),
+    Column("channel", String(16), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("event_type", String(64)),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(200)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("workspace_id", "survey", "event_id"),
+    Index("ix_invitations_due", "status", "due_at"),
+    Index("ix_invitations_customer", "workspace_id", "customer", "sent_at"),
+)
+
+# How far the survey triggers have read the event store, per workspace (by sequence number).
+trigger_cursors = Table(
+    "trigger_cursors",
+    metadata,
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

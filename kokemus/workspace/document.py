@@ -146,7 +146,7 @@ def load(path: Path) -> Workspace:
 
 def canonical(workspace: Workspace) -> dict[str, Any]:
     """The document as plain data without defaults: what export writes and digests compare."""
-    data: dict[str, Any] = workspace.model_dump(mode="json", exclude_defaults=True)
+    data: dict[str, Any] = workspace.model_dump(mode="json", exclude_defaults=True, by_alias=True)
     return {"kokemus": workspace.kokemus, **data}
 
 

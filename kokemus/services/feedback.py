@@ -1,0 +1,243 @@
+"""Feedback use cases: invite a customer, open a signed link, save (partial) answers.
+
+Every response is tied to its survey, customer, touchpoint and, when it came from an
+invitation, to the invitation and the event that triggered it. A response is saved on every
+submission, merged with what was answered before: partial answers are kept and a second
+submission updates the same response, never a duplicate. Links are signed and expire; a
+forged, expired or completed link is refused with a reason a page can show.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Engine, insert, select, update
+
+from kokemus.bootstrap import Kokemus
+from kokemus.domain.errors import KokemusError, NotFound
+from kokemus.domain.surveys import Survey
+from kokemus.services import workspaces
+from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import people, responses
+from kokemus.storage.tables import invitations, opt_outs
+
+Source = Literal["email", "form", "widget", "api"]
+LinkProblem = Literal["forged", "expired", "answered", "unknown"]
+
+
+class LinkError(KokemusError):
+    """A survey link that cannot be used; `problem` picks the page a person sees."""
+
+    def __init__(self, problem: LinkProblem, message: str, language: str = "fi") -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.language = language
+
+
+# ------------------------------------------------------------------------------ links
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign(secret: str, invitation_id: str, expires_at: datetime) -> str:
+    """A link token: the invitation id, its expiry and an HMAC of both under the secret."""
+    body = f"{invitation_id}.{int(expires_at.timestamp()):x}"
+    mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()[:16]
+    return f"{body}.{_b64(mac)}"
+
+
+def verify(secret: str, token: str, now: datetime) -> str:
+    """The invitation id of a valid token; LinkError('forged' | 'expired') otherwise."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise LinkError("forged", "this survey link is not valid")
+    invitation_id, expiry, mac = parts
+    body = f"{invitation_id}.{expiry}"
+    expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()[:16])
+    if not hmac.compare_digest(expected, mac):
+        raise LinkError("forged", "this survey link is not valid")
+    if int(expiry, 16) < now.timestamp():
+        raise LinkError("expired", "this survey link has expired")
+    return invitation_id
+
+
+# ------------------------------------------------------------------------------ invitations
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def invite(db: Engine, workspace: ActiveWorkspace, survey_id: str, customer: str, *,
+           channel: str, now: datetime, event_id: str | None = None,
+           touchpoint: str | None = None) -> dict[str, Any]:
+    """An invitation usable at once (the response API, the widget, a manual send)."""
+    survey = survey_of(workspace, survey_id)
+    if people.get_customer(db, workspace.id, customer) is None:
+        raise NotFound(f"no customer '{customer}' in workspace '{workspace.slug}'")
+    ident = new_id()
+    row = {
+        "id": ident, "workspace_id": workspace.id, "survey": survey.id, "customer": customer,
+        "touchpoint": touchpoint or survey.touchpoint, "channel": channel,
+        "event_id": event_id or f"manual:{ident}", "event_type": None, "occurred_at": now,
+        "due_at": now, "status": "sent", "reason": None, "attempts": 0, "sent_at": now,
+        "expires_at": now + timedelta(seconds=workspace.document.feedback.link_seconds),
+        "opened_at": None, "answered_at": None, "created_at": now,
+    }
+    with db.begin() as conn:
+        conn.execute(insert(invitations).values(**row))
+    return row
+
+
+def get_invitation(db: Engine, invitation_id: str) -> dict[str, Any] | None:
+    with db.connect() as conn:
+        row = conn.execute(select(invitations).where(invitations.c.id == invitation_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def opted_out(db: Engine, workspace_id: int, customer: str) -> bool:
+    with db.connect() as conn:
+        return conn.execute(select(opt_outs.c.customer).where(
+            opt_outs.c.workspace_id == workspace_id, opt_outs.c.customer == customer)
+        ).first() is not None
+
+
+def opt_out(db: Engine, workspace_id: int, customer: str, *, source: str, now: datetime) -> None:
+    """No more surveys for this customer, from any survey of the workspace (idempotent)."""
+    if opted_out(db, workspace_id, customer):
+        return
+    with db.begin() as conn:
+        conn.execute(insert(opt_outs).values(workspace_id=workspace_id, customer=customer,
+                                             source=source, created_at=now))
+        conn.execute(update(invitations).where(
+            invitations.c.workspace_id == workspace_id, invitations.c.customer == customer,
+            invitations.c.status == "planned").values(status="skipped", reason="opted out"))
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A link that works: what the form needs to show and to save."""
+
+    invitation: dict[str, Any]
+    workspace: ActiveWorkspace
+    survey: Survey
+    language: str
+    response: dict[str, Any] | None
+
+
+def language_for(workspace: ActiveWorkspace, customer: dict[str, Any] | None) -> str:
+    """The customer's language when the workspace speaks it, else the workspace's first."""
+    languages = list(workspace.document.languages)
+    wanted = (customer or {}).get("language")
+    return wanted if wanted in languages else languages[0]
+
+
+def open_link(kk: Kokemus, secret: str, token: str, now: datetime) -> Opened:
+    """Check a link and return the survey behind it; LinkError for forged, expired or done."""
+    invitation_id = verify(secret, token, now)
+    invitation = get_invitation(kk.db, invitation_id)
+    if invitation is None:
+        raise LinkError("unknown", "this survey link is not valid")
+    workspace = workspaces.get_by_id(kk.db, invitation["workspace_id"])
+    customer = people.get_customer(kk.db, workspace.id, invitation["customer"])
+    language = language_for(workspace, customer)
+    expires = invitation["expires_at"]
+    if expires is not None and _aware(expires) < now:
+        raise LinkError("expired", "this survey link has expired", language)
+    survey = workspace.document.survey(invitation["survey"])
+    if survey is None:
+        raise LinkError("unknown", "this survey is no longer in use", language)
+    response = responses.get(kk.events, workspace.id, invitation_id)
+    if invitation["answered_at"] is not None and response is not None and response["complete"]:
+        raise LinkError("answered", "this survey has already been answered", language)
+    if invitation["opened_at"] is None:
+        with kk.db.begin() as conn:
+            conn.execute(update(invitations).where(invitations.c.id == invitation_id)
+                         .values(opened_at=now))
+    return Opened(invitation, workspace, survey, language, response)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def survey_of(workspace: ActiveWorkspace, survey_id: str) -> Survey:
+    survey = workspace.document.survey(survey_id)
+    if survey is None:
+        known = ", ".join(s.id for s in workspace.document.surveys) or "none defined"
+        raise NotFound(f"no survey '{survey_id}' in workspace '{workspace.slug}' "
+                       f"(known: {known})")
+    return survey
+
+
+# ------------------------------------------------------------------------------ answers
+
+
+def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dict[str, Any], *,
+           response_id: str, source: Source, now: datetime, complete: bool = False,
+           invitation: dict[str, Any] | None = None, customer: str | None = None,
+           touchpoint: str | None = None, channel: str | None = None,
+           language: str | None = None, event_id: str | None = None) -> dict[str, Any]:
+    """Validate `answers` (merged over what the response already holds) and save them.
+
+    AnswerError (a ValueError naming each question and why) leaves the stored response as
+    it was. With `complete`, required questions must be answered and the invitation is
+    marked answered.
+    """
+    if invitation is not None:
+        customer = invitation["customer"]
+        touchpoint = touchpoint or invitation["touchpoint"]
+        event_id = event_id or invitation["event_id"]
+        channel = channel or _event_channel(kk, workspace.id, event_id)
+    touchpoint = touchpoint or survey.touchpoint
+    if channel is None and touchpoint is not None:
+        tp = workspace.document.touchpoint(touchpoint)
+        channel = tp.channel if tp is not None else None
+    person = people.get_customer(kk.db, workspace.id, customer) if customer else None
+
+    def change(old: dict[str, Any] | None) -> dict[str, Any]:
+        merged = {**(old["answers"] if old else {}), **answers}
+        clean = survey.check(merged, complete=complete)
+        scores = survey.scores(clean)
+        comments = [v for q in survey.questions if q.type == "text" and
+                    isinstance(v := clean.get(q.id), str) and v]
+        return {
+            "workspace_id": workspace.id, "id": response_id, "survey": survey.id,
+            "invitation": invitation["id"] if invitation else (old or {}).get("invitation"),
+            "customer": customer,
+            "account": (person or {}).get("account_id"), "role": (person or {}).get("role"),
+            "segments": list((person or {}).get("segments") or []),
+            "touchpoint": touchpoint, "channel": channel, "source": source,
+            "language": language or language_for(workspace, person),
+            "event_id": event_id, "answers": clean, **scores,
+            "comment": "\n".join(comments) or None,
+            "complete": complete or bool(old and old["complete"]),
+            "started_at": old["started_at"] if old else now, "updated_at": now,
+            "revision": (old["revision"] + 1) if old else 1,
+        }
+
+    row = responses.update(kk.events, workspace.id, response_id, change)
+    if invitation is not None and row["complete"] and invitation.get("answered_at") is None:
+        with kk.db.begin() as conn:
+            conn.execute(update(invitations).where(invitations.c.id == invitation["id"])
+                         .values(answered_at=now, status="answered"))
+    return row
+
+
+def _event_channel(kk: Kokemus, workspace_id: int, event_id: str | None) -> str | None:
+    """The channel of the event that triggered an invitation: where the experience was."""
+    if not event_id:
+        return None
+    with kk.events.reading() as cur:
+        found = cur.execute("SELECT channel FROM events WHERE workspace_id = ? AND id = ?",
+                            [workspace_id, event_id]).fetchone()
+    return str(found[0]) if found else None
