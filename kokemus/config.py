@@ -29,6 +29,22 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=10_000, description="Largest event batch one request may carry.")
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL customers reach the server at, for survey links in emails; "
+                    "default: http://HOST:PORT.",
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server for invitation emails.")
+    smtp_port: int = Field(default=25, description="SMTP port (587 with smtp_starttls).")
+    smtp_user: str | None = Field(default=None, description="SMTP login, if the server wants one.")
+    smtp_password: str | None = None
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    mail_from: str = Field(default="kokemus <noreply@localhost>",
+                           description="From address of invitation emails.")
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def app_store_url(self) -> str:

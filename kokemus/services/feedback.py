@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import quote
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -67,6 +68,17 @@ def verify(secret: str, token: str, now: datetime) -> str:
     if int(expiry, 16) < now.timestamp():
         raise LinkError("expired", "this survey link has expired")
     return invitation_id
+
+
+def link(base_url: str, secret: str, invitation: dict[str, Any],
+         answer: tuple[str, int | str] | None = None) -> str:
+    """The survey link of an invitation: `{base}/s/{token}`; with `answer` a one-click link
+    that records that answer (e.g. an NPS scale in an email) and opens the rest of the form:
+    `{base}/s/{token}?{question}={value}`."""
+    url = f"{base_url.rstrip('/')}/s/{sign(secret, invitation['id'], invitation['expires_at'])}"
+    if answer is not None:
+        url += f"?{quote(answer[0])}={quote(str(answer[1]))}"
+    return url
 
 
 # ------------------------------------------------------------------------------ invitations
