@@ -37,6 +37,7 @@ lock: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/journeys.py
+	$(BIN)/python bench/feedback.py
 
 clean:
 	rm -rf $(VENV) kokemus-demo .pytest_cache .mypy_cache .ruff_cache
