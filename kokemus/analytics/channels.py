@@ -149,11 +149,12 @@ def touchpoint_by_channel(engine: Engine, log: Log, goal: str | None = None,
       and `rule`: 'conversion' when the spread is at least CONVERSION_SPREAD, 'time' when
       the ratio is at least TIME_RATIO, 'conversion+time' when both, else NULL.
 
-    `scores` is the place for answer scores by channel (a relation of case_id, touchpoint,
-    channel, score) once the feedback issue lands; it is not built yet.
+    With `scores`, a SQL relation of survey answers with columns touchpoint, channel, nps,
+    ces, csat (e.g. `kokemus.analytics.scores.answers_sql`), each row also gets the answers
+    given at that touchpoint through that channel: `nps` (% promoters - % detractors),
+    `ces` (mean 1-7), `csat` (% of 4-5), each with its n (`nps_n`, `ces_n`, `csat_n`; a
+    NULL answer is not counted; the figure is NULL when n is 0).
     """
-    if scores is not None:
-        raise NotImplementedError("answer scores by channel come with the feedback issue")
     d = engine.dialect
     gap = d.seconds_between("ts", "next_ts")
     if goal is None:
@@ -163,8 +164,10 @@ def touchpoint_by_channel(engine: Engine, log: Log, goal: str | None = None,
                          "OVER (PARTITION BY case_id)")
         converted = ("CAST(sum(CASE WHEN goal_position > first_position THEN 1 ELSE 0 END) "
                      "AS BIGINT)")
+    answered, answer_columns, answer_join = _answers(scores)
     return engine.query(f"""
-        WITH steps AS (
+        WITH {answered}
+        steps AS (
             SELECT s.*, {goal_position} AS goal_position
             FROM ({_steps(log)}) AS s
         ),
@@ -216,11 +219,40 @@ def touchpoint_by_channel(engine: Engine, log: Log, goal: str | None = None,
             FROM measured AS r JOIN spread AS s ON s.touchpoint = r.touchpoint
             WHERE r.channels > 1
         )
-        SELECT touchpoint, channel, cases, converted, conversion, median_next_s, judged,
+        SELECT r.touchpoint, r.channel, cases, converted, conversion, median_next_s, judged,
                channels, conversion_spread, time_ratio, by_conversion OR by_time AS inconsistent,
                CASE WHEN by_conversion AND by_time THEN 'conversion+time'
                     WHEN by_conversion THEN 'conversion'
-                    WHEN by_time THEN 'time' END AS rule
-        FROM ruled
-        ORDER BY touchpoint, cases DESC, channel
+                    WHEN by_time THEN 'time' END AS rule{answer_columns}
+        FROM ruled AS r{answer_join}
+        ORDER BY r.touchpoint, cases DESC, r.channel
     """)
+
+
+def _answers(scores: str | None) -> tuple[str, str, str]:
+    """The CTE, columns and join that add answer scores by touchpoint and channel."""
+    if scores is None:
+        return "", "", ""
+
+    def count(condition: str) -> str:
+        return f"CAST(sum(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)"
+
+    cte = f"""
+        answered AS (
+            SELECT touchpoint, channel,
+                   {count("nps IS NOT NULL")} AS nps_n,
+                   100.0 * ({count("nps >= 9")} - {count("nps <= 6")})
+                       / nullif({count("nps IS NOT NULL")}, 0) AS nps,
+                   {count("ces IS NOT NULL")} AS ces_n,
+                   avg(CAST(ces AS DOUBLE)) AS ces,
+                   {count("csat IS NOT NULL")} AS csat_n,
+                   100.0 * {count("csat >= 4")} / nullif({count("csat IS NOT NULL")}, 0)
+                       AS csat
+            FROM ({scores}) AS a
+            WHERE touchpoint IS NOT NULL AND channel IS NOT NULL
+            GROUP BY touchpoint, channel
+        ),"""
+    columns = (", coalesce(a.nps_n, 0) AS nps_n, a.nps, coalesce(a.ces_n, 0) AS ces_n, a.ces, "
+               "coalesce(a.csat_n, 0) AS csat_n, a.csat")
+    join = " LEFT JOIN answered AS a ON a.touchpoint = r.touchpoint AND a.channel = r.channel"
+    return cte, columns, join

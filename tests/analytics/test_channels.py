@@ -121,10 +121,16 @@ def test_without_a_goal_there_is_no_conversion() -> None:
     assert {r["rule"] for r in rows if r["touchpoint"] == "checkout"} == {"time"}
 
 
-def test_answer_scores_by_channel_are_not_built_yet() -> None:
+def test_answer_scores_by_channel_join_each_touchpoint_and_channel() -> None:
+    # more in tests/analytics/test_scores.py, over responses in a real event store
     engine, log = _log(CHECKOUTS)
-    with pytest.raises(NotImplementedError, match="feedback"):
-        touchpoint_by_channel(engine, log, scores="SELECT 1")
+    answers = ("SELECT * FROM (VALUES ('checkout', 'web', 10, 7, 5), ('checkout', 'web', 0, "
+               "NULL, 2)) AS a(touchpoint, channel, nps, ces, csat)")
+    rows = touchpoint_by_channel(engine, log, scores=answers, min_cases=2).to_pylist()
+    web = next(r for r in rows if r["touchpoint"] == "checkout" and r["channel"] == "web")
+    assert (web["nps_n"], web["nps"], web["ces_n"], web["ces"]) == (2, 0.0, 1, 7.0)
+    assert (web["csat_n"], web["csat"]) == (2, 50.0)
+    assert all(r["nps_n"] == 0 and r["nps"] is None for r in rows if r["channel"] != "web")
 
 
 def test_damaged_deliveries_turn_to_phone_and_chat(demo: bootstrap.Kokemus) -> None:
