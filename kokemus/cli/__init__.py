@@ -25,6 +25,7 @@ from kokemus.cli.common import (
     workspace_for,
 )
 from kokemus.cli.journeys import journeys_app
+from kokemus.cli.scores import scores_app
 from kokemus.config import load_settings
 from kokemus.domain.errors import KokemusError
 from kokemus.services import access, imports
@@ -44,6 +45,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(scores_app, name="scores")
 
 @app.command()
 @reports_errors

@@ -1,0 +1,191 @@
+"""`kokemus scores`: NPS, CES and CSAT with their n and 95% intervals, overall or by group."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kokemus import bootstrap
+from kokemus.analytics import scores
+from kokemus.cli.common import (
+    DataDir,
+    WorkspaceOpt,
+    out,
+    reports_errors,
+    settings_for,
+    workspace_for,
+)
+from kokemus.domain.errors import KokemusError
+from kokemus.domain.scores import Change, Score
+
+TOO_FEW = "too few answers"
+
+scores_app = typer.Typer(
+    help="Scores from the survey answers: NPS, CES (mean and % easy) and CSAT, each with n "
+         "and a 95% interval; 'too few answers' below the workspace's minimum n.",
+    invoke_without_command=True,
+)
+
+
+class By(StrEnum):
+    touchpoint = "touchpoint"
+    channel = "channel"
+    segment = "segment"
+    account = "account"
+    role = "role"
+    survey = "survey"
+    week = "week"
+    month = "month"
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+SurveyOpt = Annotated[str | None, typer.Option("--survey", "-s", help="Only this survey.")]
+TouchpointOpt = Annotated[str | None, typer.Option(help="Only answers about this touchpoint.")]
+ChannelOpt = Annotated[str | None, typer.Option("--channel", "-c", help="Only this channel.")]
+SegmentOpt = Annotated[str | None, typer.Option(help="Only customers in this segment.")]
+SinceOpt = Annotated[datetime | None, typer.Option(
+    formats=["%Y-%m-%d"], help="Responses started from this day on (UTC), YYYY-MM-DD.")]
+UntilOpt = Annotated[datetime | None, typer.Option(
+    formats=["%Y-%m-%d"], help="Responses started before this day (UTC), YYYY-MM-DD.")]
+CompleteOpt = Annotated[bool, typer.Option(
+    "--complete", help="Only finished responses [default: partial answers count too].")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
+
+
+def _utc(day: datetime | None) -> datetime | None:
+    return None if day is None else day.replace(tzinfo=UTC)
+
+
+@scores_app.callback()
+@reports_errors
+def scores_command(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = None, survey: SurveyOpt = None,
+    by: Annotated[By | None, typer.Option(help="A row per touchpoint, channel, segment, "
+                                               "account, role, survey, week or month.")] = None,
+    touchpoint: TouchpointOpt = None, channel: ChannelOpt = None, segment: SegmentOpt = None,
+    since: SinceOpt = None, until: UntilOpt = None, complete: CompleteOpt = False,
+    output: OutputOpt = Output.table, data_dir: DataDir = None,
+) -> None:
+    """NPS, CES and CSAT overall, or one row per group with --by."""
+    if ctx.invoked_subcommand is not None:
+        return
+    filters = scores.Filters(survey, touchpoint, channel, segment, _utc(since), _utc(until),
+                             complete)
+    with bootstrap.build(settings_for(data_dir)) as kk:
+        ws = workspace_for(kk, workspace)
+        if survey is not None and ws.document.survey(survey) is None:
+            raise KokemusError(f"no survey '{survey}' in workspace '{ws.slug}'")
+        min_n = ws.document.feedback.min_answers
+        with kk.events.reading() as cursor:
+            result = scores.report(cursor, ws.id, (by.value,) if by else (), filters, min_n)
+    groups = result.breakdowns[by.value] if by else [result.overall]
+    show(groups, output, by.value if by else "all", f"scores of {ws.slug}")
+
+
+def _figure(s: Score, percent: bool = False, digits: int = 0) -> str:
+    if s.value is None or s.low is None or s.high is None:
+        return "-"
+    if not s.enough:
+        return TOO_FEW
+    unit = " %" if percent else ""
+    return f"{s.value:.{digits}f}{unit} ({s.low:.{digits}f}–{s.high:.{digits}f})"
+
+
+def _flat(group: scores.Scores, by: str) -> dict[str, Any]:
+    row: dict[str, Any] = {by: group.key, "responses": group.responses}
+    for kind in scores.KINDS:
+        s = group.score(kind)
+        row.update({f"{kind}_n": s.n, kind: s.value, f"{kind}_low": s.low,
+                    f"{kind}_high": s.high, f"{kind}_enough": s.enough})
+    return row
+
+
+def show(groups: list[scores.Scores], output: Output, by: str, title: str) -> None:
+    if output is Output.json:
+        records = [{"by": by, **g.as_dict()} for g in groups]
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        return
+    if output is Output.csv:
+        rows = [_flat(g, by) for g in groups]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(_flat(groups[0], by)) if rows
+                                else [by, "responses"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    # each cell: the figure with its interval, and its n below, so the table fits 80 columns
+    table = Table(by, "NPS", "CES mean", "CES easy", "CSAT", title=title,
+                  caption="95% intervals in brackets")
+    for g in groups:
+        table.add_row(g.key or "all", *(
+            f"{_figure(s, percent, digits)}\nn={s.n}" for s, percent, digits in (
+                (g.nps, False, 0), (g.ces, False, 2), (g.ces_easy, True, 0),
+                (g.csat, True, 0))))
+    out.print(table)
+
+
+def _period(text: str) -> scores.Period:
+    try:
+        start, end = (datetime.strptime(part, "%Y-%m-%d").replace(tzinfo=UTC)
+                      for part in text.split(".."))
+    except ValueError:
+        raise KokemusError(f"a period is YYYY-MM-DD..YYYY-MM-DD, not '{text}'") from None
+    if end < start:
+        raise KokemusError(f"the period {text} ends before it starts")
+    return start, end + timedelta(days=1)  # the last day is included
+
+
+@scores_app.command("compare")
+@reports_errors
+def compare_command(
+    before: Annotated[str, typer.Option(help="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
+    after: Annotated[str, typer.Option(help="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
+    workspace: WorkspaceOpt = None, survey: SurveyOpt = None, touchpoint: TouchpointOpt = None,
+    channel: ChannelOpt = None, segment: SegmentOpt = None, complete: CompleteOpt = False,
+    output: OutputOpt = Output.table, data_dir: DataDir = None,
+) -> None:
+    """Each score in two periods and its change, marked significant only when it is."""
+    filters = scores.Filters(survey, touchpoint, channel, segment, complete_only=complete)
+    with bootstrap.build(settings_for(data_dir)) as kk:
+        ws = workspace_for(kk, workspace)
+        with kk.events.reading() as cursor:
+            result = scores.compare(cursor, ws.id, _period(before), _period(after), filters,
+                                    ws.document.feedback.min_answers)
+    if output is Output.json:
+        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=1) + "\n")
+        return
+    rows = [_change_row(kind, c) for kind, c in result.changes.items()]
+    if output is Output.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    table = Table("score", f"before {before}", "n", f"after {after}", "n", "change",
+                  "significant", title="change between two periods")
+    for kind, c in result.changes.items():
+        percent = kind in ("ces_easy", "csat")
+        digits = 2 if kind == "ces" else 0
+        table.add_row(kind, _figure(c.before, percent, digits), str(c.before.n),
+                      _figure(c.after, percent, digits), str(c.after.n),
+                      "-" if c.difference is None else f"{c.difference:+.{digits or 1}f}",
+                      "yes" if c.significant else "no")
+    out.print(table)
+
+
+def _change_row(kind: str, c: Change) -> dict[str, Any]:
+    return {"score": kind, "before": c.before.value, "before_n": c.before.n,
+            "after": c.after.value, "after_n": c.after.n, "difference": c.difference,
+            "significant": c.significant}
+
