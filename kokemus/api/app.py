@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from kokemus import __version__, bootstrap
-from kokemus.api import auth, errors, ingest, journeys, reads
+from kokemus.api import auth, errors, ingest, journeys, reads, scores
 from kokemus.config import Settings
 from kokemus.domain.events import Account, Customer, Event
 
@@ -40,6 +40,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(ingest.router)
     app.include_router(reads.router)
     app.include_router(journeys.router)
+    app.include_router(scores.router)
     _publish_models(app, Event, Customer, Account)
 
     from kokemus.web import pages

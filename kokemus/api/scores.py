@@ -1,0 +1,100 @@
+"""Scores over HTTP: the same figures as `kokemus scores`, each with n, value, interval and
+whether there are enough answers to show it."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from kokemus.analytics import scores
+from kokemus.api.auth import Read, kokemus
+from kokemus.api.errors import ApiError
+from kokemus.services.workspaces import ActiveWorkspace
+
+router = APIRouter(prefix="/api/v1/scores", tags=["scores"])
+
+SurveyQ = Annotated[str | None, Query(description="Only this survey.")]
+TouchpointQ = Annotated[str | None, Query(description="Only answers about this touchpoint.")]
+ChannelQ = Annotated[str | None, Query(description="Only this channel.")]
+SegmentQ = Annotated[str | None, Query(description="Only customers in this segment.")]
+CompleteQ = Annotated[bool, Query(description="Only finished responses (default: partial "
+                                              "answers count too).")]
+Since = Annotated[datetime | None, Query(
+    description="Responses started from this time on (ISO 8601; a time without zone is UTC).")]
+Until = Annotated[datetime | None, Query(description="Responses started before this time.")]
+
+
+def _survey(workspace: ActiveWorkspace, survey: str | None) -> None:
+    if survey is not None and workspace.document.survey(survey) is None:
+        raise ApiError(404, "not_found", f"no survey '{survey}'")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@router.get("", summary="NPS, CES and CSAT overall and by one breakdown or trend")
+async def get_scores(
+    request: Request, workspace: Read,
+    by: Annotated[scores.Breakdown | None, Query(
+        description="touchpoint, channel, segment, account, role, survey, week or month")
+    ] = None,
+    survey: SurveyQ = None, touchpoint: TouchpointQ = None, channel: ChannelQ = None,
+    segment: SegmentQ = None, since: Since = None, until: Until = None,
+    complete: CompleteQ = False,
+) -> dict[str, Any]:
+    _survey(workspace, survey)
+    filters = scores.Filters(survey, touchpoint, channel, segment, _utc(since), _utc(until),
+                             complete)
+    kk = kokemus(request)
+    min_n = workspace.document.feedback.min_answers
+
+    def run() -> scores.Report:
+        with kk.events.reading() as cursor:
+            return scores.report(cursor, workspace.id, (by,) if by else (), filters, min_n)
+
+    result = await run_in_threadpool(run)
+    answer: dict[str, Any] = {"min_answers": min_n, "overall": result.overall.as_dict()}
+    if by is not None:
+        answer["by"] = by
+        answer["groups"] = [g.as_dict() for g in result.breakdowns[by]]
+    return answer
+
+
+def _period(text: str, name: str) -> scores.Period:
+    try:
+        start, end = (date.fromisoformat(part) for part in text.split(".."))
+    except ValueError:
+        raise ApiError(422, "invalid", f"{name}: a period is YYYY-MM-DD..YYYY-MM-DD "
+                                       "(both days included)") from None
+    if end < start:
+        raise ApiError(422, "invalid", f"{name}: the period ends before it starts")
+    return (datetime.combine(start, time(), UTC),
+            datetime.combine(end + timedelta(days=1), time(), UTC))
+
+
+@router.get("/compare", summary="Each score in two periods, and whether it changed")
+async def get_compare(
+    request: Request, workspace: Read,
+    before: Annotated[str, Query(description="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
+    after: Annotated[str, Query(description="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
+    survey: SurveyQ = None, touchpoint: TouchpointQ = None, channel: ChannelQ = None,
+    segment: SegmentQ = None, complete: CompleteQ = False,
+) -> dict[str, Any]:
+    _survey(workspace, survey)
+    periods = _period(before, "before"), _period(after, "after")
+    filters = scores.Filters(survey, touchpoint, channel, segment, complete_only=complete)
+    kk = kokemus(request)
+    min_n = workspace.document.feedback.min_answers
+
+    def run() -> scores.Comparison:
+        with kk.events.reading() as cursor:
+            return scores.compare(cursor, workspace.id, *periods, filters, min_n)
+
+    result = await run_in_threadpool(run)
+    return {"min_answers": min_n, **result.as_dict()}
