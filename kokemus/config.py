@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
     mail_from: str = Field(default="kokemus <noreply@localhost>",
                            description="From address of invitation emails.")
+    worker: bool = Field(default=True, description="`kokemus serve` plans and sends survey "
+                         "invitations in a background thread.")
+    worker_interval: float = Field(default=30.0, gt=0,
+                                   description="Seconds between the worker's runs.")
+    form_rate_limit: int = Field(
+        default=30, ge=0,
+        description="Survey form requests (answers posted or in a link) per minute per client "
+                    "address; 0 turns the limit off.")
 
     @property
     def base_url(self) -> str:

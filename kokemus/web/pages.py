@@ -20,7 +20,7 @@ from kokemus.domain.errors import NotFound
 from kokemus.services import access
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
-from kokemus.web import i18n, journey_map, overview, sessions
+from kokemus.web import forms, i18n, journey_map, overview, sessions
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -49,6 +49,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(sessions.LoginRequired, _to_login)  # type: ignore[arg-type]
     app.include_router(router)
+    # Imported here: the survey pages use this module's render and login (a cycle at the top).
+    from kokemus.web import surveys
+
+    app.include_router(surveys.router)
+    forms.install(app, settings)
 
 
 async def _to_login(_: Request, exc: sessions.LoginRequired) -> Response:
