@@ -49,6 +49,10 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(sessions.LoginRequired, _to_login)  # type: ignore[arg-type]
     app.include_router(router)
+    # Imported here: the scores page uses this module's render and login (a cycle at the top).
+    from kokemus.web import scores as score_pages
+
+    app.include_router(score_pages.router)
     # Imported here: the survey pages use this module's render and login (a cycle at the top).
     from kokemus.web import surveys
 

@@ -1,0 +1,279 @@
+"""The scores page: score cards, a breakdown table and trend charts with interval bands.
+
+The figures come from kokemus.analytics.scores (counted in DuckDB); this module turns them
+into text in one language and draws the trends as server-rendered SVG, so the page runs no
+script. A figure below the workspace's minimum n is never shown as a number: the page says
+"too few answers" instead, and the charts leave such points out of the line and the band.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+from xml.sax.saxutils import escape
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from kokemus.analytics import scores
+from kokemus.api.auth import kokemus
+from kokemus.bootstrap import Kokemus
+from kokemus.domain.scores import Change, Score
+from kokemus.domain.texts import localized
+from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.web import i18n, sessions
+from kokemus.web.pages import User, _workspace, render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+BREAKDOWNS: tuple[scores.Breakdown, ...] = ("touchpoint", "channel", "segment", "account",
+                                            "role", "survey")
+TRENDS: tuple[scores.Breakdown, ...] = ("week", "month")
+CHARTED = ("nps", "ces", "csat")
+# The scale each score is drawn on, and its decimals and unit as shown.
+SCALES = {"nps": (-100.0, 100.0), "ces": (1.0, 7.0), "ces_easy": (0.0, 100.0),
+          "csat": (0.0, 100.0)}
+DIGITS = {"nps": 0, "ces": 1, "ces_easy": 0, "csat": 0}
+PERCENT = {"ces_easy", "csat"}
+
+LINE = "#0f5c73"
+BAND = "#cfe6ee"
+FEW = "#9aa3ad"
+INK_SOFT = "#5b6572"
+GRID = "#e3e8ee"
+W, H = 640, 220
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One score as the page shows it."""
+
+    kind: str
+    enough: bool
+    value: str  # "30", "4,8", "62 %"; "" when there is no answer
+    interval: str  # "22 – 37"
+    n: str
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    name: str
+    responses: str
+    figures: list[Figure]
+
+
+@dataclass(frozen=True)
+class Movement:
+    kind: str
+    before: Figure
+    after: Figure
+    difference: str
+    significant: bool
+    judged: bool  # both periods have enough answers
+
+
+@dataclass(frozen=True)
+class Filters:
+    by: scores.Breakdown = "touchpoint"
+    trend: scores.Breakdown = "week"
+    survey: str | None = None
+    start: date | None = None
+    end: date | None = None  # the last day included
+
+
+@dataclass
+class ScoresPage:
+    slug: str
+    workspace: str
+    filters: Filters
+    min_answers: int
+    surveys: list[tuple[str, str]]
+    responses: str
+    cards: list[Figure]
+    rows: list[Row]
+    charts: dict[str, Markup] = field(default_factory=dict)
+    latest: tuple[str, str] | None = None  # the two buckets compared
+    movements: list[Movement] = field(default_factory=list)
+    breakdowns: tuple[scores.Breakdown, ...] = BREAKDOWNS
+    trends: tuple[scores.Breakdown, ...] = TRENDS
+
+
+def _number(value: float, digits: int, language: str) -> str:
+    text = f"{value:.{digits}f}"
+    if text in ("-0", "-0.0"):
+        text = text[1:]
+    text = text.replace("-", "−")
+    return text.replace(".", ",") if language == "fi" else text
+
+
+def figure(s: Score, language: str) -> Figure:
+    digits, unit = DIGITS[s.kind], "\u00a0%" if s.kind in PERCENT else ""
+    if s.value is None or s.low is None or s.high is None:
+        return Figure(s.kind, False, "", "", i18n.number(s.n, language))
+    return Figure(
+        s.kind, s.enough, _number(s.value, digits, language) + unit,
+        f"{_number(s.low, digits, language)}\u2009–\u2009{_number(s.high, digits, language)}",
+        i18n.number(s.n, language))
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def parse_filters(by: str | None, trend: str | None, survey: str | None, start: str | None,
+                  end: str | None, surveys: list[str]) -> Filters:
+    """The page's GET parameters; anything unknown falls back to the default."""
+    chosen_by: scores.Breakdown = next((b for b in BREAKDOWNS if b == by), "touchpoint")
+    chosen_trend: scores.Breakdown = next((t for t in TRENDS if t == trend), "week")
+    return Filters(chosen_by, chosen_trend, survey if survey in surveys else None,
+                   _day(start), _day(end))
+
+
+def _names(ws: ActiveWorkspace, by: str, language: str) -> dict[str, str]:
+    doc = ws.document
+    if by == "touchpoint":
+        return {t.id: localized(t.name, language) for t in doc.touchpoints()}
+    if by == "channel":
+        return {c.id: localized(c.name, language) for c in doc.channels}
+    if by == "segment":
+        return {g.id: localized(g.name, language) for g in doc.segments}
+    if by == "survey":
+        return {s.id: s.id for s in doc.surveys}
+    return {}
+
+
+def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str) -> ScoresPage:
+    min_n = ws.document.feedback.min_answers
+    since = datetime.combine(filters.start, time(), UTC) if filters.start else None
+    until = (datetime.combine(filters.end + timedelta(days=1), time(), UTC)
+             if filters.end else None)
+    chosen = scores.Filters(survey=filters.survey, since=since, until=until)
+    with kk.events.reading() as cursor:
+        result = scores.report(cursor, ws.id, (filters.by, filters.trend), chosen, min_n)
+    names = _names(ws, filters.by, language)
+    overall = result.overall
+    page = ScoresPage(
+        slug=ws.slug, workspace=localized(ws.document.name, language), filters=filters,
+        min_answers=min_n, surveys=[(s.id, s.id) for s in ws.document.surveys],
+        responses=i18n.number(overall.responses, language),
+        cards=[figure(overall.score(k), language) for k in scores.KINDS],
+        rows=[Row(g.key or "", names.get(g.key or "", g.key or ""),
+                  i18n.number(g.responses, language),
+                  [figure(g.score(k), language) for k in scores.KINDS])
+              for g in result.breakdowns[filters.by]],
+    )
+    trend = result.breakdowns[filters.trend]
+    t = i18n.translator(language)
+    page.charts = {kind: trend_svg(kind, trend, filters.trend, t, language)
+                   for kind in CHARTED}
+    latest = scores.latest_change(trend)
+    if latest is not None:
+        page.latest = (trend[-2].key or "", trend[-1].key or "")
+        page.movements = [_movement(kind, c, language) for kind, c in latest.changes.items()]
+    return page
+
+
+def _movement(kind: str, c: Change, language: str) -> Movement:
+    digits = DIGITS[kind]
+    difference = "" if c.difference is None else (
+        ("+" if c.difference > 0 else "") + _number(c.difference, digits, language))
+    return Movement(kind, figure(c.before, language), figure(c.after, language), difference,
+                    c.significant, c.before.enough and c.after.enough)
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def trend_svg(kind: str, trend: list[scores.Scores], granularity: str,
+              t: i18n.Translate, language: str) -> Markup:
+    """A line of the score over time with its 95% interval as a band; buckets placed by
+    date, so a week without answers is a gap in time, not a hidden one. Points with too few
+    answers are drawn hollow and grey, outside the line and the band."""
+    low_end, high_end = SCALES[kind]
+    label = t(f"scores.kind.{kind}")
+    points = [(date.fromisoformat(g.key), g.score(kind)) for g in trend
+              if g.key and g.score(kind).value is not None]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="score-trend" id="trend-{kind}" '
+           f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}">',
+           f"<title>{escape(t('scores.trend_title', score=label))}</title>"]
+    plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+    def y(value: float) -> float:
+        return TOP + plot_h * (high_end - value) / (high_end - low_end)
+
+    for tick in (low_end, (low_end + high_end) / 2, high_end):
+        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{_num(y(tick))}" '
+                   f'y2="{_num(y(tick))}" stroke="{GRID}"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{_num(y(tick) + 4)}" text-anchor="end" '
+                   f'font-size="11" fill="{INK_SOFT}">'
+                   f'{_number(tick, 0, language)}</text>')
+    if not points:
+        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" font-size="13" '
+                   f'fill="{INK_SOFT}">{escape(t("scores.no_answers"))}</text></svg>')
+        return Markup("".join(out))
+    first, last = points[0][0], points[-1][0]
+    span = max((last - first).days, 1)
+
+    def x(day: date) -> float:
+        if first == last:
+            return LEFT + plot_w / 2
+        return LEFT + plot_w * (day - first).days / span
+
+    shown = [(day, s) for day, s in points if s.enough]
+    # the band and the line run through consecutive shown points; a bucket with too few
+    # answers breaks neither (it is drawn apart), so a run is split only by time order
+    if shown:
+        upper = " ".join(f"{_num(x(d))},{_num(y(s.high or 0))}" for d, s in shown)
+        lower = " ".join(f"{_num(x(d))},{_num(y(s.low or 0))}" for d, s in reversed(shown))
+        out.append(f'<polygon class="band" points="{upper} {lower}" fill="{BAND}" '
+                   f'opacity="0.8"/>')
+        line = " ".join(f"{_num(x(d))},{_num(y(s.value or 0))}" for d, s in shown)
+        out.append(f'<polyline class="line" points="{line}" fill="none" stroke="{LINE}" '
+                   f'stroke-width="2"/>')
+    for day, s in points:
+        shown_figure = figure(s, language)
+        if s.enough:
+            tip = t("scores.point", period=day.isoformat(), value=shown_figure.value,
+                    interval=shown_figure.interval, n=shown_figure.n)
+            out.append(f'<circle class="point" cx="{_num(x(day))}" cy="{_num(y(s.value or 0))}" '
+                       f'r="3.5" fill="{LINE}"><title>{escape(tip)}</title></circle>')
+        else:
+            tip = t("scores.point_few", period=day.isoformat(), n=shown_figure.n)
+            out.append(f'<circle class="point few" cx="{_num(x(day))}" '
+                       f'cy="{_num(y(s.value or 0))}" r="3.5" fill="#fff" stroke="{FEW}">'
+                       f'<title>{escape(tip)}</title></circle>')
+    for day, anchor in ((first, "start"), (last, "end")):
+        text = day.strftime("%Y-%m") if granularity == "month" else day.isoformat()
+        out.append(f'<text x="{_num(x(day))}" y="{H - 8}" text-anchor="{anchor}" '
+                   f'font-size="11" fill="{INK_SOFT}">{text}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+@router.get("/w/{slug}/scores")
+def scores_page(
+    request: Request,
+    slug: str,
+    _user: User,
+    by: str | None = None,
+    trend: str | None = None,
+    survey: str | None = None,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+) -> Response:
+    kk = kokemus(request)
+    slugs, active = _workspace(kk, slug)
+    if active is None:
+        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
+    filters = parse_filters(by, trend, survey, start, end,
+                            [s.id for s in active.document.surveys])
+    page = build(kk, active, filters, sessions.language(request))
+    return render(request, "scores.html", page=page, workspaces=slugs, current=slug)

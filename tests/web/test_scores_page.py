@@ -1,0 +1,112 @@
+"""The scores page over responses in the real event store, through the app's HTTP interface."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kokemus.bootstrap import Kokemus
+from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import responses
+from tests.analytics.test_scores import many, table_of
+from tests.web.test_pages import anna, log_in  # noqa: F401  (the fixture)
+
+WEEK1 = datetime(2026, 3, 2, 10, tzinfo=UTC)
+WEEK2 = WEEK1 + timedelta(days=7)
+
+
+def store(kk: Kokemus, workspace: ActiveWorkspace, rows: list[dict[str, object]]) -> None:
+    responses.insert_many(kk.events, table_of(rows, workspace_id=workspace.id))
+
+
+@pytest.fixture
+def answered(kk: Kokemus, workspace: ActiveWorkspace) -> None:
+    # week 1: 200 promoters, 120 passives, 80 detractors (NPS 30, 22-37), all delivery/email;
+    # week 2: 280/80/40 (NPS 60); 10 support answers by phone: too few for the minimum 30
+    store(kk, workspace,
+          many(200, nps=10, ces=7, csat=5, started_at=WEEK1)
+          + many(120, nps=8, ces=4, csat=3, started_at=WEEK1)
+          + many(80, nps=3, ces=2, csat=2, started_at=WEEK1)
+          + many(280, nps=10, started_at=WEEK2) + many(80, nps=7, started_at=WEEK2)
+          + many(40, nps=1, started_at=WEEK2)
+          + many(10, nps=0, touchpoint="support", channel="phone", started_at=WEEK2))
+
+
+def text_of(html: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>(.*?)</(div|tr|table)>', html, re.S)
+    assert found, f"no element {element_id}"
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1)))
+
+
+def test_needs_a_login(client: TestClient, workspace: ActiveWorkspace) -> None:
+    answer = client.get("/w/my-company/scores", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=/w/my-company/scores"
+
+
+def test_cards_breakdown_and_latest_change(client: TestClient, anna: str,  # noqa: F811
+                                           answered: None) -> None:
+    log_in(client)
+    page = client.get("/w/my-company/scores?from=2026-03-01&to=2026-03-08",
+                      headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "Content-Security-Policy" in page.headers and "<script" not in page.text
+    client.get("/language/en")
+    html = client.get("/w/my-company/scores?from=2026-03-01&to=2026-03-08").text
+    nps = text_of(html, "card-nps")
+    assert "30" in nps and "22 – 37" in nps and "n = 400" in nps
+    csat = text_of(html, "card-csat")  # 200 fives of 400 answers
+    assert "n = 400" in csat and "50 %" in csat and "45 – 55" in csat
+    # all weeks: support has 10 answers, below the minimum -> "too few answers"
+    html = client.get("/w/my-company/scores?by=channel").text
+    phone = re.search(r'<tr data-key="phone">(.*?)</tr>', html, re.S)
+    assert phone and "too few answers" in phone.group(1) and "−100" not in phone.group(1)
+    email = re.search(r'<tr data-key="email">(.*?)</tr>', html, re.S)
+    assert email and "45" in email.group(1)  # (480 - 120) / 800
+    # week 2 against week 1: NPS 30 -> 58 (10 support detractors included), significant
+    movement = text_of(html, "movement-nps")
+    assert "significant change" in movement and "no significant" not in movement
+    assert "too few answers to judge" in text_of(html, "movement-csat")
+
+
+def test_trend_charts_are_svg_with_interval_bands(client: TestClient, anna: str,  # noqa: F811
+                                                  answered: None) -> None:
+    log_in(client)
+    html = client.get("/w/my-company/scores?trend=week").text
+    chart = re.search(r'<svg[^>]*id="trend-nps".*?</svg>', html, re.S)
+    assert chart, "no NPS trend chart"
+    svg = chart.group(0)
+    assert svg.count('class="point"') == 2 and 'class="band"' in svg
+    assert "2026-03-02" in svg and "2026-03-09" in svg
+    # CSAT has answers only in week 1: one point, no line to draw through two
+    csat = re.search(r'<svg[^>]*id="trend-csat".*?</svg>', html, re.S)
+    assert csat and csat.group(0).count('class="point"') == 1
+    month = client.get("/w/my-company/scores?trend=month").text
+    assert "2026-03" in month and 'id="trend-ces"' in month
+
+
+def test_finnish_and_too_few_answers_everywhere(client: TestClient, anna: str,  # noqa: F811
+                                                kk: Kokemus,
+                                                workspace: ActiveWorkspace) -> None:
+    store(kk, workspace, many(12, nps=9, ces=6, csat=4, started_at=WEEK1))
+    log_in(client)
+    client.get("/language/fi")
+    html = client.get("/w/my-company/scores").text
+    assert "Tulokset" in html
+    for kind in ("nps", "ces", "csat"):
+        card = text_of(html, f"card-{kind}")
+        assert "liian vähän vastauksia" in card and "n = 12" in card
+    assert 'class="point few"' in html and 'class="point"' not in html
+    assert "ei merkitsevää" not in html  # one week only: nothing to compare
+
+
+def test_unknown_workspace_and_bad_parameters(client: TestClient, anna: str,  # noqa: F811
+                                              workspace: ActiveWorkspace) -> None:
+    log_in(client)
+    assert client.get("/w/nope/scores").status_code == 404
+    page = client.get("/w/my-company/scores?by=colour&trend=year&from=x&survey=nope")
+    assert page.status_code == 200 and "Ei vielä vastauksia" in page.text
+    assert 'href="/w/my-company/scores"' in client.get("/w/my-company").text
