@@ -1,0 +1,40 @@
+"""Reading the invitations outbox: counts by status and the latest invitations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from kokemus.storage.tables import invitations
+
+STATUSES = ("planned", "sent", "answered", "skipped", "failed")
+SHOWN = ("id", "survey", "customer", "channel", "status", "reason", "attempts", "event_type",
+         "event_id", "occurred_at", "due_at", "sent_at", "expires_at", "opened_at",
+         "answered_at")
+
+
+def counts(db: Engine, workspace_id: int) -> dict[str, int]:
+    """Invitations per status, every status named (0 when none)."""
+    with db.connect() as conn:
+        found: dict[str, int] = dict(conn.execute(
+            select(invitations.c.status, func.count()).where(
+                invitations.c.workspace_id == workspace_id).group_by(invitations.c.status)
+        ).tuples().all())
+    return {status: int(found.pop(status, 0)) for status in STATUSES} | {
+        str(k): int(v) for k, v in found.items()}
+
+
+def latest(db: Engine, workspace_id: int, *, status: str | None = None,
+           survey: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recently due invitations first."""
+    query = select(*(invitations.c[name] for name in SHOWN)).where(
+        invitations.c.workspace_id == workspace_id)
+    if status:
+        query = query.where(invitations.c.status == status)
+    if survey:
+        query = query.where(invitations.c.survey == survey)
+    with db.connect() as conn:
+        rows = conn.execute(query.order_by(invitations.c.due_at.desc(), invitations.c.id)
+                            .limit(limit)).mappings().all()
+    return [dict(r) for r in rows]
