@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
+from kokemus.domain import scores
 from kokemus.storage.events import EventStore
 
 COLUMNS = (
@@ -27,6 +29,8 @@ SCHEMA = pa.schema([
     ("complete", pa.bool_()), ("started_at", pa.timestamp("us", tz="UTC")),
     ("updated_at", pa.timestamp("us", tz="UTC")), ("revision", pa.int32()),
 ])
+
+SCORE_COLUMNS = ("nps", "ces", "csat")
 
 _SELECT = ", ".join(COLUMNS)
 _INSERT = (f"INSERT OR REPLACE INTO responses ({_SELECT}) VALUES "
@@ -80,3 +84,82 @@ def last_answered(store: EventStore, workspace_id: int) -> datetime | None:
         found = cur.execute("SELECT max(updated_at) FROM responses WHERE workspace_id = ?",
                             [workspace_id]).fetchone()
     return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class ResponseFilter:
+    """What the response browser narrows to; None or empty means no narrowing."""
+
+    survey: str | None = None
+    touchpoint: str | None = None
+    channel: str | None = None
+    segment: str | None = None
+    band: tuple[str, str] | None = None  # (kind, band): ("nps", "promoter"), ("ces", "hard")
+    complete_only: bool = False
+    text: str | None = None  # case-insensitive, anywhere in the comment
+    start: datetime | None = None  # started at or after
+    end: datetime | None = None  # started before
+
+
+def _band_values(kind: str, name: str) -> list[int]:
+    """The scale values in a band, from the domain's own banding (one definition)."""
+    low, high = {"nps": (0, 10), "ces": (1, 7), "csat": (1, 5)}[kind]
+    return [v for v in range(low, high + 1) if scores.band(kind, v) == name]
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere: its % and _ are escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def browse(store: EventStore, workspace_id: int, filters: ResponseFilter, limit: int,
+           offset: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of responses, newest first, and how many match in all. Every value is bound
+    as a parameter; only fixed column names are written into the SQL."""
+    where = ["workspace_id = ?"]
+    params: list[Any] = [workspace_id]
+    for column in ("survey", "touchpoint", "channel"):
+        value = getattr(filters, column)
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if filters.segment:
+        where.append("list_contains(segments, ?)")
+        params.append(filters.segment)
+    if filters.band is not None:
+        kind, name = filters.band
+        if kind not in SCORE_COLUMNS:
+            raise ValueError(f"no score '{kind}'")
+        where.append(f"list_contains(?::TINYINT[], {kind})")
+        params.append(_band_values(kind, name))
+    if filters.complete_only:
+        where.append("complete")
+    if filters.text:
+        where.append("comment ILIKE ? ESCAPE '\\'")
+        params.append(_like(filters.text))
+    if filters.start is not None:
+        where.append("started_at >= ?")
+        params.append(filters.start)
+    if filters.end is not None:
+        where.append("started_at < ?")
+        params.append(filters.end)
+    condition = " AND ".join(where)
+    with store.reading() as cur:
+        found = cur.execute(f"SELECT count(*) FROM responses WHERE {condition}",
+                            params).fetchone()
+        rows = cur.execute(
+            f"SELECT {_SELECT} FROM responses WHERE {condition} "
+            "ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset]).fetchall()
+    return [_row(r) for r in rows], int(found[0]) if found else 0
+
+
+def tally(store: EventStore, workspace_id: int) -> dict[str, dict[str, int]]:
+    """Per survey: responses, complete ones, and those that answer an invitation."""
+    with store.reading() as cur:
+        rows = cur.execute(
+            "SELECT survey, count(*), count(*) FILTER (WHERE complete), count(invitation) "
+            "FROM responses WHERE workspace_id = ? GROUP BY survey", [workspace_id]).fetchall()
+    return {survey: {"responses": int(n), "complete": int(done), "invited": int(invited)}
+            for survey, n, done, invited in rows}

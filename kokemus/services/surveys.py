@@ -1,0 +1,222 @@
+"""Editing a workspace's surveys one at a time: the same model as the workspace YAML.
+
+A survey is edited as its own part of the workspace document (the YAML `export` writes).
+The edited text is put back into the whole document and validated by the same loader as
+`kokemus apply`, so every check (field types, references to touchpoints and segments) is
+the one a file gets; error lines are counted from the survey's own text. A valid edit is a
+new workspace version, so `kokemus history` and `kokemus export` show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, select
+
+from kokemus.domain.errors import Invalid, KokemusError, NotFound, Problem
+from kokemus.domain.surveys import Survey
+from kokemus.domain.workspace import Workspace
+from kokemus.services import workspaces
+from kokemus.services.workspaces import Applied
+from kokemus.storage.tables import invitations
+from kokemus.workspace import document
+from kokemus.workspace.document import Located, WorkspaceFileError
+
+
+class SurveyTextError(Invalid):
+    """The edited survey text is not valid; `located` lines count from the survey's text."""
+
+    def __init__(self, located: list[Located]) -> None:
+        self.located = located
+        super().__init__("\n".join(str(item) for item in located),
+                         [item.problem for item in located])
+
+
+class StaleEdit(KokemusError):
+    """The workspace got a new version after the editor was opened; saving would undo it."""
+
+    def __init__(self, base: int, current: int) -> None:
+        self.base = base
+        self.current = current
+        super().__init__(f"the workspace changed from version {base} to {current} "
+                         "after the survey was opened")
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The document's text cut around its list of surveys."""
+
+    head: str  # everything before the `surveys:` key
+    items: list[str]  # each survey as its list item ("- id: ...\n  name: ...\n")
+
+
+def _split(workspace: Workspace) -> _Split:
+    # `surveys` is the document's last key, so its items run to the end of the text.
+    text = document.dump(workspace)
+    lines = text.splitlines(keepends=True)
+    try:
+        start = lines.index("surveys:\n")
+    except ValueError:
+        return _Split(text, [])
+    items: list[str] = []
+    for line in lines[start + 1:]:
+        if line.startswith("- ") or not items:
+            items.append(line)
+        else:
+            items[-1] += line
+    return _Split("".join(lines[:start]), items)
+
+
+def survey_text(workspace: Workspace, survey_id: str) -> str:
+    """The survey's part of the workspace document, as `export` writes it, unindented."""
+    position = _position(workspace, survey_id)
+    item = _split(workspace).items[position]
+    # A list item's lines are "- first" and "  rest": the same two columns come off each.
+    return "".join(line[2:] if len(line) > 2 else line.lstrip(" -")
+                   for line in item.splitlines(keepends=True))
+
+
+def _position(workspace: Workspace, survey_id: str) -> int:
+    for i, survey in enumerate(workspace.surveys):
+        if survey.id == survey_id:
+            return i
+    raise NotFound(f"no survey '{survey_id}' in workspace '{workspace.workspace}'")
+
+
+def _indented(text: str) -> str:
+    """The survey text as a list item whose content starts on the next line ("-\\n  ..."),
+    so a leading comment or blank line in the text stays valid and lines map one to one."""
+    body = "".join(f"  {line}" if line.strip() else line
+                   for line in text.splitlines(keepends=True))
+    return "-\n" + body + ("" if body.endswith("\n") else "\n")
+
+
+def with_survey(workspace: Workspace, text: str, position: int | None) -> Workspace:
+    """The workspace with the survey at `position` replaced by `text` (None: appended).
+
+    SurveyTextError names each problem with its line in `text`; a problem outside the
+    survey (none is expected, the rest of the document is already valid) has no line.
+    """
+    split = _split(workspace)
+    items = list(split.items)
+    if position is None:
+        position = len(items)
+        items.append("")
+    before = split.head + "surveys:\n" + "".join(items[:position])
+    first = before.count("\n") + 2  # the text's first line, after the "-" line
+    edited = _indented(text)
+    last = first + max(len(text.splitlines()), 1) - 1
+    whole = before + edited + "".join(items[position + 1:])
+    try:
+        return document.loads(whole, "<survey>")
+    except WorkspaceFileError as exc:
+        raise SurveyTextError([_relative(item, position, first, last)
+                               for item in exc.located]) from None
+
+
+def _relative(item: Located, position: int, first: int, last: int) -> Located:
+    loc = item.problem.loc
+    inside = loc[:2] == ("surveys", position)
+    if inside:
+        loc = loc[2:]
+    line = item.line
+    if line is not None:
+        line = line - first + 1 if first <= line <= last + 1 else None
+    if not inside and loc:
+        # Not this survey's field (a reference elsewhere): say where, without a line.
+        return Located(Problem(loc, item.problem.message), None)
+    if line is not None and line < 1:
+        line = 1
+    return Located(Problem(loc, item.problem.message), line)
+
+
+def _check_unique(workspace: Workspace, survey: Survey, position: int | None) -> None:
+    for i, other in enumerate(workspace.surveys):
+        if other.id == survey.id and i != position:
+            raise SurveyTextError([Located(Problem(("id",), f"a survey '{survey.id}' exists "
+                                                   "already; choose another id"), None)])
+
+
+def _current(db: Engine, slug: str, base_version: int | None) -> workspaces.ActiveWorkspace:
+    active = workspaces.get(db, slug)
+    if base_version is not None and base_version != active.version:
+        raise StaleEdit(base_version, active.version)
+    return active
+
+
+def _apply(db: Engine, workspace: Workspace, user: str) -> Applied:
+    return workspaces.apply(db, workspace, source=f"web:{user}", applied_by=user)
+
+
+def replace_survey(db: Engine, slug: str, survey_yaml: str, user: str, *,
+                   survey_id: str | None = None, base_version: int | None = None) -> Applied:
+    """Replace one survey (`survey_id`, else the id the text gives) with `survey_yaml`.
+
+    Nothing is applied unless the whole workspace is valid with it; with `base_version`,
+    nothing is applied either if someone else applied a version since (StaleEdit).
+    """
+    active = _current(db, slug, base_version)
+    if survey_id is None:
+        probe = with_survey(active.document, survey_yaml, None)
+        survey_id = probe.surveys[-1].id
+    position = _position(active.document, survey_id)
+    updated = with_survey(active.document, survey_yaml, position)
+    _check_unique(updated, updated.surveys[position], position)
+    return _apply(db, updated, user)
+
+
+def add_survey(db: Engine, slug: str, survey_yaml: str, user: str, *,
+               base_version: int | None = None) -> Applied:
+    """Add a survey at the end of the workspace's list; its id must be new."""
+    active = _current(db, slug, base_version)
+    updated = with_survey(active.document, survey_yaml, None)
+    _check_unique(updated, updated.surveys[-1], len(updated.surveys) - 1)
+    return _apply(db, updated, user)
+
+
+def remove_survey(db: Engine, slug: str, survey_id: str, user: str, *,
+                  base_version: int | None = None) -> Applied:
+    """A new version without the survey; its invitations and responses stay stored."""
+    active = _current(db, slug, base_version)
+    _position(active.document, survey_id)
+    kept = [s for s in active.document.surveys if s.id != survey_id]
+    return _apply(db, active.document.model_copy(update={"surveys": kept}), user)
+
+
+def set_trigger(db: Engine, slug: str, survey_id: str, user: str, *,
+                delay: str | None = None, sample: float | None = None,
+                base_version: int | None = None) -> Applied:
+    """The common edits as fields: the trigger's delay and sampling rate, written into the
+    survey's YAML and applied like any other edit, so the same checks hold."""
+    active = _current(db, slug, base_version)
+    survey = active.document.survey(survey_id)
+    if survey is None:
+        raise NotFound(f"no survey '{survey_id}' in workspace '{slug}'")
+    if survey.trigger is None:
+        raise Invalid("the survey has no trigger", [Problem(("trigger",), "no trigger to set")])
+    data = survey.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+    trigger = data.setdefault("trigger", {})
+    if delay is not None:
+        trigger["delay"] = delay.strip()
+    if sample is not None:
+        trigger["sample"] = sample
+    try:
+        changed = Survey.model_validate(data)
+    except ValidationError as exc:
+        problems = [Problem(tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+        raise Invalid("; ".join(f"{p.path}: {p.message}" for p in problems), problems) from None
+    surveys = [changed if s.id == survey_id else s for s in active.document.surveys]
+    return _apply(db, active.document.model_copy(update={"surveys": surveys}), user)
+
+
+
+def invitations_sent(db: Engine, workspace_id: int) -> dict[str, int]:
+    """Per survey, the invitations that went out (an answered one was sent first)."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(invitations.c.survey, func.count())
+            .where(invitations.c.workspace_id == workspace_id,
+                   invitations.c.sent_at.is_not(None))
+            .group_by(invitations.c.survey)).all()
+    return {survey: int(n) for survey, n in rows}
