@@ -250,12 +250,16 @@ def _form_page(request: Request, token: str, opened: Opened, answers: dict[str, 
                embed: bool, problems: dict[str, str] | None = None, notice: str | None = None,
                status: int = 200) -> Response:
     survey, language = opened.survey, opened.language
+    questions = _view(opened, answers, problems or {})
+    on_page = {q["id"] for q in questions}
+    # A problem with a question not on the page (a one-click link to a hidden one, say).
+    elsewhere = [(qid, _problem_text(reason, _ui_language(language)))
+                 for qid, reason in (problems or {}).items() if qid not in on_page]
     return page(
         request, "survey_form.html", language, status=status, embed=embed, token=token,
         title=localized(survey.name, language),
         intro=localized(survey.intro, language) if survey.intro else None,
-        questions=_view(opened, answers, problems or {}), notice=notice,
-        problems=bool(problems),
+        questions=questions, notice=notice, problems=bool(problems), elsewhere=elsewhere,
     )
 
 

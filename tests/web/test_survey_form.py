@@ -357,3 +357,14 @@ def test_no_limit_when_off(unlimited: TestClient, kk: bootstrap.Kokemus,
     invitation = invite(kk, workspace, "emma")
     for i in range(60):
         assert unlimited.get(f"{path(invitation)}?recommend={i % 11}").status_code == 200
+
+
+def test_one_click_to_a_hidden_question_is_refused_with_the_reason(
+        client: TestClient, kk: bootstrap.Kokemus, workspace: ActiveWorkspace,
+        people: None) -> None:
+    invitation = invite(kk, workspace, "emma")
+    page = client.get(path(invitation) + "?why=late&utm_source=mail")
+    assert page.status_code == 422
+    assert "why: This answer cannot be saved: not asked unless 'recommend' matches" in text(
+        page.text)
+    assert saved(kk, workspace, invitation) is None
