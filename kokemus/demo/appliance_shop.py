@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kokemus.demo import feedback
 from kokemus.demo.names import people
 from kokemus.demo.scenario import Block, Scenario
 from kokemus.demo.timeline import (
@@ -32,6 +33,7 @@ from kokemus.demo.timeline import (
 from kokemus.domain.events import Customer
 
 SLUG = "kodinkone"
+WORKSPACE_FILE = Path(__file__).with_name("appliance_shop.yaml")
 
 CARRIERS = ("Kiito", "Rahtisiili", "Pakettiässä")
 CARRIER_SHARE = (0.35, 0.40, 0.25)
@@ -62,24 +64,52 @@ CSAT = {  # 1..5
     "damaged": (0.30, 0.30, 0.20, 0.12, 0.08),
 }
 RESPONSE_RATE = {"smooth": 0.35, "delayed_untold": 0.45, "damaged": 0.60}
-
-
-def _scores(rng: np.random.Generator, outcome: np.ndarray) -> dict[str, np.ndarray]:
-    """NPS, CES and CSAT per respondent; `outcome` indexes the keys of NPS."""
-    out: dict[str, np.ndarray] = {}
-    for key, table, low in (("nps", NPS, 0), ("ces", CES, 1), ("csat", CSAT, 1)):
-        values = np.zeros(len(outcome), np.int64)
-        for code, p in enumerate(table.values()):
-            rows = outcome == code
-            values[rows] = low + rng.choice(len(p), size=int(rows.sum()), p=p)
-        out[key] = values
-    return out
+OUTCOMES = tuple(RESPONSE_RATE)
+# What half of the detractors write to "what could we have done better?", by outcome.
+COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "smooth": {
+        "fi": ("Asentaja oli myöhässä, eikä kukaan ilmoittanut siitä.",
+               "Hinta oli kova, ja tilausvahvistus tuli vasta toisella yrittämällä.",
+               "Toimitusaikaa ei voinut valita itse."),
+        "en": ("The installer was late and nobody told me.",
+               "The price was steep and the confirmation came only on the second try.",
+               "I could not choose the delivery time myself."),
+    },
+    "delayed_untold": {
+        "fi": ("Toimitus myöhästyi, enkä saanut siitä mitään tietoa.",
+               "Odotin kotona turhaan koko päivän. Kertokaa viivästyksestä ajoissa.",
+               "Jouduin itse selvittämään, missä paketti on."),
+        "en": ("The delivery was late and I was told nothing about it.",
+               "I waited at home all day for nothing. Tell us about delays in time.",
+               "I had to find out myself where the parcel was."),
+    },
+    "damaged": {
+        "fi": ("Kuljetusliike rikkoi pesukoneen, eikä kukaan kertonut minulle. Huomasin sen "
+               "itse verkosta, kun asentaja soitti.",
+               "Uusi kone lähti vasta, kun rikkinäinen oli palautunut varastoon. En ollut "
+               "edes saanut tilaamaani tuotetta!",
+               "Kauppaa ei suostuttu perumaan, vaikka tarvitsin koneen heti.",
+               "Ostin koneen kotiin toimitettuna ja asennettuna. En halunnut olla linkki "
+               "kaupan ja kuljetusliikkeen välillä."),
+        "en": ("The carrier broke the washing machine and nobody told me. I found out "
+               "online myself when the installer called.",
+               "The new machine left only after the broken one was back in the warehouse. "
+               "I had not even received what I ordered!",
+               "They refused to cancel the order although I needed the machine at once.",
+               "I bought an appliance delivered and installed. I did not want to be the "
+               "link between the shop and the carrier."),
+    },
+}
+ANSWERING = feedback.Answering(
+    rate=RESPONSE_RATE, values={"recommend": NPS, "effort": CES, "satisfied": CSAT},
+    comments=COMMENTS, low={"recommend": 0})
 
 
 def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np.ndarray,
             express: np.ndarray, installation: np.ndarray, carrier: Labels,
-            order: pa.Array) -> None:
-    """From the paid order to the feedback, for the orders given (one row per order)."""
+            order: pa.Array) -> list[feedback.Triggered]:
+    """From the paid order to the installation, for the orders given (one row per order);
+    returns the events that trigger a survey, with what happened to each order."""
     p = tl.period
     n = len(who)
     carrier_props = properties(order=order, carrier=carrier)
@@ -138,7 +168,10 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
     tl.add("reshipped", who[k], reshipped, "delivery", props=carrier_props.take(k))
     due[k] = p.daytime(rng, reshipped + uniform(rng, 18 * HOUR, 48 * HOUR, m), 8, 20)
 
-    tl.add("delivered", who, due, "delivery", props=carrier_props)
+    # The delivery says whether an installation follows: the survey after a delivery
+    # waits for the installation when there is one.
+    delivered = tl.add("delivered", who, due, "delivery", props=properties(
+        order=order, carrier=carrier, installation=installation))
 
     # Some customers follow the parcel online before it comes.
     look = np.flatnonzero(~damaged & (rng.random(n) < 0.3))
@@ -153,23 +186,24 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
     installed = p.daytime(rng, due[i] + np.where(
         express[i], uniform(rng, 1 * HOUR, 6 * HOUR, len(i)),
         uniform(rng, 24 * HOUR, 96 * HOUR, len(i))), 8, 19)
-    tl.add("installation_completed", who[i], installed, "installation", props=of(i))
+    completed = tl.add("installation_completed", who[i], installed, "installation",
+                       props=of(i))
 
-    done = due.copy()
-    done[i] = installed
     outcome = np.where(damaged, 2, np.where(delayed & ~told, 1, 0))
-    response = np.array(list(RESPONSE_RATE.values()))[outcome]
-    f = np.flatnonzero(rng.random(n) < response)
-    scores = _scores(rng, outcome[f])
-    tl.add("feedback_given", who[f], p.daytime(rng, done[f] + uniform(rng, 2 * HOUR, 48 * HOUR,
-                                                                       len(f))), "email",
-           props=properties(order=order.take(pa.array(f)), nps=scores["nps"],
-                            ces=scores["ces"], csat=scores["csat"]))
+    plain = np.flatnonzero(~installation)
+    return [
+        feedback.Triggered("after-delivery", delivered, plain, who[plain], due[plain],
+                           outcome[plain], OUTCOMES, ANSWERING,
+                           {"order": order.take(pa.array(plain))}),
+        feedback.Triggered("after-installation", completed, np.arange(len(i)), who[i],
+                           installed, outcome[i], OUTCOMES, ANSWERING,
+                           {"order": order.take(pa.array(i))}),
+    ]
 
 
 def _order(tl: Timeline, rng: np.random.Generator, who: np.ndarray, at: np.ndarray,
            product: Labels, express: np.ndarray, installation: np.ndarray,
-           channel: Labels, order: pa.Array) -> None:
+           channel: Labels, order: pa.Array) -> list[feedback.Triggered]:
     """Order, payment and confirmation, then the delivery of each order."""
     n = len(who)
     carrier = pick(rng, CARRIERS, CARRIER_SHARE, n)
@@ -189,7 +223,7 @@ def _order(tl: Timeline, rng: np.random.Generator, who: np.ndarray, at: np.ndarr
     paid[fl] += uniform(rng, 2 * MINUTE, 30 * MINUTE, len(fl))
     tl.add("payment_completed", who, paid, "web")
     tl.add("order_confirmation_sent", who, paid + uniform(rng, 30, 3 * MINUTE, n), "email")
-    _fulfil(tl, rng, who, paid, express, installation, carrier, order)
+    return _fulfil(tl, rng, who, paid, express, installation, carrier, order)
 
 
 def _browse(tl: Timeline, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -255,7 +289,7 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     express = rng.random(n) < 0.4
     installation = express | (rng.random(n) < 0.55)
     # An order is named by its customer: -o1 the appliance, -o2 the accessories later.
-    _order(tl, rng, buyers, order_at, pick(rng, PRODUCTS, PRODUCT_SHARE, n), express,
+    triggered = _order(tl, rng, buyers, order_at, pick(rng, PRODUCTS, PRODUCT_SHARE, n), express,
            installation, channel, _orders(ids, buyers, "o1"))
 
     # Some come back for accessories weeks later: standard delivery, no installation.
@@ -264,7 +298,7 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     again_at = period.daytime(rng, order_at[again] + uniform(rng, 10 * DAY, 60 * DAY, m), 7, 23)
     tl.add("product_viewed", buyers[again], again_at - uniform(rng, 2 * MINUTE, 20 * MINUTE, m),
            "web", props=properties(product=pick(rng, ACCESSORIES, (1, 1, 1), m)))
-    _order(tl, rng, buyers[again], again_at, pick(rng, ACCESSORIES, (1, 1, 1), m),
+    triggered += _order(tl, rng, buyers[again], again_at, pick(rng, ACCESSORIES, (1, 1, 1), m),
            np.zeros(m, bool), np.zeros(m, bool), Labels(("web",), np.zeros(m, np.int64)),
            _orders(ids, buyers[again], "o2"))
 
@@ -275,7 +309,10 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
         pick(rng, ("phone", "chat"), (0.5, 0.5), len(asked)),
         props=properties(reason=Labels(("question",), np.zeros(len(asked), np.int64))))
 
-    return Block(tl, ids, _customers(rng, ids, size))
+    # Surveys after the delivery or the installation; answers follow what happened.
+    surveyed = feedback.invite(rng, period, feedback.workspace_of(WORKSPACE_FILE), triggered)
+    feedback.feedback_events(tl, surveyed, "email")
+    return Block(tl, ids, _customers(rng, ids, size), feedback=surveyed)
 
 
 def _orders(ids: pa.Array, who: np.ndarray, suffix: str) -> pa.Array:
@@ -284,7 +321,8 @@ def _orders(ids: pa.Array, who: np.ndarray, suffix: str) -> pa.Array:
 
 def _customers(rng: np.random.Generator, ids: pa.Array, n: int) -> list[Customer]:
     segment = np.where(rng.random(n) < 0.3, "families", "households")
-    language = np.where(rng.random(n) < 0.06, "sv", "fi")
+    u = rng.random(n)
+    language = np.where(u < 0.06, "sv", np.where(u < 0.12, "en", "fi"))
     return [
         Customer(id=cid, name=name, email=f"{local}.{cid.rsplit('-', 1)[1]}@example.fi",
                  language=lang, segments=[seg])
@@ -296,7 +334,7 @@ def _customers(rng: np.random.Generator, ids: pa.Array, n: int) -> list[Customer
 
 SCENARIO = Scenario(
     slug=SLUG,
-    workspace_file=Path(__file__).with_name("appliance_shop.yaml"),
+    workspace_file=WORKSPACE_FILE,
     share=0.5,
     make_block=make_block,
 )

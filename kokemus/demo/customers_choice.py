@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from kokemus.demo import feedback
 from kokemus.demo.names import people
 from kokemus.demo.scenario import Block, Scenario
 from kokemus.demo.timeline import (
@@ -32,6 +33,8 @@ from kokemus.demo.timeline import (
 from kokemus.domain.events import Customer
 
 SLUG = "asiakkaan-valinta"
+WORKSPACE_FILE = Path(__file__).with_name("customers_choice.yaml")
+ENGLISH = 0.15  # share of customers who use the store in English
 MODES = ("automatic", "ask_first", "notify_only")
 MODE_SHARE = (0.45, 0.35, 0.20)
 
@@ -61,14 +64,38 @@ NPS = {
     "ask_first": (0.01, 0.01, 0.01, 0.02, 0.02, 0.04, 0.05, 0.10, 0.22, 0.25, 0.27),
     "notify_only": (0.02, 0.02, 0.03, 0.03, 0.04, 0.06, 0.08, 0.14, 0.22, 0.20, 0.16),
 }
-FEEDBACK_RATE = 0.10
+ANSWER_RATE = {"automatic": 0.35, "ask_first": 0.35, "notify_only": 0.30}
+# What some write to "what could we do better?", asked when the effort was 1-3.
+COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "automatic": {
+        "fi": ("Täydennys tuli, mutta väärää merkkiä.",
+               "Kuljettaja jätti laatikon rappuun, vaikka olin kotona."),
+        "en": ("The refill came, but the wrong brand.",
+               "The driver left the box on the stairs although I was at home."),
+    },
+    "ask_first": {
+        "fi": ("Hyväksyntäpyyntö tuli keskellä työpäivää, ja vastaaminen unohtui.",
+               "Kysytte liian usein. Hoitakaa pienet asiat kysymättä."),
+        "en": ("The approval request came in the middle of a working day and I forgot it.",
+               "You ask too often. Take care of the small things without asking."),
+    },
+    "notify_only": {
+        "fi": ("Ilmoitus tuli, mutta tilaaminen jäi minun muistini varaan.",
+               "Jääkaappi oli tyhjä kaksi päivää ennen kuin ehdin tilata."),
+        "en": ("The notice came, but ordering was left for me to remember.",
+               "The fridge was empty for two days before I had time to order."),
+    },
+}
+ANSWERING = feedback.Answering(rate=ANSWER_RATE, values={"effort": CES, "recommend": NPS},
+                               comments=COMMENTS, low={"recommend": 0})
+SURVEYS = {"fridge": "after-refill", "washer": "after-service"}  # mixers are not asked
 
 
 def _needs(tl: Timeline, rng: np.random.Generator, mode: np.ndarray, who: np.ndarray,
-           signalled: np.ndarray, device: str, first: int) -> tuple[np.ndarray, np.ndarray]:
+           signalled: np.ndarray, device: str, first: int) -> list[feedback.Triggered]:
     """Signal -> (approval or notice) -> store action -> need met, per signal; returns the
-    signals whose need was met and when. Every event of a need carries its id, so the time
-    from signal to need met is a join, not a guess."""
+    needs met, as triggers of the device's survey. Every event of a need carries its id,
+    so the time from signal to need met is a join, not a guess."""
     p = tl.period
     _, signal, action, met, (fastest, slowest) = DEVICES[device]
     n = len(who)
@@ -109,8 +136,12 @@ def _needs(tl: Timeline, rng: np.random.Generator, mode: np.ndarray, who: np.nda
     g = np.flatnonzero(goes)
     tl.add(action, who[g], acted[g], Labels(("automation", "app"), channel[g]), props=of(g))
     done = p.daytime(rng, acted[g] + uniform(rng, fastest, slowest, len(g)), 8, 20)
-    tl.add(met, who[g], done, "home" if device == "washer" else "delivery", props=of(g))
-    return who[g], done
+    step = tl.add(met, who[g], done, "home" if device == "washer" else "delivery",
+                  props=of(g))
+    if device not in SURVEYS:
+        return []
+    return [feedback.Triggered(SURVEYS[device], step, np.arange(len(g)), who[g], done,
+                               m[g], MODES, ANSWERING)]
 
 
 def make_block(rng: np.random.Generator, period: Period, first: int, size: int) -> Block:
@@ -137,19 +168,10 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
         at = joined[who] + (active[who] * rng.random(len(who))).astype(np.int64)
         met.append(_needs(tl, rng, mode.index, who, at, device, first))
 
-    # Some answer a short survey after a need was met.
-    met_who = np.concatenate([w for w, _ in met])
-    met_at = np.concatenate([t for _, t in met])
-    f = np.flatnonzero(rng.random(len(met_who)) < FEEDBACK_RATE)
-    respondent_mode = mode.index[met_who[f]]
-    nps = np.zeros(len(f), np.int64)
-    ces = np.zeros(len(f), np.int64)
-    for code, name in enumerate(MODES):
-        rows = respondent_mode == code
-        nps[rows] = rng.choice(11, int(rows.sum()), p=NPS[name])
-        ces[rows] = 1 + rng.choice(7, int(rows.sum()), p=CES[name])
-    tl.add("feedback_given", met_who[f], p.daytime(rng, met_at[f] + uniform(
-        rng, HOUR, 12 * HOUR, len(f)), 8, 22), "app", props=properties(nps=nps, ces=ces))
+    # A short survey in the app after a refill or a service visit; the mode shows in it.
+    surveyed = feedback.invite(rng, p, feedback.workspace_of(WORKSPACE_FILE),
+                            [t for triggers in met for t in triggers])
+    feedback.feedback_events(tl, surveyed, "app")
 
     # Customers help each other: a question in the community gets answers from others.
     asking = np.flatnonzero(rng.random(size) < 0.12)
@@ -162,25 +184,28 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     tl.add("community_answer", helper, asked[q] + rng.lognormal(
         np.log(1.5 * HOUR), 1.0, len(q)).astype(np.int64), "community",
         props=properties(question_of=ids.take(pa.array(asking[q]))))
-    return Block(tl, ids, _customers(rng, ids, mode, owns))
+    return Block(tl, ids, _customers(rng, ids, mode, owns), feedback=surveyed)
 
 
 def _customers(rng: np.random.Generator, ids: pa.Array, mode: Labels,
                owns: dict[str, np.ndarray]) -> list[Customer]:
     n = len(ids)
     devices = [",".join(d for d in DEVICES if owns[d][i]) for i in range(n)]
+    # The store knows no borders: some of its ambassadors use it in English.
+    language = np.where(rng.random(n) < ENGLISH, "en", "fi").tolist()
     return [
         Customer(id=cid, name=name, email=f"{local}.{cid.rsplit('-', 1)[1]}@example.fi",
-                 language="fi", segments=["ambassadors", MODES[m]],
+                 language=lang, segments=["ambassadors", MODES[m]],
                  attributes={"mode": MODES[m], "devices": dev})
-        for cid, (name, local), m, dev in zip(ids.to_pylist(), people(rng, n),
-                                              mode.index.tolist(), devices, strict=True)
+        for cid, (name, local), m, dev, lang in zip(ids.to_pylist(), people(rng, n),
+                                                    mode.index.tolist(), devices, language,
+                                                    strict=True)
     ]
 
 
 SCENARIO = Scenario(
     slug=SLUG,
-    workspace_file=Path(__file__).with_name("customers_choice.yaml"),
+    workspace_file=WORKSPACE_FILE,
     share=0.3,
     make_block=make_block,
 )

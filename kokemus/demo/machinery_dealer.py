@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from kokemus.demo import feedback
 from kokemus.demo.names import SURNAMES, people
 from kokemus.demo.scenario import Block, Scenario
 from kokemus.demo.timeline import (
@@ -31,6 +32,7 @@ from kokemus.demo.timeline import (
 from kokemus.domain.events import Account, Customer, Stakeholder
 
 SLUG = "konekauppa"
+WORKSPACE_FILE = Path(__file__).with_name("machinery_dealer.yaml")
 ROLES = ("researcher", "decider", "operator", "finance")
 MODELS = ("KK-140", "KK-220", "KK-300", "KK-500")
 COMPETITORS = ("Kaivurit Oy", "Maakone Ab", "Nordic Excavators")
@@ -41,6 +43,35 @@ LOSS_SPEC_SHEET_MISSING = 0.30  # added when the researcher found no spec sheet
 LOSS_DECIDER_UNREACHED = 0.25  # added when the dealer never met the decider
 SPEC_SHEET_MISSING_RATE = 0.30  # accounts whose machine has no spec sheet online
 DECIDER_REACHED_RATE = 0.70
+
+# The survey after the sales meeting: a missing spec sheet shows in "information" (and a
+# little in the recommendation); the other elements do not depend on it.
+SPEC = ("found", "missing")
+ANSWER_RATE = {"found": 0.30, "missing": 0.30}
+FAIR = (0.05, 0.15, 0.35, 0.30, 0.15)  # 1..5
+NPS = {
+    "found": (0.01, 0.01, 0.02, 0.02, 0.03, 0.05, 0.06, 0.15, 0.25, 0.22, 0.18),
+    "missing": (0.03, 0.03, 0.05, 0.06, 0.08, 0.10, 0.12, 0.16, 0.17, 0.11, 0.09),
+}
+INFORMATION = {"found": (0.03, 0.07, 0.20, 0.40, 0.30), "missing": (0.30, 0.35, 0.20, 0.10, 0.05)}
+COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "found": {
+        "fi": ("Tarjous tuli hitaasti.", "Rahoitusvaihtoehdot olisi pitänyt kertoa heti."),
+        "en": ("The quote was slow to come.", "The financing options should have been "
+               "told at once."),
+    },
+    "missing": {
+        "fi": ("Koneen teknisiä tietoja ei löytynyt verkosta; jouduimme soittamaan perään.",
+               "Kilpailijan sivuilta löytyi esite heti, teiltä ei."),
+        "en": ("The machine's specifications were not online; we had to call for them.",
+               "The competitor's site had the brochure at once, yours did not."),
+    },
+}
+ANSWERING = feedback.Answering(
+    rate=ANSWER_RATE, comments=COMMENTS, low={"recommend": 0},
+    values={"recommend": NPS, "value.information": INFORMATION,
+            **{f"value.{e}": {"found": FAIR, "missing": FAIR}
+               for e in ("responsiveness", "expertise", "acceptable_price", "product_quality")}})
 
 
 def _accounts(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -125,8 +156,9 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     met = np.where(reached, decider, researcher)
     meeting = p.daytime(rng, contacted + uniform(rng, 2 * DAY, 10 * DAY, a_count), 8, 17)
     # The dealer's CRM notes whom they met: the decider, or only the researcher.
-    tl.add("sales_meeting", met, meeting, "meeting", account=everyone, props=properties(
-        attendee_role=Labels(("researcher", "decider"), reached.astype(np.int64))))
+    meetings = tl.add("sales_meeting", met, meeting, "meeting", account=everyone,
+                      props=properties(attendee_role=Labels(("researcher", "decider"),
+                                                            reached.astype(np.int64))))
     asker = np.where(finance >= 0, finance, researcher)
     asked = p.daytime(rng, contacted + uniform(rng, 1 * DAY, 7 * DAY, a_count), 8, 17)
     tl.add("quote_requested", asker, asked, "email", account=everyone)
@@ -151,10 +183,15 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     tl.add("deal_lost", met[lo], decided[lo], "meeting", account=lo,
            props=properties(competitor=pick(rng, COMPETITORS, (4, 3, 2), len(lo))))
 
+    # Whom the dealer met is asked the next day how well the dealer did.
+    surveyed = feedback.invite(rng, p, feedback.workspace_of(WORKSPACE_FILE), [
+        feedback.Triggered("after-meeting", meetings, everyone, met, meeting,
+                           missing.astype(np.int64), SPEC, ANSWERING)])
+
     ids = numbered(f"{SLUG}-", first, len(role))
     # An account is named by the number of its researcher, so ids never collide across blocks.
     account_ids = pa.array([f"{SLUG}-a{first + int(i):06d}" for i in a_first])
-    return Block(tl, ids, *_stakeholders(rng, ids, account_ids, account, role))
+    return Block(tl, ids, *_stakeholders(rng, ids, account_ids, account, role), feedback=surveyed)
 
 
 def _stakeholders(rng: np.random.Generator, ids: pa.Array, account_ids: pa.Array,
@@ -188,7 +225,7 @@ def _stakeholders(rng: np.random.Generator, ids: pa.Array, account_ids: pa.Array
 
 SCENARIO = Scenario(
     slug=SLUG,
-    workspace_file=Path(__file__).with_name("machinery_dealer.yaml"),
+    workspace_file=WORKSPACE_FILE,
     share=0.2,
     make_block=make_block,
 )

@@ -9,20 +9,22 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from kokemus.demo.feedback import Asked
 from kokemus.demo.timeline import Period, Timeline
 from kokemus.domain.events import Account, Customer
 
 
 @dataclass
 class Block:
-    """Customers (and accounts) of one block, and their events; indices in the timeline
-    point into `customer_ids` and `account_ids`."""
+    """Customers (and accounts) of one block, their events and the survey invitations the
+    events triggered; indices in the timeline point into `customer_ids` and `account_ids`."""
 
     timeline: Timeline
     customer_ids: pa.Array
     customers: list[Customer]
     account_ids: pa.Array | None = None
     accounts: list[Account] = field(default_factory=list)
+    feedback: list[Asked] = field(default_factory=list)  # invitations and answers
 
 
 # (random generator, period, index of the block's first customer, customers in the block)

@@ -166,6 +166,7 @@ class Timeline:
         self.types: list[str] = []
         self.channels: list[str] = []
         self._steps: list[_Step] = []
+        self._position: Ints | None = None  # per added event: its row in the table, or -1
 
     def _code(self, names: list[str], name: str) -> int:
         if name not in names:
@@ -173,8 +174,9 @@ class Timeline:
         return names.index(name)
 
     def add(self, type: str, who: Ints, at: Ints, channel: str | Labels, *,
-            account: Ints | None = None, props: pa.Array | None = None) -> None:
-        """Events of one type: customer index, time and channel per event."""
+            account: Ints | None = None, props: pa.Array | None = None) -> int:
+        """Events of one type: customer index, time and channel per event; returns the step's
+        number, by which `rows_in_table` finds its events once the table is built."""
         if isinstance(channel, Labels):
             codes = np.array([self._code(self.channels, c) for c in channel.names])
             channel_codes = codes[channel.index]
@@ -182,6 +184,7 @@ class Timeline:
             channel_codes = np.full(len(who), self._code(self.channels, channel))
         self._steps.append(_Step(self._code(self.types, type), np.asarray(who, np.int64),
                                  np.asarray(at, np.int64), channel_codes, account, props))
+        return len(self._steps) - 1
 
     def __len__(self) -> int:
         return sum(len(s.who) for s in self._steps)
@@ -206,6 +209,8 @@ class Timeline:
         order = inside[np.lexsort((step[inside], at[inside], who[inside]))]
         who, at, kind = who[order], at[order], kind[order]
         n = len(order)
+        self._position = np.full(len(step), -1, np.int64)
+        self._position[order] = np.arange(n)
         first = np.r_[True, who[1:] != who[:-1]] if n else np.zeros(0, bool)
         number = np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0)) + 1
 
@@ -236,6 +241,14 @@ class Timeline:
             },
             schema=SCHEMA,
         )
+
+
+    def rows_in_table(self, step: int, rows: Ints) -> Ints:
+        """Where events `rows` of step `step` are in the built table (-1: outside the period)."""
+        if self._position is None:
+            raise RuntimeError("build the table first")
+        first = sum(len(s.who) for s in self._steps[:step])
+        return self._position[first + np.asarray(rows, np.int64)]
 
 
 def numbered(prefix: str, first: int, n: int, width: int = 6) -> pa.Array:

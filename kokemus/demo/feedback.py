@@ -1,0 +1,368 @@
+"""The demo's feedback: who a survey's trigger invites, who answers, and what they say.
+
+A scenario names the events that trigger each survey and what happened to the customer on
+the way (an outcome per event, e.g. "damaged"); the answers come from the scenario's
+distributions for that outcome, so the planted effects show in the scores. Invitations
+follow the workspace's own rules: the trigger's delay and sample, one invitation per
+customer per `cap`, none sent in quiet hours, links valid for `link_valid`. After the
+events are stored with their ids, `records` turns the invitations into app-store rows and
+the answers into one Arrow table of responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from kokemus.demo.timeline import (
+    DAY,
+    HOUR,
+    MINUTE,
+    Ints,
+    Labels,
+    Period,
+    Timeline,
+    properties,
+    uniform,
+)
+from kokemus.domain.events import Customer
+from kokemus.domain.surveys import Survey
+from kokemus.domain.workspace import Workspace
+from kokemus.storage.responses import SCHEMA as RESPONSES
+from kokemus.workspace import document
+
+ANSWER_MEDIAN = 3 * HOUR  # people answer soon or not at all: a log-normal wait
+ANSWER_SIGMA = 1.3
+
+
+@cache
+def workspace_of(path: Path) -> Workspace:
+    """A scenario's workspace document (its surveys and feedback policy), read once."""
+    return document.load(path)
+
+
+@dataclass(frozen=True)
+class Answering:
+    """How customers answer a survey, by outcome: the share who answer, and per question id
+    the probability of each value of its scale (`question.item` for one element of a
+    question asked per item); comments in each language for the open question."""
+
+    rate: Mapping[str, float]
+    values: Mapping[str, Mapping[str, Sequence[float]]]  # question -> outcome -> p per value
+    comments: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
+    comment_rate: float = 0.5  # of those shown the open question
+    low: Mapping[str, int] = field(default_factory=dict)  # first value of a scale (default 1)
+
+
+@dataclass
+class Asked:
+    """The invitations of one survey in one block, and the answers of those who answered
+    (`answered` >= 0; the answer arrays hold one value per respondent, in row order)."""
+
+    survey: Survey
+    step: int  # the timeline step of the triggering events
+    rows: Ints  # which events of that step triggered an invitation
+    who: Ints
+    due: Ints
+    sent: Ints
+    expires: Ints
+    answered: Ints  # -1: no answer (yet)
+    started: Ints  # when the respondent opened the survey
+    one_click: np.ndarray  # answered from the scale in the email, not from the form
+    outcome: Ints  # per invitation, an index into `outcomes`
+    outcomes: Sequence[str]
+    answers: dict[str, Ints]  # question (or question.item) -> value per respondent
+    comment: Ints  # per respondent: the phrase number, -1 none
+    comment_question: str | None
+    comments: Mapping[str, Mapping[str, Sequence[str]]]
+    properties: Mapping[str, pa.Array]  # per invitation
+
+    @property
+    def respondents(self) -> Ints:
+        return np.flatnonzero(self.answered >= 0)
+
+
+@dataclass(frozen=True)
+class Triggered:
+    """Events that trigger a survey: rows of a timeline step, whose customer and time they
+    are, and what happened to that customer (an outcome name per event)."""
+
+    survey: str
+    step: int
+    rows: Ints
+    who: Ints
+    at: Ints
+    outcome: Ints
+    outcomes: Sequence[str]
+    answering: Answering
+    properties: Mapping[str, pa.Array] = field(default_factory=dict)  # for feedback_given
+
+
+def _clock(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * HOUR + int(minutes) * MINUTE
+
+
+def _out_of_quiet_hours(period: Period, t: Ints, start: str, end: str) -> Ints:
+    """The first moment at or after `t` outside the quiet hours (local time)."""
+    local = t + period.offset(t)
+    second = local % DAY
+    quiet_from, quiet_to = _clock(start), _clock(end)
+    if quiet_from > quiet_to:  # over midnight, e.g. 21:00-08:00
+        late, early = second >= quiet_from, second < quiet_to
+        moved = local - second + np.where(late, DAY, 0) + quiet_to
+        quiet = late | early
+    else:
+        quiet = (second >= quiet_from) & (second < quiet_to)
+        moved = local - second + quiet_to
+    return np.where(quiet, moved - period.offset(moved), t)
+
+
+def _capped(who: Ints, due: Ints, cap: int) -> np.ndarray:
+    """Mask of invitations kept when a customer gets at most one per `cap` seconds: the
+    first, then the first due `cap` after the last kept, and so on (the engine's rule)."""
+    n = len(who)
+    keep = np.zeros(n, bool)
+    if n == 0:
+        return keep
+    order = np.lexsort((due, who))
+    w, d = who[order], due[order]
+    last = np.full(int(w.max()) + 1, np.iinfo(np.int64).min // 2, np.int64)
+    open_ = np.ones(n, bool)
+    while open_.any():
+        open_ &= d >= last[w] + cap  # too soon after the last one kept: not sent
+        rows = np.flatnonzero(open_)
+        first = rows[np.r_[True, w[rows[1:]] != w[rows[:-1]]]] if len(rows) else rows
+        keep[order[first]] = True
+        last[w[first]] = d[first]
+        open_[first] = False
+    return keep
+
+
+def _draw(rng: np.random.Generator, outcome: Ints, table: Mapping[str, Sequence[float]],
+          names: Sequence[str], low: int) -> Ints:
+    values = np.zeros(len(outcome), np.int64)
+    for code, name in enumerate(names):
+        rows = np.flatnonzero(outcome == code)
+        p = np.asarray(table[name], float)
+        values[rows] = low + rng.choice(len(p), size=len(rows), p=p / p.sum())
+    return values
+
+
+def invite(rng: np.random.Generator, period: Period, workspace: Workspace,
+           triggered: Sequence[Triggered]) -> list[Asked]:
+    """The invitations the workspace's triggers make for these events, and the answers."""
+    policy = workspace.feedback
+    surveys = [workspace.survey(t.survey) for t in triggered]
+    if any(s is None or s.trigger is None for s in surveys):
+        raise ValueError(f"{workspace.workspace}: every demo survey needs a trigger")
+    picked: list[np.ndarray] = []
+    due: list[Ints] = []
+    for t, survey in zip(triggered, surveys, strict=True):
+        assert survey is not None and survey.trigger is not None
+        d = t.at + int(survey.trigger.delay_seconds)
+        # The event must be in the history, the invitation due within it, and sampled.
+        picked.append((t.at >= period.start) & (d < period.end)
+                      & (rng.random(len(t.rows)) < survey.trigger.sample))
+        due.append(d)
+    sizes = [int(p.sum()) for p in picked]
+    kept = _capped(np.concatenate([t.who[p] for t, p in zip(triggered, picked, strict=True)]),
+                   np.concatenate([d[p] for d, p in zip(due, picked, strict=True)]),
+                   int(policy.cap_seconds))
+    asked: list[Asked] = []
+    start = 0
+    for t, survey, p, d, size in zip(triggered, surveys, picked, due, sizes, strict=True):
+        assert survey is not None
+        rows = np.flatnonzero(p)[kept[start:start + size]]
+        start += size
+        asked.append(_answer(rng, period, workspace, survey, t, rows, d[rows]))
+    return asked
+
+
+def _answer(rng: np.random.Generator, period: Period, workspace: Workspace, survey: Survey,
+            t: Triggered, rows: Ints, due: Ints) -> Asked:
+    quiet = workspace.feedback.quiet_hours
+    sent = (_out_of_quiet_hours(period, due, quiet.start, quiet.end) if quiet is not None
+            else due)
+    valid = int(workspace.feedback.link_seconds)
+    n = len(rows)
+    outcome = t.outcome[rows]
+    rate = np.array([t.answering.rate[name] for name in t.outcomes])[outcome]
+    wait = np.minimum(rng.lognormal(np.log(ANSWER_MEDIAN), ANSWER_SIGMA, n).astype(np.int64),
+                      valid - MINUTE)
+    answers_at = period.daytime(rng, sent + wait, 7, 23)
+    answers_at = np.where(answers_at - sent < valid, answers_at, sent + wait)
+    answered = np.where((rng.random(n) < rate) & (answers_at < period.end), answers_at, -1)
+    started = np.where(answered >= 0, answered - uniform(rng, 30, 5 * MINUTE, n), -1)
+    started = np.maximum(started, np.where(answered >= 0, sent, -1))
+    one_click = rng.random(n) < 0.4
+    r = np.flatnonzero(answered >= 0)
+    values: dict[str, Ints] = {}
+    for key, table in t.answering.values.items():
+        values[key] = _draw(rng, outcome[r], table, t.outcomes, t.answering.low.get(key, 1))
+    text = next((q for q in survey.questions if q.type == "text"), None)
+    comment = np.full(len(r), -1, np.int64)
+    if text is not None and t.answering.comments:
+        shown = np.ones(len(r), bool)
+        rule = text.show_if
+        if rule is not None:
+            earlier = values[rule.question]
+            if rule.at_least is not None:
+                shown &= earlier >= rule.at_least
+            if rule.at_most is not None:
+                shown &= earlier <= rule.at_most
+            if rule.in_ is not None:
+                shown &= np.isin(earlier, [v for v in rule.in_ if isinstance(v, int)])
+        writes = np.flatnonzero(shown & (rng.random(len(r)) < t.answering.comment_rate))
+        pools = [len(next(iter(t.answering.comments[name].values())))
+                 for name in t.outcomes]
+        size = np.array(pools)[outcome[r][writes]]
+        comment[writes] = (rng.random(len(writes)) * size).astype(np.int64)
+    return Asked(survey, t.step, t.rows[rows], t.who[rows], due, sent, sent + valid, answered,
+                 started, one_click, outcome, t.outcomes, values, comment,
+                 text.id if text else None, t.answering.comments,
+                 {k: v.take(pa.array(rows)) for k, v in t.properties.items()})
+
+
+def feedback_events(tl: Timeline, asked: Sequence[Asked], channel: str) -> None:
+    """A `feedback_given` event per response at the moment it was given, with the survey,
+    the trigger's `properties` (e.g. the order) and the standard scores: the journey's
+    feedback touchpoint says the same as the responses."""
+    for a in asked:
+        r = a.respondents
+        if not len(r):
+            continue
+        fields: dict[str, Labels | np.ndarray | pa.Array] = {
+            "survey": Labels((a.survey.id,), np.zeros(len(r), np.int64))}
+        for key, column in a.properties.items():
+            fields[key] = column.take(pa.array(r))
+        for kind in ("nps", "ces", "csat"):
+            q = a.survey.first_of(kind)
+            if q is not None:
+                fields[kind] = a.answers[q.id]
+        tl.add("feedback_given", a.who[r], a.answered[r], channel, props=properties(**fields))
+
+
+def _times(seconds: Ints) -> list[datetime | None]:
+    mask = seconds < 0
+    times: list[datetime | None] = pa.array(
+        np.where(mask, 0, seconds) * 1_000_000, pa.timestamp("us", tz="UTC"), mask=mask
+    ).to_pylist()
+    return times
+
+
+def invitation_id(event_ids: pa.Array, survey_number: int) -> list[str]:
+    """An invitation is named by its event and the survey's number in the workspace: the
+    same history gives the same invitations, so a second demo run stores nothing twice."""
+    return [f"{e}-{survey_number}" for e in event_ids.to_pylist()]
+
+
+def records(asked: Sequence[Asked], tl: Timeline, events: pa.Table, workspace_id: int,
+            workspace: Workspace, customers: Sequence[Customer],
+            created: datetime) -> tuple[list[dict[str, Any]], pa.Table]:
+    """App-store rows of the invitations and an Arrow table of the responses (SCHEMA of
+    storage.responses), for a block whose events table has been built."""
+    languages = list(workspace.languages)
+    language: list[str] = [c.language if c.language in languages else languages[0]
+                           for c in customers]
+    invitations: list[dict[str, Any]] = []
+    parts: list[pa.Table] = []
+    numbers = {s.id: i + 1 for i, s in enumerate(workspace.surveys)}
+    for a in asked:
+        at = tl.rows_in_table(a.step, a.rows)
+        if (at < 0).any():  # pragma: no cover - invite() keeps events inside the period
+            raise RuntimeError("an invitation's event is outside the history")
+        take = pa.array(at)
+        event_ids = events.column("id").take(take).combine_chunks()
+        ids = invitation_id(event_ids, numbers[a.survey.id])
+        trigger = a.survey.trigger
+        assert trigger is not None
+        occurred = events.column("occurred_at").take(take).to_pylist()
+        event_type = trigger.event
+        due, sent, expires, answered, opened = (
+            _times(a.due), _times(a.sent), _times(a.expires), _times(a.answered),
+            _times(a.started))
+        touchpoint = a.survey.touchpoint
+        customer_ids = events.column("customer").take(take).to_pylist()
+        for i, ident in enumerate(ids):
+            invitations.append({
+                "id": ident, "workspace_id": workspace_id, "survey": a.survey.id,
+                "customer": customer_ids[i], "touchpoint": touchpoint,
+                "channel": trigger.channel, "event_id": event_ids[i].as_py(),
+                "event_type": event_type, "occurred_at": occurred[i], "due_at": due[i],
+                "status": "answered" if answered[i] else "sent", "reason": None,
+                "attempts": 1, "sent_at": sent[i], "expires_at": expires[i],
+                "opened_at": opened[i], "answered_at": answered[i], "created_at": created,
+            })
+        parts.append(_responses(a, events, take, ids, workspace_id, customers, language))
+    table = (pa.concat_tables(parts) if parts
+             else RESPONSES.empty_table())
+    return invitations, table
+
+
+def _responses(a: Asked, events: pa.Table, take: pa.Array, ids: list[str],
+               workspace_id: int, customers: Sequence[Customer],
+               language: list[str]) -> pa.Table:
+    r = a.respondents
+    n = len(r)
+    rows = pa.array(r)
+    who = a.who[r].tolist()
+    lang = [language[w] for w in who]
+    answers: list[str] = []
+    comments: list[str | None] = []
+    nested = {k for k in a.answers if "." in k}
+    for j in range(n):
+        answer: dict[str, Any] = {}
+        for key, values in a.answers.items():
+            if key in nested:
+                group, item = key.split(".", 1)
+                answer.setdefault(group, {})[item] = int(values[j])
+            else:
+                answer[key] = int(values[j])
+        text = None
+        if a.comment[j] >= 0 and a.comment_question is not None:
+            pool = a.comments[a.outcomes[a.outcome[r[j]]]]
+            text = (pool.get(lang[j]) or next(iter(pool.values())))[a.comment[j]]
+            answer[a.comment_question] = text
+        answers.append(orjson.dumps(answer).decode())
+        comments.append(text)
+    scores = {}
+    for kind in ("nps", "ces", "csat"):
+        q = a.survey.first_of(kind)
+        scores[kind] = (pa.array(a.answers[q.id], pa.int8()) if q is not None
+                        else pa.nulls(n, pa.int8()))
+    event_rows = take.take(rows)
+    widget = a.survey.trigger is not None and a.survey.trigger.channel == "web"
+    # An email invitation is answered with a one-click scale in the mail or on the form.
+    source = np.where(widget, "widget", np.where(a.one_click[r], "email", "form"))
+    return pa.table({
+        "workspace_id": pa.array(np.full(n, workspace_id, np.int32)),
+        "id": pa.array([ids[i] for i in r.tolist()], pa.string()),
+        "survey": pa.array([a.survey.id] * n, pa.string()),
+        "invitation": pa.array([ids[i] for i in r.tolist()], pa.string()),
+        "customer": events.column("customer").take(event_rows),
+        "account": events.column("account").take(event_rows),
+        "role": pa.array([customers[w].role for w in who], pa.string()),
+        "segments": pa.array([list(customers[w].segments) for w in who],
+                             pa.list_(pa.string())),
+        "touchpoint": pa.array([a.survey.touchpoint] * n, pa.string()),
+        "channel": events.column("channel").take(event_rows),
+        "source": pa.array(source.tolist(), pa.string()),
+        "language": pa.array(lang, pa.string()),
+        "event_id": events.column("id").take(event_rows),
+        "answers": pa.array(answers, pa.string()),
+        **scores,
+        "comment": pa.array(comments, pa.string()),
+        "complete": pa.array(np.ones(n, bool)),
+        "started_at": pa.array(a.started[r] * 1_000_000, pa.timestamp("us", tz="UTC")),
+        "updated_at": pa.array(a.answered[r] * 1_000_000, pa.timestamp("us", tz="UTC")),
+        "revision": pa.array(np.ones(n, np.int32)),
+    }, schema=RESPONSES)
