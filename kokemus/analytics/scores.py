@@ -41,14 +41,6 @@ GROUPS: tuple[Breakdown, ...] = ("touchpoint", "channel", "segment", "account", 
 TRENDS: tuple[Breakdown, ...] = ("week", "month")
 KINDS = ("nps", "ces", "ces_easy", "csat")
 
-# The column (or expression) each breakdown groups by; trends as the first day of the bucket.
-_KEYS: dict[str, str] = {
-    "touchpoint": "touchpoint", "channel": "channel", "account": "account", "role": "role",
-    "survey": "survey",
-    "week": "CAST(date_trunc('week', timezone('UTC', started_at)) AS DATE)",
-    "month": "CAST(date_trunc('month', timezone('UTC', started_at)) AS DATE)",
-}
-
 _COUNTS = """
     count(*) AS responses,
     count(*) FILTER (WHERE nps >= 9) AS promoters,
@@ -61,6 +53,14 @@ _COUNTS = """
     count(csat) AS csat_n,
     count(*) FILTER (WHERE csat >= 4) AS csat_top2
 """
+_NAMES = ("responses", "promoters", "passives", "detractors", "ces_n", "ces_sum", "ces_squares",
+          "ces_easy", "csat_n", "csat_top2")
+# Counts of groups added up into larger groups (days into weeks, segment lists into segments)
+_SUMS = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _NAMES)
+_DAY_US = 86_400_000_000
+# The first day of a trend bucket from a day number (days since 1970-01-01, in UTC)
+_BUCKETS = {"week": "date_trunc('week', DATE '1970-01-01' + CAST(day AS INTEGER))",
+            "month": "date_trunc('month', DATE '1970-01-01' + CAST(day AS INTEGER))"}
 
 
 @dataclass(frozen=True)
@@ -137,39 +137,62 @@ def _time(value: datetime | date) -> str:
 def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
            by: Sequence[Breakdown] = (), filters: Filters = Filters(),
            min_n: int = 1) -> Report:
-    """Overall scores and the breakdowns in `by`, counted in DuckDB."""
+    """Overall scores and the breakdowns in `by`, counted in DuckDB in one statement.
+
+    One scan groups the responses by every asked-for attribute at once (GROUPING SETS);
+    trends group by day (an integer from the UTC timestamp, cheaper than calendar
+    arithmetic per row) and segments by the whole list, and a second stage adds those few
+    groups up into weeks, months and single segments."""
     unknown = [b for b in by if b not in BREAKDOWNS]
     if unknown:
         raise ValueError(f"no breakdown {unknown[0]!r} (known: {', '.join(BREAKDOWNS)})")
-    source = answers_sql(workspace_id, filters)
-    plain = [b for b in dict.fromkeys(by) if b != "segment"]
-    sets = ", ".join(["()", *(f"({b})" for b in plain)])
-    columns = "".join(f", {_KEYS[b]} AS {b}" for b in plain)
+    asked = list(dict.fromkeys(by))
+    plain = [b for b in asked if b in GROUPS and b != "segment"]
+    columns = list(plain)
+    if "segment" in asked:
+        columns.append("segments")
+    trends = [b for b in asked if b in TRENDS]
+    if trends:
+        columns.append("day")
+    day = f", epoch_us(started_at) // {_DAY_US} AS day" if trends else ""
+    kept = "".join(f", {c}" for c in columns if c != "day")
+    sets = ", ".join(["()", *(f"({c})" for c in columns)])
     # grouping(x) = 0 names the set a row belongs to; the overall row has all of them 1
-    which = " ".join(f"WHEN grouping({b}) = 0 THEN '{b}'" for b in plain)
-    name = f"CASE {which} ELSE 'all' END" if plain else "'all'"
-    key = f"coalesce({', '.join(f'CAST({b} AS VARCHAR)' for b in plain)})" if plain else "NULL"
+    which = " ".join(f"WHEN grouping({c}) = 0 THEN '{c}'" for c in columns)
+    name = f"CASE {which} ELSE 'all' END" if columns else "'all'"
+    key = (f"coalesce({', '.join(f'CAST({c} AS VARCHAR)' for c in plain)})" if plain
+           else "CAST(NULL AS VARCHAR)")
+    stages = [f"SELECT breakdown, {key} AS key, {', '.join(_NAMES)} FROM g "
+              "WHERE breakdown NOT IN ('segments', 'day')"]
+    if "segment" in asked:
+        stages.append(f"""
+            SELECT 'segment', segment, {_SUMS}
+            FROM (SELECT unnest(segments) AS segment, * FROM g
+                  WHERE breakdown = 'segments') AS u
+            GROUP BY segment""")
+    for trend in trends:
+        stages.append(f"""
+            SELECT '{trend}', CAST(CAST({_BUCKETS[trend]} AS DATE) AS VARCHAR), {_SUMS}
+            FROM g WHERE breakdown = 'day'
+            GROUP BY 2""")
     rows = cursor.execute(f"""
-        WITH r AS (SELECT nps, ces, csat{columns} FROM ({source}) AS s)
-        SELECT {name} AS breakdown, {key} AS key, {_COUNTS}
-        FROM r
-        GROUP BY GROUPING SETS ({sets})
+        WITH g AS MATERIALIZED (
+            SELECT {name} AS breakdown{''.join(f", {c}" for c in columns)}, {_COUNTS}
+            FROM (SELECT nps, ces, csat{kept}{day}
+                  FROM ({answers_sql(workspace_id, filters)}) AS s) AS r
+            GROUP BY GROUPING SETS ({sets})
+        )
+        {" UNION ALL ".join(stages)}
     """).fetchall()
-    if "segment" in by:
-        rows += cursor.execute(f"""
-            SELECT 'segment' AS breakdown, segment AS key, {_COUNTS}
-            FROM (SELECT nps, ces, csat, unnest(segments) AS segment FROM ({source}) AS s) AS u
-            GROUP BY segment
-        """).fetchall()
-    overall = _scores(None, (0,) * 10, min_n)
-    found: dict[str, list[Scores]] = {b: [] for b in dict.fromkeys(by)}
+    overall = _scores(None, (0,) * len(_NAMES), min_n)
+    found: dict[str, list[Scores]] = {b: [] for b in asked}
     for breakdown, group, *counts in rows:
         if breakdown == "all":
             overall = _scores(None, counts, min_n)
         elif group is not None:  # responses without the attribute are not a group
             found[breakdown].append(_scores(group, counts, min_n))
-    for name, groups in found.items():
-        if name in TRENDS:
+    for name_, groups in found.items():
+        if name_ in TRENDS:
             groups.sort(key=lambda s: s.key or "")
         else:
             groups.sort(key=lambda s: (-s.responses, s.key or ""))
