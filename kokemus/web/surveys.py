@@ -145,9 +145,10 @@ def question_view(survey: Survey, q: Question, lang: str, company: str) -> Quest
         rule = q.show_if
         if rule.in_ is not None:
             wanted = ", ".join(str(v) for v in rule.in_)
+        elif rule.at_least is not None and rule.at_most is not None:
+            wanted = f"{rule.at_least}–{rule.at_most}"
         else:
-            wanted = f"{'' if rule.at_least is None else rule.at_least}–" \
-                     f"{'' if rule.at_most is None else rule.at_most}"
+            wanted = f"≥ {rule.at_least}" if rule.at_least is not None else f"≤ {rule.at_most}"
         condition = t("surveys.shown_if", question=rule.question, values=wanted)
     return QuestionView(q.id, q.type, survey.text_of(q, lang, company), q.required, scale,
                         condition, items)

@@ -119,7 +119,7 @@ def test_the_editor_shows_the_surveys_yaml_and_a_preview(signed_in: TestClient) 
     assert text.startswith("id: after-delivery\n")
     assert "  delay: 2h\n" in text
     assert "Kuinka todennäköisesti suosittelisit Yritykseni" in html  # standard NPS wording
-    assert "Näytetään vain, jos recommend on –6" in html
+    assert "Näytetään vain, jos recommend on ≤ 6" in html
     preview_en = signed_in.get(f"{EDITOR}?preview=en").text
     assert "How likely are you to recommend My company" in preview_en
 
