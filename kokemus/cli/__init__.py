@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from kokemus.cli.common import (
     settings_for,
     workspace_for,
 )
+from kokemus.cli.feedback import feedback_app
 from kokemus.cli.journeys import journeys_app
 from kokemus.cli.scores import scores_app
 from kokemus.config import load_settings
@@ -45,6 +47,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(feedback_app, name="feedback")
 app.add_typer(scores_app, name="scores")
 
 @app.command()
@@ -290,14 +293,21 @@ def serve(
     import uvicorn
 
     from kokemus.api.app import create_app
+    from kokemus.engine.worker import Worker
 
     settings = load_settings(data_dir=data_dir, host=host, port=port)
+    # uvicorn shuts down gracefully on SIGTERM and then raises it again: as an exit, not a
+    # kill, so the `finally` below stops the worker between runs and closes the stores
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     kk = bootstrap.build(settings)
+    worker: Worker | None = None
     try:
         # DuckDB gets all cores but one: the one left runs the event loop, which parses and
         # validates requests while DuckDB writes (on 2 cores: DuckDB 1 thread, no contention)
         kk.events.set_threads(max(1, (os.cpu_count() or 2) - 1))
         application = create_app(settings, kk)
+        # survey invitations: planned from new events and sent, beside the server's requests
+        worker = Worker(kk, settings.worker_interval).start() if settings.worker else None
         # what start-up built lives as long as the server: out of the cycle collector's way,
         # so its full collections walk only what requests leave behind
         gc.collect()
@@ -306,7 +316,13 @@ def serve(
         # loop and http "auto": uvloop and httptools where installed (uvicorn[standard])
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        if worker is not None:
+            worker.stop()
         kk.close()
+
+
+def _exit_on_sigterm(_signal: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command()

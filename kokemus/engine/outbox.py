@@ -17,12 +17,10 @@ SHOWN = ("id", "survey", "customer", "channel", "status", "reason", "attempts", 
 def counts(db: Engine, workspace_id: int) -> dict[str, int]:
     """Invitations per status, every status named (0 when none)."""
     with db.connect() as conn:
-        found: dict[str, int] = dict(conn.execute(
+        found = {str(status): int(n) for status, n in conn.execute(
             select(invitations.c.status, func.count()).where(
-                invitations.c.workspace_id == workspace_id).group_by(invitations.c.status)
-        ).tuples().all())
-    return {status: int(found.pop(status, 0)) for status in STATUSES} | {
-        str(k): int(v) for k, v in found.items()}
+                invitations.c.workspace_id == workspace_id).group_by(invitations.c.status))}
+    return {status: found.pop(status, 0) for status in STATUSES} | found
 
 
 def latest(db: Engine, workspace_id: int, *, status: str | None = None,
