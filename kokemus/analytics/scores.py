@@ -148,7 +148,7 @@ def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
         raise ValueError(f"no breakdown {unknown[0]!r} (known: {', '.join(BREAKDOWNS)})")
     asked = list(dict.fromkeys(by))
     plain = [b for b in asked if b in GROUPS and b != "segment"]
-    columns = list(plain)
+    columns: list[str] = list(plain)
     if "segment" in asked:
         columns.append("segments")
     trends = [b for b in asked if b in TRENDS]
