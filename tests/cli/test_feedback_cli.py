@@ -56,9 +56,9 @@ def mailing(home: Path, inbox: Inbox,  # noqa: F811
     return home
 
 
-def delivered(home: Path, *customers: str, hours_ago: float = 3) -> None:
+def delivered(folder: Path, *customers: str, hours_ago: float = 3) -> None:
     at = (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()
-    invoke("import", "events", str(write_jsonl(home / "events.jsonl", [
+    invoke("import", "events", str(write_jsonl(folder / "events.jsonl", [
         {"id": f"d-{c}", "type": "delivered", "customer": c, "channel": "web",
          "occurred_at": at} for c in customers])))
 
