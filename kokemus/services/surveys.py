@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import yaml
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 
@@ -131,6 +132,17 @@ def _relative(item: Located, position: int, first: int, last: int) -> Located:
     return Located(Problem(loc, item.problem.message), line)
 
 
+def _id_in(text: str) -> str:
+    """The id the survey text gives; SurveyTextError if it gives none (or is no YAML)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise SurveyTextError([Located(Problem(("id",), "the survey needs an id"), None)])
+    return str(data["id"])
+
+
 def _check_unique(workspace: Workspace, survey: Survey, position: int | None) -> None:
     for i, other in enumerate(workspace.surveys):
         if other.id == survey.id and i != position:
@@ -158,8 +170,7 @@ def replace_survey(db: Engine, slug: str, survey_yaml: str, user: str, *,
     """
     active = _current(db, slug, base_version)
     if survey_id is None:
-        probe = with_survey(active.document, survey_yaml, None)
-        survey_id = probe.surveys[-1].id
+        survey_id = _id_in(survey_yaml)
     position = _position(active.document, survey_id)
     updated = with_survey(active.document, survey_yaml, position)
     _check_unique(updated, updated.surveys[position], position)

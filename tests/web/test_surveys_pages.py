@@ -16,6 +16,7 @@ from sqlalchemy import select
 from kokemus import bootstrap
 from kokemus.domain.events import Customer
 from kokemus.services import access, feedback
+from kokemus.services import surveys as survey_service
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people, responses
@@ -402,3 +403,20 @@ def test_one_response_reads_as_questions_and_answers(
     english = signed_in.get("/w/my-company/responses/r001").text
     assert "What could we have done better?" in english and "detractor" in english
     assert signed_in.get("/w/my-company/responses/nothing").status_code == 404
+
+
+def test_the_editing_use_cases_without_the_web(
+    kk: bootstrap.Kokemus, workspace: ActiveWorkspace
+) -> None:
+    text = survey_service.survey_text(workspace.document, "after-delivery")
+    applied = survey_service.replace_survey(kk.db, "my-company",
+                                            text.replace("delay: 2h", "delay: 1d"), "cli")
+    assert (applied.version, applied.changed) == (2, True)
+    with pytest.raises(survey_service.SurveyTextError) as caught:
+        survey_service.replace_survey(kk.db, "my-company", "name: x\n", "cli")
+    assert caught.value.located[0].problem.path == "id"
+    with pytest.raises(survey_service.StaleEdit):
+        survey_service.remove_survey(kk.db, "my-company", "after-delivery", "cli",
+                                     base_version=1)
+    assert survey_service.remove_survey(kk.db, "my-company", "after-delivery", "cli").version == 3
+    assert workspace_service.get(kk.db, "my-company").document.surveys == []
