@@ -286,6 +286,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     data_dir: DataDir = None,
+    worker: Annotated[bool | None, typer.Option(
+        "--worker/--no-worker", help="Plan and send survey invitations in the background "
+        "[default: KOKEMUS_WORKER, on].")] = None,
 ) -> None:
     """Serve the API and the web UI."""
     import gc
@@ -295,19 +298,19 @@ def serve(
     from kokemus.api.app import create_app
     from kokemus.engine.worker import Worker
 
-    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    settings = load_settings(data_dir=data_dir, host=host, port=port, worker=worker)
     # uvicorn shuts down gracefully on SIGTERM and then raises it again: as an exit, not a
     # kill, so the `finally` below stops the worker between runs and closes the stores
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     kk = bootstrap.build(settings)
-    worker: Worker | None = None
+    running: Worker | None = None
     try:
         # DuckDB gets all cores but one: the one left runs the event loop, which parses and
         # validates requests while DuckDB writes (on 2 cores: DuckDB 1 thread, no contention)
         kk.events.set_threads(max(1, (os.cpu_count() or 2) - 1))
         application = create_app(settings, kk)
         # survey invitations: planned from new events and sent, beside the server's requests
-        worker = Worker(kk, settings.worker_interval).start() if settings.worker else None
+        running = Worker(kk, settings.worker_interval).start() if settings.worker else None
         # what start-up built lives as long as the server: out of the cycle collector's way,
         # so its full collections walk only what requests leave behind
         gc.collect()
@@ -316,8 +319,8 @@ def serve(
         # loop and http "auto": uvloop and httptools where installed (uvicorn[standard])
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     finally:
-        if worker is not None:
-            worker.stop()
+        if running is not None:
+            running.stop()
         kk.close()
 
 
@@ -353,7 +356,8 @@ def demo(
     out.print(f"\nweb UI: http://127.0.0.1:{port}/  log in as [bold]admin[/bold], "
               f"password [bold]{password}[/bold]")
     if serve_after:
-        serve(host="127.0.0.1", port=port, data_dir=settings.data_dir)
+        # the demo's customers are made up: no invitation emails to their addresses
+        serve(host="127.0.0.1", port=port, data_dir=settings.data_dir, worker=False)
 
 
 DEMO_MARKER = ".kokemus-demo"

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -111,22 +112,33 @@ def test_bad_status_is_refused(mailing: Path) -> None:
     assert "lost" in result.output
 
 
-def test_serve_runs_the_worker_and_stops_cleanly(mailing: Path, inbox: Inbox) -> None:  # noqa: F811
-    delivered(mailing, "c1", "c2")
+def serve_until(port: int, done: Callable[[], bool], *options: str) -> None:
+    """Run `kokemus serve` until it answers and `done()` holds (30 s at most), then stop it
+    as a service manager does (SIGTERM), and check that it ended cleanly."""
     env = {**os.environ, "KOKEMUS_WORKER_INTERVAL": "0.2"}
-    port = free_port()
-    proc = subprocess.Popen([*KOKEMUS, "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([*KOKEMUS, "serve", "--port", str(port), *options], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if len(inbox.envelopes) >= 2 and serving(port):
-                break
+        while time.monotonic() < deadline and not (serving(port) and done()):
             time.sleep(0.1)
     finally:
         proc.terminate()
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output
+
+
+def test_serve_runs_the_worker_and_stops_cleanly(mailing: Path, inbox: Inbox) -> None:  # noqa: F811
+    delivered(mailing, "c1", "c2")
+    serve_until(free_port(), lambda: len(inbox.envelopes) >= 2)
     assert sorted(e.rcpt_tos[0] for e in inbox.envelopes) == ["c1@example.com",
                                                             "c2@example.fi"]
     assert listing()["counts"]["sent"] == 2  # recorded, with the stores closed cleanly
+
+
+def test_serve_without_the_worker_sends_nothing(mailing: Path, inbox: Inbox) -> None:  # noqa: F811
+    delivered(mailing, "c1")
+    started = time.monotonic()
+    serve_until(free_port(), lambda: time.monotonic() - started > 2, "--no-worker")
+    assert not inbox.envelopes
+    assert listing()["counts"]["planned"] == 0  # nothing planned either
