@@ -8,9 +8,9 @@ the next sequence number, and every journey orders by (customer, occurred_at, se
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,10 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 # Survey responses live beside the events: the scores are aggregates over millions of them,
-# which the analytic engine does in milliseconds. One row per response, updated in place
-# as a respondent answers more (partial answers are kept); `revision` counts the updates.
+# which the analytic engine does in milliseconds. One row per response, replaced as a
+# respondent answers more (partial answers are kept); `revision` counts the updates. No
+# primary key: the one writer replaces rows in groups (see EventStore.submit_job), and an
+# index would make every write several times dearer.
 RESPONSES_DDL = """
 CREATE TABLE IF NOT EXISTS responses (
     workspace_id INTEGER NOT NULL,
@@ -78,8 +80,7 @@ CREATE TABLE IF NOT EXISTS responses (
     complete BOOLEAN NOT NULL,
     started_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
-    revision INTEGER NOT NULL,
-    PRIMARY KEY (workspace_id, id)
+    revision INTEGER NOT NULL
 )
 """
 
@@ -91,6 +92,22 @@ _FEW_ROWS = 32  # up to this many rows an insert binds values instead of scannin
 
 class EventStoreLocked(KokemusError):
     pass
+
+
+class _Job:
+    """A write other than an event batch, done by the writer with the others of its kind."""
+
+    __slots__ = ("future", "kind", "payload")
+
+    def __init__(self, kind: str, payload: Any) -> None:
+        self.kind = kind
+        self.payload = payload
+        self.future: Future[Any] = Future()
+
+
+# A handler writes a group of jobs of its kind in one transaction and returns, per job, its
+# result or the exception that job alone failed with.
+Handler = Callable[[duckdb.DuckDBPyConnection, list[Any]], list[Any]]
 
 
 class _Pending:
@@ -140,7 +157,8 @@ class EventStore:
             self._con.execute(DDL)
             self._con.execute(RESPONSES_DDL)
         self._write = threading.Lock()
-        self._queue: list[_Pending] = []
+        self._queue: list[_Pending | _Job] = []
+        self._handlers: dict[str, Handler] = {}
         self._wake = threading.Condition()
         self._writer: threading.Thread | None = None
         self._closing = False
@@ -175,6 +193,24 @@ class EventStore:
         if batch.num_rows == 0:
             pending.future.set_result(set())
             return pending.future
+        self._enqueue(pending)
+        return pending.future
+
+    def handle(self, kind: str, handler: Handler) -> None:
+        """Register how the writer writes jobs of `kind` (see submit_job)."""
+        self._handlers[kind] = handler
+
+    def submit_job(self, kind: str, payload: Any) -> Future[Any]:
+        """Hand a write to the writer thread. Every job of `kind` waiting by the time it is
+        free goes to the kind's handler together, in one transaction: small writes cost one
+        DuckDB commit per group instead of one each, as event appends do."""
+        if kind not in self._handlers:
+            raise KokemusError(f"no writer for {kind}")
+        job = _Job(kind, payload)
+        self._enqueue(job)
+        return job.future
+
+    def _enqueue(self, item: _Pending | _Job) -> None:
         with self._wake:
             if self._closing:
                 raise KokemusError("the event store is closed")
@@ -182,9 +218,8 @@ class EventStore:
                 self._writer = threading.Thread(target=self._write_loop, daemon=True,
                                                 name="kokemus-event-writer")
                 self._writer.start()
-            self._queue.append(pending)
+            self._queue.append(item)
             self._wake.notify()
-        return pending.future
 
     def _write_loop(self) -> None:
         while True:
@@ -194,8 +229,30 @@ class EventStore:
                 if not self._queue:
                     return
                 group, self._queue = self._queue, []
+            batches = [item for item in group if isinstance(item, _Pending)]
+            jobs = [item for item in group if isinstance(item, _Job)]
             with self._write:
-                self._store_group(group)
+                if batches:
+                    self._store_group(batches)
+                for kind in dict.fromkeys(job.kind for job in jobs):
+                    self._run_jobs(kind, [job for job in jobs if job.kind == kind])
+
+    def _run_jobs(self, kind: str, jobs: list[_Job]) -> None:
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            results = self._handlers[kind](self._con, [job.payload for job in jobs])
+            self._con.execute("COMMIT")
+        except Exception as exc:
+            with suppress(duckdb.Error):  # nothing to roll back if BEGIN itself failed
+                self._con.execute("ROLLBACK")
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
 
     def _store_group(self, group: list[_Pending]) -> None:
         """Store waiting batches (the write lock held); a failing group is retried one by

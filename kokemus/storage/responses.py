@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -33,8 +34,8 @@ SCHEMA = pa.schema([
 SCORE_COLUMNS = ("nps", "ces", "csat")
 
 _SELECT = ", ".join(COLUMNS)
-_INSERT = (f"INSERT OR REPLACE INTO responses ({_SELECT}) VALUES "
-           f"({', '.join('?' for _ in COLUMNS)})")
+
+Change = Callable[[dict[str, Any] | None], dict[str, Any]]
 
 
 def _row(values: tuple[Any, ...]) -> dict[str, Any]:
@@ -51,24 +52,76 @@ def get(store: EventStore, workspace_id: int, response_id: str) -> dict[str, Any
 
 
 def update(store: EventStore, workspace_id: int, response_id: str,
-           change: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
-    """Read the response (None if new), let `change` make the new row, write it: all under
-    the writer's lock, so two submissions of one response never interleave or duplicate."""
-    with store.writing() as con:
-        found = con.execute(f"SELECT {_SELECT} FROM responses WHERE workspace_id = ? AND id = ?",
-                            [workspace_id, response_id]).fetchone()
-        row = change(_row(found) if found else None)
-        values = [orjson.dumps(row["answers"]).decode() if c == "answers" else row.get(c)
-                  for c in COLUMNS]
-        con.execute(_INSERT, values)
+           change: Change) -> dict[str, Any]:
+    """Read the response (None if new), let `change` make the new row, write it.
+
+    Done by the event store's writer thread together with the other updates waiting then
+    (one read, one delete, one insert and one commit per group, see `_write_group`), so two
+    submissions of one response never interleave or duplicate, and 200 submissions a second
+    cost a few DuckDB commits, not 200. An exception from `change` (a refused answer) fails
+    this update alone and leaves the stored response as it was.
+    """
+    store.handle(KIND, _write_group)  # idempotent: the writer learns how, once per store
+    row: dict[str, Any] = store.submit_job(KIND, (workspace_id, response_id, change)).result()
     return row
 
 
+KIND = "responses"
+
+
+def _write_group(con: duckdb.DuckDBPyConnection,
+                 jobs: list[tuple[int, str, Change]]) -> list[Any]:
+    keys = list(dict.fromkeys((ws, ident) for ws, ident, _ in jobs))
+    current: dict[tuple[int, str], dict[str, Any] | None] = dict.fromkeys(keys)
+    found = con.execute(
+        f"SELECT {_SELECT} FROM responses WHERE id IN ({', '.join('?' for _ in keys)})",
+        [ident for _, ident in keys]).fetchall()
+    for values in found:
+        row = _row(values)
+        if (row["workspace_id"], row["id"]) in current:
+            current[(row["workspace_id"], row["id"])] = row
+    results: list[Any] = []
+    changed: set[tuple[int, str]] = set()
+    for ws, ident, change in jobs:  # in arrival order: a later job sees an earlier one's row
+        try:
+            new = change(current[(ws, ident)])
+        except Exception as exc:
+            results.append(exc)
+            continue
+        current[(ws, ident)] = new
+        changed.add((ws, ident))
+        results.append(new)
+    if changed:
+        rows = [current[key] for key in keys if key in changed]
+        _replace(con, pa.Table.from_pylist(
+            [{**r, "answers": orjson.dumps(r["answers"]).decode()} for r in rows if r],
+            schema=SCHEMA))
+    return results
+
+
+def _replace(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
+    """Replace the rows of `batch`'s ids (the caller holds a transaction)."""
+    con.register("replacing", batch)
+    try:
+        con.execute("DELETE FROM responses USING replacing WHERE "
+                    "responses.workspace_id = replacing.workspace_id "
+                    "AND responses.id = replacing.id")
+        con.execute(f"INSERT INTO responses ({_SELECT}) SELECT {_SELECT} FROM replacing")
+    finally:
+        con.unregister("replacing")
+
+
 def insert_many(store: EventStore, table: pa.Table) -> int:
-    """Bulk insert (demo, benchmarks, imports) of rows in SCHEMA; existing ids are replaced."""
-    batch = table.select(list(COLUMNS)).cast(SCHEMA)  # noqa: F841 - scanned by DuckDB below
+    """Bulk write (demo, benchmarks, imports) of rows in SCHEMA; existing ids are replaced."""
+    batch = table.select(list(COLUMNS)).cast(SCHEMA)
     with store.writing() as con:
-        con.execute(f"INSERT OR REPLACE INTO responses ({_SELECT}) SELECT {_SELECT} FROM batch")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _replace(con, batch)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
     return int(table.num_rows)
 
 
