@@ -1,0 +1,388 @@
+"""Feedback benchmark: score queries over a million responses, and the hosted survey form
+under a steady load. Progress goes to stderr; the last stdout line is one JSON object.
+
+    python bench/feedback.py                  # 1M responses; 200 form posts/s for 20 s
+    python bench/feedback.py --responses 200000 --rate 100 --seconds 5   # quicker
+
+scores_1m_s: 1,000,000 generated responses (20 touchpoints with skewed traffic and their
+own score levels, 5 channels, 6 segments (0-2 per response), 2,000 B2B accounts with 4
+roles on a third of the responses, 3 surveys, 2 years, some answers left out) inserted into
+a fresh event store with storage.responses.insert_many; then the full breakdown the UI and
+the API use: kokemus.analytics.scores.report with every breakdown (touchpoint, channel,
+segment, account, role, survey) and the weekly and monthly trends. The figure is the median
+of 5 runs (the first, cold run is reported too). For comparison, the overall score alone
+(one query), one breakdown (by touchpoint) in DuckDB, and the same breakdown's counts by
+pandas over the columns already in memory (loading them not counted), checked equal.
+
+submit_p99_ms, submit_rps: `kokemus serve` as a subprocess on a free loopback port with a
+temporary data dir (KOKEMUS_FORM_RATE_LIMIT=0, KOKEMUS_WORKER=false); before it starts, the
+starter workspace, customers and one invitation per request are made directly against the
+same stores (DuckDB allows one process). The client posts the hosted form `POST /s/{token}`
+(form-encoded answers, each request a new invitation, all complete) open loop at `--rate`:
+request i is due at start + i/rate and its latency counts from that time, so a slow server
+cannot hide behind a waiting client. One asyncio thread drives 16 keep-alive connections,
+so the client takes little CPU from the server. The first second warms up and is not
+counted. Afterwards the stores are opened again and every posted response is checked.
+
+Targets: scores_1m_s < 1; submit_p99_ms < 50 at 200 requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from kokemus import bootstrap
+from kokemus.analytics import scores
+from kokemus.config import Settings
+from kokemus.domain.events import Customer
+from kokemus.services import feedback
+from kokemus.services import workspaces as workspace_service
+from kokemus.storage import people, responses
+from kokemus.workspace import document
+
+HOST = "127.0.0.1"
+KOKEMUS = str(Path(sys.executable).with_name("kokemus"))
+STARTER = Path(document.__file__).parent / "starter.yaml"
+SECRET = "bench-secret-key-bench-secret-key"
+START = datetime(2024, 11, 1, tzinfo=UTC)
+MIN_N = 30
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+# ---------------------------------------------------------------------------- responses
+
+
+def generate(n: int, seed: int = 4) -> pa.Table:
+    """`n` responses in the storage's Arrow schema (see the module text for the spread)."""
+    rng = np.random.default_rng(seed)
+    weights = 1 / np.arange(1, 21)
+    touchpoint = rng.choice(20, n, p=weights / weights.sum())
+    channel = rng.choice(5, n, p=[0.4, 0.25, 0.15, 0.12, 0.08])
+    # each touchpoint has its own level: a shift of the 0-10 answer
+    shift = np.linspace(-1.5, 1.0, 20)[touchpoint]
+    nps = np.clip(np.round(rng.normal(8.4 + shift, 2.0)), 0, 10).astype(np.int8)
+    ces = np.clip(np.round(rng.normal(5.0 + shift / 2, 1.4)), 1, 7).astype(np.int8)
+    csat = np.clip(np.round(rng.normal(3.9 + shift / 3, 0.9)), 1, 5).astype(np.int8)
+    seconds = rng.integers(0, 2 * 365 * 86400, n)
+    started = (np.datetime64(START.replace(tzinfo=None), "us")
+               + seconds.astype("timedelta64[s]").astype("timedelta64[us]"))
+    b2b = rng.random(n) < 1 / 3
+    account = np.where(b2b, rng.integers(0, 2000, n), -1)
+    role = np.where(b2b, rng.choice(4, n, p=[0.2, 0.2, 0.5, 0.1]), -1)
+    # 0, 1 or 2 segments of 6 per response
+    sizes = rng.choice(3, n, p=[0.2, 0.5, 0.3])
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+    first = rng.integers(0, 6, n)
+    second = (first + rng.integers(1, 6, n)) % 6
+    members = np.empty(int(offsets[-1]), dtype=np.int64)
+    one, two = sizes >= 1, sizes == 2
+    members[offsets[:-1][one]] = first[one]
+    members[offsets[:-1][two] + 1] = second[two]
+    segment_names = pa.array([f"segment-{i}" for i in range(6)])
+
+    def names(prefix: str, codes: np.ndarray, count: int) -> pa.Array:
+        labels = pa.array([f"{prefix}-{i}" for i in range(count)])
+        return labels.take(pa.array(codes, mask=codes < 0))
+
+    def some(values: np.ndarray, answered: float) -> pa.Array:
+        return pa.array(values, mask=rng.random(n) >= answered)
+
+    ids = pa.array(np.char.add("r", np.arange(n).astype(str)))
+    return pa.table({
+        "workspace_id": pa.array(np.ones(n, dtype=np.int32)),
+        "id": ids,
+        "survey": names("survey", rng.choice(3, n, p=[0.6, 0.3, 0.1]), 3),
+        "invitation": pa.nulls(n, pa.string()),
+        "customer": names("customer", rng.integers(0, 300_000, n), 300_000),
+        "account": names("account", account, 2000),
+        "role": pa.array(np.array(["decider", "influencer", "user", "buyer"])[role],
+                         mask=role < 0),
+        "segments": pa.ListArray.from_arrays(pa.array(offsets),
+                                             segment_names.take(pa.array(members))),
+        "touchpoint": names("touchpoint", touchpoint, 20),
+        "channel": pa.array(np.array(["email", "web", "phone", "chat", "store"])[channel]),
+        "source": pa.array(np.full(n, "form")),
+        "language": pa.array(np.where(rng.random(n) < 0.7, "fi", "en")),
+        "event_id": pa.nulls(n, pa.string()),
+        "answers": pa.array(np.full(n, "{}")),
+        "nps": some(nps, 0.97), "ces": some(ces, 0.8), "csat": some(csat, 0.7),
+        "comment": pa.nulls(n, pa.string()),
+        "complete": pa.array(rng.random(n) < 0.9),
+        "started_at": pa.array(started, pa.timestamp("us", tz="UTC")),
+        "updated_at": pa.array(started, pa.timestamp("us", tz="UTC")),
+        "revision": pa.array(np.ones(n, dtype=np.int32)),
+    })
+
+
+def pandas_touchpoint(table: pa.Table) -> tuple[float, dict[str, tuple[int, ...]]]:
+    """The counts of the touchpoint breakdown by pandas; its time without the loading."""
+    frame = table.select(["touchpoint", "nps", "ces", "csat"]).to_pandas()
+    began = time.perf_counter()
+    nps, ces, csat = frame["nps"], frame["ces"], frame["csat"]
+    parts = frame.assign(
+        promoters=nps >= 9, passives=(nps >= 7) & (nps <= 8), detractors=nps <= 6,
+        ces_n=ces.notna(), ces_sum=ces.fillna(0), ces_squares=ces.fillna(0) ** 2,
+        ces_easy=ces >= 5, csat_n=csat.notna(), csat_top2=csat >= 4)
+    counted = parts.groupby("touchpoint")[[
+        "promoters", "passives", "detractors", "ces_n", "ces_sum", "ces_squares", "ces_easy",
+        "csat_n", "csat_top2"]].sum()
+    seconds = time.perf_counter() - began
+    return seconds, {str(k): tuple(int(v) for v in row) for k, row in counted.iterrows()}
+
+
+def timed(call: Any) -> tuple[float, Any]:
+    began = time.perf_counter()
+    result = call()
+    return time.perf_counter() - began, result
+
+
+def bench_scores(root: Path, n: int) -> dict[str, Any]:
+    log(f"scores: generating {n:,} responses")
+    table = generate(n)
+    settings = Settings(data_dir=root / "scores", secret_key=SECRET)
+    result: dict[str, Any] = {"responses": n}
+    with bootstrap.build(settings) as kk:
+        insert_s, _ = timed(lambda: responses.insert_many(kk.events, table))
+        result["insert_1m_s"] = round(insert_s, 2)
+        log(f"scores: inserted in {insert_s:.2f} s")
+        everything = (*scores.GROUPS, *scores.TRENDS)
+        with kk.events.reading() as cursor:
+            runs = []
+            for _ in range(5):
+                seconds, report = timed(lambda: scores.report(
+                    cursor, 1, everything, scores.Filters(), MIN_N))
+                runs.append(seconds)
+            overall_s, overall = timed(lambda: scores.overall(cursor, 1, min_n=MIN_N))
+            one_s, by_touchpoint = timed(lambda: scores.breakdown(
+                cursor, 1, "touchpoint", min_n=MIN_N))
+    groups = {name: len(rows) for name, rows in report.breakdowns.items()}
+    log(f"scores: full breakdown {statistics.median(runs):.3f} s (median of 5; first "
+        f"{runs[0]:.3f} s); groups {groups}; overall NPS {overall.nps.value:.1f} "
+        f"({overall.nps.low:.1f}-{overall.nps.high:.1f}), n {overall.nps.n:,}")
+    pandas_s, counted = pandas_touchpoint(table)
+    for group in by_touchpoint:  # the two ways count the same
+        p, pas, d, ces_n, ces_sum, _, easy, csat_n, top2 = counted[group.key or ""]
+        assert (group.nps.n, group.ces.n, group.csat.n) == (p + pas + d, ces_n, csat_n)
+        expected = (100 * (p - d) / (p + pas + d), ces_sum / ces_n, 100 * easy / ces_n,
+                    100 * top2 / csat_n)
+        found = (group.nps.value, group.ces.value, group.ces_easy.value, group.csat.value)
+        assert all(abs((f or 0) - e) < 1e-9 for f, e in zip(found, expected, strict=True))
+    log(f"scores: overall alone {overall_s:.3f} s; by touchpoint {one_s:.3f} s in DuckDB, "
+        f"{pandas_s:.3f} s in pandas (columns already in memory)")
+    result.update({
+        "scores_1m_s": round(statistics.median(runs), 3),
+        "scores_1m_first_s": round(runs[0], 3),
+        "scores_overall_s": round(overall_s, 3),
+        "scores_by_touchpoint_s": round(one_s, 3),
+        "pandas_by_touchpoint_s": round(pandas_s, 3),
+        "groups": groups,
+    })
+    return result
+
+
+# ---------------------------------------------------------------------------- the form
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(data: Path, count: int) -> list[str]:
+    """The starter workspace, `count` customers and an invitation for each; their form
+    paths (/s/{token})."""
+    settings = Settings(data_dir=data, secret_key=SECRET)
+    now = datetime.now(UTC)
+    with bootstrap.build(settings) as kk:
+        workspace_service.apply(kk.db, document.load(STARTER), source=str(STARTER))
+        ws = workspace_service.get(kk.db, "my-company")
+        people.upsert_customers(kk.db, ws.id, [
+            Customer(id=f"c{i}", language="fi" if i % 3 else "en") for i in range(count)],
+            now=now)
+        paths = []
+        for i in range(count):
+            invitation = feedback.invite(kk.db, ws, "after-delivery", f"c{i}", channel="email",
+                                         now=now)
+            paths.append(feedback.link("", SECRET, invitation))
+    return paths
+
+
+class Server:
+    def __init__(self, data: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, "KOKEMUS_SECRET_KEY": SECRET, "KOKEMUS_FORM_RATE_LIMIT": "0",
+               "KOKEMUS_WORKER": "false"}
+        self.proc = subprocess.Popen(
+            [KOKEMUS, "serve", "--data-dir", str(data), "--port", str(self.port), "--host", HOST],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise SystemExit(f"server exited: {stderr}")
+            try:
+                socket.create_connection((HOST, self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit("server did not start within 60 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def body(i: int) -> bytes:
+    """Answers as the form posts them; a low NPS also answers the follow-up question."""
+    recommend, effort, satisfied = (i * 7) % 11, 1 + (i * 5) % 7, 1 + (i * 3) % 5
+    fields = f"recommend={recommend}&effort={effort}&satisfied={satisfied}"
+    fields += "&shown=recommend+effort+satisfied"
+    if recommend <= 6:
+        fields += "+why&why=Toimitus+my%C3%B6h%C3%A4styi"
+    return fields.encode()
+
+
+def post_form(port: int, paths: list[str], rate: int, seconds: float,
+              workers: int = 16) -> tuple[list[float], float, list[bytes]]:
+    """Open loop at `rate` per second; latencies of the counted requests (from their due
+    time), the achieved rate over them, and any unexpected status lines."""
+    warm = rate
+    count = min(len(paths), int(rate * seconds) + warm)
+    requests = [(f"POST {paths[i]} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+                 "Content-Type: application/x-www-form-urlencoded\r\n"
+                 f"Content-Length: {len(body(i))}\r\n\r\n").encode() + body(i)
+                for i in range(count)]
+    latencies: list[float] = []
+    failures: list[bytes] = []
+    span: list[float] = []
+
+    async def post(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], i: int) -> None:
+        reader, writer = conn
+        writer.write(requests[i])
+        status = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await reader.readexactly(length)
+        if b" 200 " not in status:
+            failures.append(status)
+
+    async def run() -> None:
+        idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        for _ in range(workers):
+            idle.put_nowait(await asyncio.open_connection(HOST, port))
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.2
+
+        async def one(i: int, due: float) -> None:
+            conn = await idle.get()
+            try:
+                await post(conn, i)
+            finally:
+                idle.put_nowait(conn)
+            if i >= warm:
+                latencies.append(loop.time() - due)
+
+        tasks = []
+        for i in range(count):
+            due = start + i / rate
+            if (wait := due - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        span.extend([start + warm / rate, loop.time()])
+        while not idle.empty():
+            idle.get_nowait()[1].close()
+
+    asyncio.run(run())
+    achieved = len(latencies) / (span[1] - span[0])
+    return latencies, achieved, failures
+
+
+def bench_submit(root: Path, rate: int, seconds: float) -> dict[str, Any]:
+    data = root / "form"
+    count = int(rate * seconds) + rate
+    log(f"submit: starter workspace, {count:,} customers and invitations")
+    began = time.perf_counter()
+    paths = prepare(data, count)
+    log(f"submit: prepared in {time.perf_counter() - began:.1f} s; starting kokemus serve")
+    server = Server(data)
+    try:
+        log(f"submit: POST /s/{{token}} at {rate}/s for {seconds:.0f} s (+1 s warm-up)")
+        latencies, achieved, failures = post_form(server.port, paths, rate, seconds)
+    finally:
+        server.stop()
+    if failures:
+        raise SystemExit(f"{len(failures)} form posts failed, e.g. {failures[0]!r}")
+    with bootstrap.build(Settings(data_dir=data, secret_key=SECRET)) as kk:
+        ws = workspace_service.get(kk.db, "my-company")
+        with kk.events.reading() as cursor:
+            found = cursor.execute("SELECT count(*), count(*) FILTER (WHERE complete) "
+                                   "FROM responses WHERE workspace_id = ?", [ws.id]).fetchone()
+    assert found == (count, count), f"responses saved: {found}, posted {count}"
+    result = {
+        "submit_p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "submit_p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "submit_max_ms": round(max(latencies) * 1000, 2),
+        "submit_rps": round(achieved, 1),
+        "submit_requests": len(latencies),
+    }
+    log(f"submit: p50 {result['submit_p50_ms']} ms, p99 {result['submit_p99_ms']} ms, "
+        f"max {result['submit_max_ms']} ms at {achieved:.1f}/s; {count:,} responses saved")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--responses", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=int, default=200, help="Form posts per second.")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--skip", default="", help="Comma-separated: scores, submit.")
+    args = parser.parse_args()
+    skip = set(args.skip.split(","))
+    root = Path(tempfile.mkdtemp(prefix="kokemus-feedback-bench-"))
+    result: dict[str, Any] = {"submit_p99_ms": None, "submit_rps": None, "scores_1m_s": None}
+    try:
+        if "scores" not in skip:
+            result.update(bench_scores(root, args.responses))
+        if "submit" not in skip:
+            result.update(bench_submit(root, args.rate, args.seconds))
+        result["cpus"] = os.cpu_count()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(orjson.dumps(result).decode())
+
+
+if __name__ == "__main__":
+    main()
