@@ -43,8 +43,8 @@ BAND = "#cfe6ee"
 FEW = "#9aa3ad"
 INK_SOFT = "#5b6572"
 GRID = "#e3e8ee"
-W, H = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28
+W, H = 480, 200
+LEFT, RIGHT, TOP, BOTTOM = 40, 12, 12, 28
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def trend_svg(kind: str, trend: list[scores.Scores], granularity: str,
         out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{_num(y(tick))}" '
                    f'y2="{_num(y(tick))}" stroke="{GRID}"/>')
         out.append(f'<text x="{LEFT - 6}" y="{_num(y(tick) + 4)}" text-anchor="end" '
-                   f'font-size="11" fill="{INK_SOFT}">'
+                   f'font-size="12" fill="{INK_SOFT}">'
                    f'{_number(tick, 0, language)}</text>')
     if not points:
         out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" font-size="13" '
@@ -253,7 +253,7 @@ def trend_svg(kind: str, trend: list[scores.Scores], granularity: str,
     for day, anchor in ((first, "start"), (last, "end")):
         text = day.strftime("%Y-%m") if granularity == "month" else day.isoformat()
         out.append(f'<text x="{_num(x(day))}" y="{H - 8}" text-anchor="{anchor}" '
-                   f'font-size="11" fill="{INK_SOFT}">{text}</text>')
+                   f'font-size="12" fill="{INK_SOFT}">{text}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 

@@ -1,0 +1,58 @@
+"""The scores page in a real headless Chromium: no script, no policy violation, the charts
+drawn, the breakdown chosen by the form."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import Page, expect
+
+from kokemus import bootstrap
+from kokemus.services import access
+from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import responses
+from tests.analytics.test_scores import many, table_of
+from tests.web.test_browser import browser, page, pytestmark, server  # noqa: F401
+
+SHOT = "/tmp/kokemus-scores.png"
+
+
+def test_scores_page_in_chromium(server: str, page: Page,  # noqa: F811
+                                 kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> None:
+    access.create_user(kk.db, "anna", "salasana123")
+    week = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    rows = []
+    for w in range(8):  # eight weeks, NPS rising; phone answers too few to show
+        at = week + timedelta(days=7 * w)
+        rows += (many(30 + 5 * w, nps=10, ces=6, csat=5, started_at=at)
+                 + many(20, nps=8, ces=4, csat=4, started_at=at)
+                 + many(25 - 2 * w, nps=3, ces=2, csat=2, started_at=at)
+                 + many(2, nps=0, channel="phone", started_at=at))
+    responses.insert_many(kk.events, table_of(rows, workspace_id=workspace.id))
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+
+    page.goto(f"{server}/login?next=/w/my-company")
+    page.get_by_label("Käyttäjätunnus").fill("anna")
+    page.get_by_label("Salasana").fill("salasana123")
+    page.get_by_role("button", name="Kirjaudu").click()
+    page.locator("#scores-link").click()
+    expect(page).to_have_url(f"{server}/w/my-company/scores")
+    expect(page.get_by_role("heading", name="Tulokset", exact=True)).to_be_visible()
+    expect(page.locator("#card-nps .score-n")).to_have_text("n = 700")
+    for kind in ("nps", "ces", "csat"):
+        chart = page.locator(f"#trend-{kind}")
+        expect(chart).to_be_visible()
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 50
+        expect(chart.locator("circle.point")).to_have_count(8)
+    expect(page.locator("#movement-nps")).to_contain_text("ei merkitsevää muutosta")
+
+    page.locator("select[name=by]").select_option("channel")
+    page.get_by_role("button", name="Näytä").click()
+    expect(page).to_have_url(f"{server}/w/my-company/scores?from=&to=&survey=&by=channel"
+                             "&trend=week")
+    expect(page.locator('tr[data-key="phone"]')).to_contain_text("liian vähän vastauksia")
+    expect(page.locator('tr[data-key="email"] .kind-nps')).to_contain_text("n = 684")
+    page.screenshot(path=SHOT, full_page=True)
+    assert problems == []
