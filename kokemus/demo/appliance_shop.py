@@ -8,6 +8,7 @@ customer nothing, and refuses to cancel; those customers call, chat and score lo
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,32 @@ COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
                "link between the shop and the carrier."),
     },
 }
+
+
+def _around(mean: float) -> tuple[float, ...]:
+    """Probabilities of 1..7 centred on `mean` (a binomial shape)."""
+    q = (mean - 1) / 6
+    return tuple(math.comb(6, k) * q**k * (1 - q) ** (6 - k) for k in range(7))
+
+
+# The quality survey two weeks after the installation (RATER, 1-7): what customers expect
+# does not depend on what happened; what they perceive does, most in reliability and
+# responsiveness, the dimensions the damaged deliveries broke.
+EXPECTED = {"tangibles": 5.0, "reliability": 6.4, "responsiveness": 6.0, "assurance": 5.8,
+            "empathy": 5.2}
+PERCEIVED = {
+    "smooth": {"tangibles": 5.3, "reliability": 6.1, "responsiveness": 5.7, "assurance": 5.8,
+               "empathy": 5.0},
+    "delayed_untold": {"tangibles": 5.2, "reliability": 4.6, "responsiveness": 4.0,
+                       "assurance": 5.4, "empathy": 4.4},
+    "damaged": {"tangibles": 5.0, "reliability": 2.3, "responsiveness": 2.2, "assurance": 3.8,
+                "empathy": 2.8},
+}
+QUALITY = feedback.Answering(rate=RESPONSE_RATE, values={
+    **{f"quality.{d}.expected": {o: _around(e) for o in OUTCOMES} for d, e in EXPECTED.items()},
+    **{f"quality.{d}.perceived": {o: _around(PERCEIVED[o][d]) for o in OUTCOMES}
+       for d in EXPECTED},
+})
 ANSWERING = feedback.Answering(
     rate=RESPONSE_RATE, values={"recommend": NPS, "effort": CES, "satisfied": CSAT},
     comments=COMMENTS, low={"recommend": 0})
@@ -198,6 +225,8 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
         feedback.Triggered("after-installation", completed, np.arange(len(i)), who[i],
                            installed, outcome[i], OUTCOMES, ANSWERING,
                            {"order": order.take(pa.array(i))}),
+        feedback.Triggered("quality", completed, np.arange(len(i)), who[i], installed,
+                           outcome[i], OUTCOMES, QUALITY, {"order": order.take(pa.array(i))}),
     ]
 
 

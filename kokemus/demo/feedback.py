@@ -53,7 +53,8 @@ def workspace_of(path: Path) -> Workspace:
 class Answering:
     """How customers answer a survey, by outcome: the share who answer, and per question id
     the probability of each value of its scale (`question.item` for one element of a
-    question asked per item); comments in each language for the open question."""
+    question asked per item, `question.item.expected` for one side of a pair); comments in
+    each language for the open question."""
 
     rate: Mapping[str, float]
     values: Mapping[str, Mapping[str, Sequence[float]]]  # question -> outcome -> p per value
@@ -312,15 +313,15 @@ def _responses(a: Asked, events: pa.Table, take: pa.Array, ids: list[str],
     lang = [language[w] for w in who]
     answers: list[str] = []
     comments: list[str | None] = []
-    nested = {k for k in a.answers if "." in k}
+    paths = {k: k.split(".") for k in a.answers}
     for j in range(n):
         answer: dict[str, Any] = {}
         for key, values in a.answers.items():
-            if key in nested:
-                group, item = key.split(".", 1)
-                answer.setdefault(group, {})[item] = int(values[j])
-            else:
-                answer[key] = int(values[j])
+            *groups, last = paths[key]
+            place = answer
+            for group in groups:
+                place = place.setdefault(group, {})
+            place[last] = int(values[j])
         text = None
         if a.comment[j] >= 0 and a.comment_question is not None:
             pool = a.comments[a.outcomes[a.outcome[r[j]]]]

@@ -188,7 +188,30 @@ def test_the_delivery_survey_waits_for_an_installation(kk: bootstrap.Kokemus,
         SELECT i.survey, list(DISTINCT e.properties->>'installation')
         FROM responses i JOIN events e ON e.workspace_id = i.workspace_id AND e.id = i.event_id
         WHERE i.workspace_id = ? GROUP BY 1""", ws))
-    assert kinds == {"after-delivery": ["false"], "after-installation": [None]}
+    assert kinds == {"after-delivery": ["false"], "after-installation": [None],
+                     "quality": [None]}
+
+
+def test_damaged_deliveries_open_a_reliability_gap(kk: bootstrap.Kokemus,
+                                                   ids: dict[str, int]) -> None:
+    """The expectation/perception survey: expectations alike, perceived reliability far
+    below them after a damaged delivery (the gaps model's gap 5)."""
+    ws = ids["kodinkone"]
+    gaps = {damaged: (n, expected, gap) for damaged, n, expected, gap in _rows(kk, """
+        WITH damaged AS (SELECT DISTINCT properties->>'order' AS "order" FROM events
+                         WHERE workspace_id = ? AND type = 'delivery_damaged'),
+             q AS (SELECT coalesce(e.properties->>'order' IN (SELECT "order" FROM damaged),
+                                   false) AS damaged,
+                          (r.answers->'quality'->'reliability'->>'expected')::INT AS e,
+                          (r.answers->'quality'->'reliability'->>'perceived')::INT AS p
+                   FROM responses r JOIN events e
+                        ON e.workspace_id = r.workspace_id AND e.id = r.event_id
+                   WHERE r.workspace_id = ? AND r.survey = 'quality')
+        SELECT damaged, count(*), avg(e), avg(p - e) FROM q GROUP BY 1""", ws, ws)}
+    assert gaps[True][0] >= 10 and gaps[False][0] >= 300
+    # Documented: expected 6.4 for everyone; perceived 2.3 after a damage, 6.1 otherwise.
+    assert abs(gaps[True][1] - gaps[False][1]) < 0.6
+    assert gaps[True][2] < -3.0 < -1.0 < gaps[False][2] < 0.5
 
 
 def test_answers_fit_their_survey(kk: bootstrap.Kokemus, ids: dict[str, int]) -> None:
