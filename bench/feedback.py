@@ -17,7 +17,9 @@ pandas over the columns already in memory (loading them not counted), checked eq
 submit_p99_ms, submit_rps: `kokemus serve` as a subprocess on a free loopback port with a
 temporary data dir (KOKEMUS_FORM_RATE_LIMIT=0, KOKEMUS_WORKER=false); before it starts, the
 starter workspace, customers and one invitation per request are made directly against the
-same stores (DuckDB allows one process). The client posts the hosted form `POST /s/{token}`
+same stores (DuckDB allows one process); each form has been opened, and every other one
+holds a one-click answer from the email, so a submission reads and merges the saved
+response as it does in life. The client posts the hosted form `POST /s/{token}`
 (form-encoded answers, each request a new invitation, all complete) open loop at `--rate`:
 request i is due at start + i/rate and its latency counts from that time, so a slow server
 cannot hide behind a waiting client. One asyncio thread drives 16 keep-alive connections,
@@ -225,10 +227,18 @@ def prepare(data: Path, count: int) -> list[str]:
             Customer(id=f"c{i}", language="fi" if i % 3 else "en") for i in range(count)],
             now=now)
         paths = []
+        survey = ws.document.survey("after-delivery")
+        assert survey is not None
         for i in range(count):
             invitation = feedback.invite(kk.db, ws, "after-delivery", f"c{i}", channel="email",
                                          now=now)
             paths.append(feedback.link("", SECRET, invitation))
+            # As in life, the form was opened before it is sent, and every other respondent
+            # clicked the scale in the email first: the submission reads and merges that.
+            opened = feedback.open_link(kk, SECRET, paths[-1].rsplit("/", 1)[1], now)
+            if i % 2:
+                feedback.submit(kk, ws, survey, {"recommend": 9}, response_id=invitation["id"],
+                                source="email", now=now, invitation=opened.invitation)
     return paths
 
 

@@ -143,6 +143,7 @@ class Opened:
     survey: Survey
     language: str
     response: dict[str, Any] | None
+    person: dict[str, Any] | None = None  # the customer's row, as the response snapshots it
 
 
 def language_for(workspace: ActiveWorkspace, customer: dict[str, Any] | None) -> str:
@@ -152,8 +153,10 @@ def language_for(workspace: ActiveWorkspace, customer: dict[str, Any] | None) ->
     return wanted if wanted in languages else languages[0]
 
 
-def open_link(kk: Kokemus, secret: str, token: str, now: datetime) -> Opened:
-    """Check a link and return the survey behind it; LinkError for forged, expired or done."""
+def open_link(kk: Kokemus, secret: str, token: str, now: datetime, *,
+              mark_opened: bool = True) -> Opened:
+    """Check a link and return the survey behind it; LinkError for forged, expired or done.
+    A submission passes `mark_opened=False`: `submit` then marks it in its own write."""
     invitation_id = verify(secret, token, now)
     invitation = get_invitation(kk.db, invitation_id)
     if invitation is None:
@@ -167,14 +170,17 @@ def open_link(kk: Kokemus, secret: str, token: str, now: datetime) -> Opened:
     survey = workspace.document.survey(invitation["survey"])
     if survey is None:
         raise LinkError("unknown", "this survey is no longer in use", language)
-    response = responses.get(kk.events, workspace.id, invitation_id)
-    if invitation["answered_at"] is not None and response is not None and response["complete"]:
+    if invitation["answered_at"] is not None:  # set only when a response is complete
         raise LinkError("answered", "this survey has already been answered", language)
-    if invitation["opened_at"] is None:
+    # Answers are saved only through an opened link (submit marks it opened), so a link
+    # never opened has none to read: a first submission skips the read.
+    response = (responses.get(kk.events, workspace.id, invitation_id)
+                if invitation["opened_at"] is not None else None)
+    if mark_opened and invitation["opened_at"] is None:
         with kk.db.begin() as conn:
             conn.execute(update(invitations).where(invitations.c.id == invitation_id)
                          .values(opened_at=now))
-    return Opened(invitation, workspace, survey, language, response)
+    return Opened(invitation, workspace, survey, language, response, customer)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -198,12 +204,13 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
            response_id: str, source: Source, now: datetime, complete: bool = False,
            invitation: dict[str, Any] | None = None, customer: str | None = None,
            touchpoint: str | None = None, channel: str | None = None,
-           language: str | None = None, event_id: str | None = None) -> dict[str, Any]:
+           language: str | None = None, event_id: str | None = None,
+           person: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate `answers` (merged over what the response already holds) and save them.
 
     AnswerError (a ValueError naming each question and why) leaves the stored response as
     it was. With `complete`, required questions must be answered and the invitation is
-    marked answered.
+    marked answered. `person`: the customer's row when the caller has it already.
     """
     if invitation is not None:
         customer = invitation["customer"]
@@ -214,7 +221,8 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
     if channel is None and touchpoint is not None:
         tp = workspace.document.touchpoint(touchpoint)
         channel = tp.channel if tp is not None else None
-    person = people.get_customer(kk.db, workspace.id, customer) if customer else None
+    if person is None and customer:
+        person = people.get_customer(kk.db, workspace.id, customer)
 
     def change(old: dict[str, Any] | None) -> dict[str, Any]:
         merged = {**(old["answers"] if old else {}), **answers}
@@ -238,16 +246,20 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
         }
 
     row = responses.update(kk.events, workspace.id, response_id, change)
-    if invitation is not None and row["complete"] and invitation.get("answered_at") is None:
-        with kk.db.begin() as conn:
+    if invitation is not None and (invitation.get("opened_at") is None or (
+            row["complete"] and invitation.get("answered_at") is None)):
+        marks: dict[str, Any] = {"opened_at": invitation.get("opened_at") or now}
+        if row["complete"]:
+            marks.update(answered_at=now, status="answered")
+        with kk.db.begin() as conn:  # one write per submission, whatever it marks
             conn.execute(update(invitations).where(invitations.c.id == invitation["id"])
-                         .values(answered_at=now, status="answered"))
+                         .values(**marks))
     return row
 
 
 def _event_channel(kk: Kokemus, workspace_id: int, event_id: str | None) -> str | None:
     """The channel of the event that triggered an invitation: where the experience was."""
-    if not event_id:
+    if not event_id or event_id.startswith("manual:"):  # invited by hand: no event
         return None
     with kk.events.reading() as cur:
         found = cur.execute("SELECT channel FROM events WHERE workspace_id = ? AND id = ?",

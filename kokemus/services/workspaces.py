@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -111,14 +112,27 @@ def get(db: Engine, slug: str, version: int | None = None) -> ActiveWorkspace:
         return _load(conn, slug, version)
 
 
+# Parsed documents by (workspace id, version) per app store: a version never changes, and
+# validating a whole document costs more than the rest of a survey submission.
+_parsed: WeakKeyDictionary[Engine, dict[tuple[int, int], ActiveWorkspace]] = WeakKeyDictionary()
+
+
 def get_by_id(db: Engine, workspace_id: int) -> ActiveWorkspace:
+    """The current version of a workspace (one small query when it is already parsed)."""
     with db.connect() as conn:
-        slug = conn.execute(
-            select(workspaces.c.slug).where(workspaces.c.id == workspace_id)
-        ).scalar()
-        if slug is None:
+        row = conn.execute(
+            select(workspaces.c.slug, workspaces.c.version).where(workspaces.c.id == workspace_id)
+        ).first()
+        if row is None:
             raise NotFound(f"no workspace with id {workspace_id}")
-        return _load(conn, slug)
+        parsed = _parsed.setdefault(db, {})
+        active = parsed.get((workspace_id, row.version))
+        if active is None:
+            active = _load(conn, row.slug)
+            if len(parsed) > 64:
+                parsed.clear()
+            parsed[(workspace_id, active.version)] = active
+        return active
 
 
 def slugs(db: Engine) -> list[str]:

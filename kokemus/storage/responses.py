@@ -95,17 +95,19 @@ def _write_group(con: duckdb.DuckDBPyConnection,
         rows = [current[key] for key in keys if key in changed]
         _replace(con, pa.Table.from_pylist(
             [{**r, "answers": orjson.dumps(r["answers"]).decode()} for r in rows if r],
-            schema=SCHEMA))
+            schema=SCHEMA), existing=bool(found))
     return results
 
 
-def _replace(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
-    """Replace the rows of `batch`'s ids (the caller holds a transaction)."""
+def _replace(con: duckdb.DuckDBPyConnection, batch: pa.Table, *, existing: bool = True) -> None:
+    """Replace the rows of `batch`'s ids (the caller holds a transaction); `existing=False`
+    when none of them is stored yet, which spares the delete."""
     con.register("replacing", batch)
     try:
-        con.execute("DELETE FROM responses USING replacing WHERE "
-                    "responses.workspace_id = replacing.workspace_id "
-                    "AND responses.id = replacing.id")
+        if existing:
+            con.execute("DELETE FROM responses USING replacing WHERE "
+                        "responses.workspace_id = replacing.workspace_id "
+                        "AND responses.id = replacing.id")
         con.execute(f"INSERT INTO responses ({_SELECT}) SELECT {_SELECT} FROM replacing")
     finally:
         con.unregister("replacing")

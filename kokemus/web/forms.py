@@ -314,7 +314,8 @@ def _save(kk: Kokemus, opened: Opened, answers: dict[str, Any], *, source: feedb
           now: datetime, complete: bool) -> dict[str, Any]:
     return feedback.submit(kk, opened.workspace, opened.survey, answers,
                            response_id=opened.invitation["id"], source=source, now=now,
-                           complete=complete, invitation=opened.invitation)
+                           complete=complete, invitation=opened.invitation,
+                           person=opened.person)
 
 
 def _keep_valid(kk: Kokemus, opened: Opened, answers: dict[str, Any], problems: dict[str, str],
@@ -328,9 +329,9 @@ def _keep_valid(kk: Kokemus, opened: Opened, answers: dict[str, Any], problems: 
         _save(kk, opened, valid, source=source, now=now, complete=False)
 
 
-def _open(request: Request, token: str) -> Opened:
+def _open(request: Request, token: str, *, mark_opened: bool = True) -> Opened:
     return feedback.open_link(kokemus(request), request.app.state.link_secret, token,
-                              datetime.now(UTC))
+                              datetime.now(UTC), mark_opened=mark_opened)
 
 
 @router.get("/s/{token}")
@@ -369,7 +370,7 @@ def _answer(request: Request, token: str, form: FormData) -> Response:
     if limited := _limited(request, embed):
         return limited
     try:
-        opened = _open(request, token)
+        opened = _open(request, token, mark_opened=False)  # the save marks it
     except LinkError as exc:
         return _problem(request, exc, embed, token)
     kk, survey, now = kokemus(request), opened.survey, datetime.now(UTC)
