@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Outcome, selection
+from kokemus.analytics.scores import answers_sql
 from kokemus.api.auth import Read, kokemus
 from kokemus.api.errors import ApiError
 from kokemus.services.workspaces import ActiveWorkspace
@@ -108,7 +109,8 @@ async def get_channels(request: Request, workspace: Read, journey: Journey = Non
     return await answer(request, log, lambda e, lg: vars(channels.channel_switches(e, lg)))
 
 
-@router.get("/consistency", summary="The same touchpoint by channel: conversion and time")
+@router.get("/consistency",
+            summary="The same touchpoint by channel: conversion, time and answer scores")
 async def get_consistency(request: Request, workspace: Read, journey: Journey = None,
                           channel: Channels = None, since: Since = None,
                           until: Until = None, accounts: Accounts = False,
@@ -116,8 +118,9 @@ async def get_consistency(request: Request, workspace: Read, journey: Journey = 
                               description="Goal touchpoint for conversion.")] = None,
                           ) -> dict[str, Any]:
     log = journey_log(workspace, journey, channel, since, until, accounts)
-    return await answer(request, log,
-                        lambda e, lg: channels.touchpoint_by_channel(e, lg, goal=goal))
+    answers = answers_sql(workspace.id)
+    return await answer(request, log, lambda e, lg: channels.touchpoint_by_channel(
+        e, lg, goal=goal, scores=answers))
 
 
 @router.get("/committee", summary="B2B buying committee coverage and win rates")

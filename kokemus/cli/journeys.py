@@ -21,6 +21,7 @@ from kokemus import bootstrap
 from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Subject, selection
+from kokemus.analytics.scores import answers_sql
 from kokemus.cli.common import (
     DataDir,
     WorkspaceOpt,
@@ -200,8 +201,10 @@ _command("channels", "Channel switching: consecutive channel pairs, multichannel
          "channels per journey, common channel sequences.",
          lambda q: vars(channels.channel_switches(q.engine, q.log)))
 _command("consistency", "Consistency across channels: the same touchpoint by channel, with "
-         "conversion to the journey's goal and time to the next step; large spreads flagged.",
-         lambda q: channels.touchpoint_by_channel(q.engine, q.log, goal=_goal(q)))
+         "conversion to the journey's goal, time to the next step and the survey answers "
+         "given there (NPS, CES, CSAT with n); large spreads flagged.",
+         lambda q: channels.touchpoint_by_channel(
+             q.engine, q.log, goal=_goal(q), scores=answers_sql(q.workspace.id)))
 _command("committee", "B2B buying committee: who was reached where, coverage per account, "
          "and win rates by coverage and by whether the decider was reached.",
          lambda q: vars(accounts.committee_coverage(

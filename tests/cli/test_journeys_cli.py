@@ -9,7 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from kokemus.cli import app
-from tests.cli.test_cli import home  # noqa: F401  (the fixture)
+from kokemus.services import workspaces
+from kokemus.storage import responses
+from tests.analytics.test_scores import table_of
+from tests.cli.test_cli import home, open_stores  # noqa: F401  (home: the fixture)
 
 runner = CliRunner()
 
@@ -82,6 +85,21 @@ def test_channels_and_consistency(imported: Path) -> None:
     rows = run_json("consistency")
     assert sorted((r["touchpoint"], r["channel"], r["cases"]) for r in rows) == [
         ("order", "phone", 1), ("order", "web", 2)]
+    assert all(r["nps_n"] == 0 and r["nps"] is None for r in rows)
+
+    # Answers about the order: two by phone (a promoter and a detractor), one on the web.
+    with open_stores(imported) as kk:
+        workspace_id = workspaces.get(kk.db, "my-company").id
+        responses.insert_many(kk.events, table_of([
+            {"touchpoint": "order", "channel": "phone", "nps": 10, "ces": 6},
+            {"touchpoint": "order", "channel": "phone", "nps": 2, "ces": 2},
+            {"touchpoint": "order", "channel": "web", "nps": 9, "csat": 5},
+        ], workspace_id))
+    scored = {r["channel"]: r for r in run_json("consistency")}
+    assert (scored["phone"]["nps"], scored["phone"]["nps_n"]) == (0.0, 2)
+    assert (scored["phone"]["ces"], scored["phone"]["ces_n"]) == (4.0, 2)
+    assert (scored["web"]["nps"], scored["web"]["csat"], scored["web"]["csat_n"]) == (
+        100.0, 100.0, 1)
 
 
 def test_conformance_dropoff_and_funnel(imported: Path) -> None:
