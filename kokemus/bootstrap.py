@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from kokemus.config import Settings
 from kokemus.storage import appstore
 from kokemus.storage.events import EventStore
+from kokemus.storage.writes import Writes
 
 
 @dataclass
@@ -18,8 +19,13 @@ class Kokemus:
     settings: Settings
     db: Engine
     events: EventStore
+    writes: Writes = field(init=False)  # group commit for hot-path app-store writes
+
+    def __post_init__(self) -> None:
+        self.writes = Writes(self.db)
 
     def close(self) -> None:
+        self.writes.close()
         self.events.close()
         self.db.dispose()
 

@@ -265,6 +265,34 @@ class Survey(Model):
         return [q for q in self.questions
                 if q.show_if is None or q.show_if.matches(answers.get(q.show_if.question))]
 
+    def lenient(self, answers: dict[str, Any]) -> dict[str, Any]:
+        """Answers as the domain reads them where they are valid, as given where not (so
+        skip logic sees numbers in a form's text fields before anything is checked)."""
+        out: dict[str, Any] = {}
+        for qid, value in answers.items():
+            q = self.question(qid)
+            if q is None or value in (None, "", [], {}):
+                continue
+            try:
+                out[qid] = answer_of(q, value)
+            except ValueError:
+                out[qid] = value
+        return out
+
+    def settle(self, saved: dict[str, Any], posted: dict[str, Any],
+               on_page: list[str]) -> tuple[dict[str, Any], bool]:
+        """A form post over the saved answers: the post, with the answers a changed answer
+        now hides cleared, and whether the response is complete. It is not while skip logic
+        newly shows a question that was not on the page and has no answer: that question is
+        asked before finishing."""
+        merged = self.lenient({**saved, **posted})
+        visible = self.shown(merged)
+        ids = {q.id for q in visible}
+        settled = {**posted, **{qid: None for qid in merged if qid not in ids}}
+        waiting = [q for q in visible if q.show_if is not None and q.id not in on_page
+                   and q.id not in merged]
+        return settled, not waiting
+
     def check(self, answers: dict[str, Any], *, complete: bool = False) -> dict[str, Any]:
         """`answers` validated and normalised; AnswerError listing every problem otherwise.
         Partial answers are fine unless `complete`, which requires the required questions."""

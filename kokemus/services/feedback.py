@@ -154,9 +154,10 @@ def language_for(workspace: ActiveWorkspace, customer: dict[str, Any] | None) ->
 
 
 def open_link(kk: Kokemus, secret: str, token: str, now: datetime, *,
-              mark_opened: bool = True) -> Opened:
+              mark_opened: bool = True, read_response: bool = True) -> Opened:
     """Check a link and return the survey behind it; LinkError for forged, expired or done.
-    A submission passes `mark_opened=False`: `submit` then marks it in its own write."""
+    A submission passes `mark_opened=False` and `read_response=False`: `submit` marks the
+    invitation in its own write and merges with the saved answers in the writer."""
     invitation_id = verify(secret, token, now)
     invitation = get_invitation(kk.db, invitation_id)
     if invitation is None:
@@ -175,7 +176,7 @@ def open_link(kk: Kokemus, secret: str, token: str, now: datetime, *,
     # Answers are saved only through an opened link (submit marks it opened), so a link
     # never opened has none to read: a first submission skips the read.
     response = (responses.get(kk.events, workspace.id, invitation_id)
-                if invitation["opened_at"] is not None else None)
+                if read_response and invitation["opened_at"] is not None else None)
     if mark_opened and invitation["opened_at"] is None:
         with kk.db.begin() as conn:
             conn.execute(update(invitations).where(invitations.c.id == invitation_id)
@@ -205,12 +206,17 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
            invitation: dict[str, Any] | None = None, customer: str | None = None,
            touchpoint: str | None = None, channel: str | None = None,
            language: str | None = None, event_id: str | None = None,
-           person: dict[str, Any] | None = None) -> dict[str, Any]:
+           person: dict[str, Any] | None = None,
+           on_page: list[str] | None = None) -> dict[str, Any]:
     """Validate `answers` (merged over what the response already holds) and save them.
 
     AnswerError (a ValueError naming each question and why) leaves the stored response as
     it was. With `complete`, required questions must be answered and the invitation is
     marked answered. `person`: the customer's row when the caller has it already.
+
+    `on_page`: the answers come from a form showing these questions; then `Survey.settle`
+    decides, over the saved answers, which answers a changed one hides and whether the
+    response is complete (the returned row says), so the form needs no read of its own.
     """
     if invitation is not None:
         customer = invitation["customer"]
@@ -225,8 +231,10 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
         person = people.get_customer(kk.db, workspace.id, customer)
 
     def change(old: dict[str, Any] | None) -> dict[str, Any]:
-        merged = {**(old["answers"] if old else {}), **answers}
-        clean = survey.check(merged, complete=complete)
+        saved = old["answers"] if old else {}
+        posted, finished = (answers, complete) if on_page is None else (
+            survey.settle(saved, answers, on_page))
+        clean = survey.check({**saved, **posted}, complete=finished)
         scores = survey.scores(clean)
         comments = [v for q in survey.questions if q.type == "text" and
                     isinstance(v := clean.get(q.id), str) and v]
@@ -240,7 +248,7 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
             "language": language or language_for(workspace, person),
             "event_id": event_id, "answers": clean, **scores,
             "comment": "\n".join(comments) or None,
-            "complete": complete or bool(old and old["complete"]),
+            "complete": finished or bool(old and old["complete"]),
             "started_at": old["started_at"] if old else now, "updated_at": now,
             "revision": (old["revision"] + 1) if old else 1,
         }
@@ -251,9 +259,9 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
         marks: dict[str, Any] = {"opened_at": invitation.get("opened_at") or now}
         if row["complete"]:
             marks.update(answered_at=now, status="answered")
-        with kk.db.begin() as conn:  # one write per submission, whatever it marks
-            conn.execute(update(invitations).where(invitations.c.id == invitation["id"])
-                         .values(**marks))
+        # One write per submission, whatever it marks, committed with the others waiting.
+        kk.writes.run(update(invitations).where(invitations.c.id == invitation["id"])
+                      .values(**marks))
     return row
 
 

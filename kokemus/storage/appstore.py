@@ -14,6 +14,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def connect(url: str, **options: Any) -> Engine:
     if url.startswith("sqlite"):
+        # A pool as large as the server's thread pool: a connection opened per request
+        # (and its pragmas) costs more than the query it serves.
+        options = {"pool_size": 20, "max_overflow": 20, **options}
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
 
         @event.listens_for(engine, "connect")

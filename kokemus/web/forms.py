@@ -38,7 +38,6 @@ from kokemus.domain.surveys import (
     Question,
     Rating,
     Survey,
-    answer_of,
 )
 from kokemus.domain.texts import localized
 from kokemus.services import feedback
@@ -187,7 +186,7 @@ def _view(opened: Opened, answers: dict[str, Any],
                 i18n.translate(f"survey.scale.{keys[1]}", ui))
 
     out: list[dict[str, Any]] = []
-    for q in survey.shown(_normalised(survey, answers)):
+    for q in survey.shown(survey.lenient(answers)):
         item: dict[str, Any] = {
             "id": q.id, "type": q.type, "text": survey.text_of(q, language, company),
             "required": q.required, "answer": _display(answers.get(q.id), q),
@@ -230,20 +229,6 @@ def _display(value: Any, q: Question) -> Any:
     if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
         return int(value)
     return value
-
-
-def _normalised(survey: Survey, answers: dict[str, Any]) -> dict[str, Any]:
-    """Answers as the domain reads them where valid (so skip logic sees numbers)."""
-    out: dict[str, Any] = {}
-    for qid, value in answers.items():
-        q = survey.question(qid)
-        if q is None or value in (None, "", [], {}):
-            continue
-        try:
-            out[qid] = answer_of(q, value)
-        except ValueError:
-            out[qid] = value
-    return out
 
 
 def _form_page(request: Request, token: str, opened: Opened, answers: dict[str, Any], *,
@@ -311,11 +296,12 @@ def _nested(form: FormData, qid: str, keys: list[str],
 
 
 def _save(kk: Kokemus, opened: Opened, answers: dict[str, Any], *, source: feedback.Source,
-          now: datetime, complete: bool) -> dict[str, Any]:
+          now: datetime, complete: bool = False,
+          on_page: list[str] | None = None) -> dict[str, Any]:
     return feedback.submit(kk, opened.workspace, opened.survey, answers,
                            response_id=opened.invitation["id"], source=source, now=now,
                            complete=complete, invitation=opened.invitation,
-                           person=opened.person)
+                           person=opened.person, on_page=on_page)
 
 
 def _keep_valid(kk: Kokemus, opened: Opened, answers: dict[str, Any], problems: dict[str, str],
@@ -329,9 +315,11 @@ def _keep_valid(kk: Kokemus, opened: Opened, answers: dict[str, Any], problems: 
         _save(kk, opened, valid, source=source, now=now, complete=False)
 
 
-def _open(request: Request, token: str, *, mark_opened: bool = True) -> Opened:
+def _open(request: Request, token: str, *, mark_opened: bool = True,
+          read_response: bool = True) -> Opened:
     return feedback.open_link(kokemus(request), request.app.state.link_secret, token,
-                              datetime.now(UTC), mark_opened=mark_opened)
+                              datetime.now(UTC), mark_opened=mark_opened,
+                              read_response=read_response)
 
 
 @router.get("/s/{token}")
@@ -369,38 +357,36 @@ def _answer(request: Request, token: str, form: FormData) -> Response:
     embed = form.get("embed") == "1" or request.query_params.get("embed") == "1"
     if limited := _limited(request, embed):
         return limited
+    shown_field = form.get("shown")
+    on_page = shown_field.split() if isinstance(shown_field, str) else None
     try:
-        opened = _open(request, token, mark_opened=False)  # the save marks it
+        # The save marks the invitation and merges with the saved answers in the writer,
+        # so a post reads no response unless its form did not say what it showed.
+        opened = _open(request, token, mark_opened=False, read_response=on_page is None)
     except LinkError as exc:
         return _problem(request, exc, embed, token)
     kk, survey, now = kokemus(request), opened.survey, datetime.now(UTC)
     source: feedback.Source = "widget" if embed else "form"
-    saved = opened.response["answers"] if opened.response else {}
-    shown_field = form.get("shown")
-    shown = [q for q in (shown_field.split() if isinstance(shown_field, str) else [])
-             if survey.question(q) is not None] or [q.id for q in survey.shown(saved)]
-    posted = _posted(survey, form, shown)
-    merged = _normalised(survey, {**saved, **posted})
-    visible = survey.shown(merged)
-    visible_ids = {q.id for q in visible}
-    for qid in merged:
-        if qid not in visible_ids:
-            posted[qid] = None  # hidden by a changed answer: its old answer no longer applies
-    # Only skip logic adds questions: one that just appeared is asked before finishing.
-    newly_shown = [q for q in visible if q.show_if is not None and q.id not in shown
-                   and q.id not in merged]
-    complete = not newly_shown
+    if on_page is None:
+        on_page = [q.id for q in survey.shown(_saved(opened))]
+    on_page = [q for q in on_page if survey.question(q) is not None]
+    posted = _posted(survey, form, on_page)
     try:
-        row = _save(kk, opened, posted, source=source, now=now, complete=complete)
+        row = _save(kk, opened, posted, source=source, now=now, on_page=on_page)
     except AnswerError as exc:
         problems = dict(reversed(exc.problems))  # the first reason of each question
+        saved = _saved(opened) or _saved(_open(request, token, mark_opened=False))
         _keep_valid(kk, opened, posted, problems, source, now)
         return _form_page(request, token, opened, {**saved, **posted}, embed=embed,
                           problems=problems, status=422)
-    if not complete:
+    if not row["complete"]:
         return _form_page(request, token, opened, row["answers"], embed=embed,
                           notice="survey.more")
     return _thanks(request, token, opened, embed)
+
+
+def _saved(opened: Opened) -> dict[str, Any]:
+    return opened.response["answers"] if opened.response else {}
 
 
 @router.post("/s/{token}/opt-out")

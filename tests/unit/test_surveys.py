@@ -133,3 +133,19 @@ def test_survey_round_trips_through_export() -> None:
     assert again == workspace
     assert again.surveys[0].questions[3].show_if is not None
     assert again.surveys[0].questions[3].show_if.at_most == 6
+
+
+def test_a_form_post_settles_over_the_saved_answers() -> None:
+    # A promoter's one-click answer is saved; the form changes it to a detractor's: the
+    # why-question appears and the response waits for it.
+    posted, complete = EVERY_TYPE.settle({"nps": 9}, {"nps": "3", "ces": "5"}, ["nps", "ces"])
+    assert posted == {"nps": "3", "ces": "5"} and complete is False
+    # Answered on the next page: complete.
+    _, complete = EVERY_TYPE.settle({"nps": 3, "ces": 5}, {"why": "slow"}, ["why"])
+    assert complete is True
+    # Back to a promoter: the why-answer no longer applies and is cleared.
+    posted, complete = EVERY_TYPE.settle({"nps": 3, "why": "slow"}, {"nps": "10"}, ["nps"])
+    assert posted == {"nps": "10", "why": None} and complete is True
+    # The question was on the page and left empty: nothing is waiting.
+    _, complete = EVERY_TYPE.settle({}, {"nps": "2", "why": ""}, ["nps", "why"])
+    assert complete is True
