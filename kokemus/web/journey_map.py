@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from kokemus.analytics import journeys as journey_analytics
 from kokemus.analytics.engines import DuckDBEngine, Engine
-from kokemus.analytics.logs import Log, events_log, literal, one_of
+from kokemus.analytics.logs import Log, Outcome, events_log, literal, one_of
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.journeys import Journey
 from kokemus.domain.texts import localized
@@ -72,6 +72,7 @@ class Filters:
     colour: Colouring = "time"
     errors: tuple[str, ...] = ()
     segment: str | None = None
+    outcome: Outcome | None = None  # only the journeys that reached the goal, or did not
 
     @property
     def query(self) -> dict[str, str]:
@@ -79,7 +80,7 @@ class Filters:
         items = {"from": self.start.isoformat() if self.start else "",
                  "to": self.end.isoformat() if self.end else "",
                  "channel": self.channel or "", "segment": self.segment or "",
-                 "colour": self.colour}
+                 "outcome": self.outcome or "", "colour": self.colour}
         return {k: v for k, v in items.items() if v}
 
 
@@ -95,7 +96,8 @@ def _day(text: str | None, error: str, errors: list[str]) -> date | None:
 
 def parse_filters(start: str | None, end: str | None, channel: str | None,
                   colour: str | None, channels: Sequence[str], segment: str | None = None,
-                  segments: Sequence[str] = ()) -> Filters:
+                  segments: Sequence[str] = (), outcome: str | None = None,
+                  has_goal: bool = False) -> Filters:
     """Form values checked at the edge: a bad value is dropped and named, never passed on."""
     errors: list[str] = []
     first = _day(start, "journey_map.bad_from", errors)
@@ -109,8 +111,13 @@ def parse_filters(start: str | None, end: str | None, channel: str | None,
     group = segment if segment in segments else None
     if segment and group is None:
         errors.append("journey_map.bad_segment")
+    result: Outcome | None = None
+    if outcome == "reached" or outcome == "not_reached":
+        result = outcome if has_goal else None
+    if outcome and result is None:
+        errors.append("journey_map.bad_outcome")
     shade: Colouring = "dropoff" if colour == "dropoff" else "time"
-    return Filters(first, last, picked, shade, tuple(errors), group)
+    return Filters(first, last, picked, shade, tuple(errors), group, result)
 
 
 def filtered_log(workspace_id: int, journey: Journey, filters: Filters,
@@ -122,8 +129,13 @@ def filtered_log(workspace_id: int, journey: Journey, filters: Filters,
     start = datetime.combine(filters.start, time(), UTC) if filters.start else None
     # "to" is a whole day: up to the start of the next one.
     end = datetime.combine(filters.end + timedelta(days=1), time(), UTC) if filters.end else None
-    log = log.between(start, end)
-    return log.on_channels([filters.channel] if filters.channel else [])
+    log = log.between(start, end).on_channels([filters.channel] if filters.channel else [])
+    if filters.outcome is not None and journey.goal is not None:
+        # Whole journeys that reached the goal (at any time), or never did; as the CLI's --outcome.
+        reached = f"activity = {literal(journey.goal)}"
+        log = log.of_cases(reached) if filters.outcome == "reached" else (
+            log.without_cases(reached))
+    return log
 
 
 def without_repeats(log: Log) -> Log:

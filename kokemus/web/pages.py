@@ -170,6 +170,7 @@ def journey_map_page(
     channel: str | None = None,
     colour: str | None = None,
     segment: str | None = None,
+    outcome: str | None = None,
 ) -> Response:
     kk = kokemus(request)
     slugs, active = _workspace(kk, slug)
@@ -181,6 +182,6 @@ def journey_map_page(
                       workspaces=slugs, current=slug)
     filters = journey_map.parse_filters(
         start, end, channel, colour, journey_map.channel_ids(journey, active.document),
-        segment, [g.id for g in active.document.segments])
+        segment, [g.id for g in active.document.segments], outcome, journey.goal is not None)
     view = journey_map.build(kk, active, journey, filters, sessions.language(request))
     return render(request, "journey_map.html", map=view, workspaces=slugs, current=slug)

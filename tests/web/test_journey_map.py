@@ -189,3 +189,28 @@ def test_segment_filter_counts_only_its_customers(
     unknown = client.get(PAGE, params={"segment": "martians"})
     assert "Tuntematon asiakasryhmä" in unknown.text
     assert page_edges(unknown.text) == page_edges(client.get(PAGE).text)
+
+
+def test_outcome_filter_keeps_whole_journeys_that_reached_the_goal_or_not(
+    client: TestClient, kk: bootstrap.Kokemus, demo: tuple[ActiveWorkspace, Journey]
+) -> None:
+    from kokemus.analytics.logs import literal
+
+    active, journey = demo
+    assert journey.goal is not None
+    log_in(client)
+    reached = f"activity = {literal(journey.goal)}"
+    base = events_log(active.id, journey)
+    won = client.get(PAGE, params={"outcome": "reached"})
+    assert '<option value="reached" selected>' in won.text
+    assert page_edges(won.text) == dfg_counts(kk, base.of_cases(reached))
+    lost = client.get(PAGE, params={"outcome": "not_reached"})
+    assert page_edges(lost.text) == dfg_counts(kk, base.without_cases(reached))
+    # Together they are every journey; apart they differ.
+    together = {k: page_edges(won.text).get(k, 0) + page_edges(lost.text).get(k, 0)
+                for k in page_edges(won.text).keys() | page_edges(lost.text).keys()}
+    assert together == page_edges(client.get(PAGE).text)
+    assert page_edges(won.text) != page_edges(lost.text)
+    odd = client.get(PAGE, params={"outcome": "maybe"})
+    assert "Tuntematon lopputulos" in odd.text
+    assert page_edges(odd.text) == page_edges(client.get(PAGE).text)
