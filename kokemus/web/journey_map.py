@@ -111,9 +111,8 @@ def parse_filters(start: str | None, end: str | None, channel: str | None,
     group = segment if segment in segments else None
     if segment and group is None:
         errors.append("journey_map.bad_segment")
-    result: Outcome | None = None
-    if outcome == "reached" or outcome == "not_reached":
-        result = outcome if has_goal else None
+    outcomes: dict[str, Outcome] = {"reached": "reached", "not_reached": "not_reached"}
+    result = outcomes.get(outcome or "") if has_goal else None
     if outcome and result is None:
         errors.append("journey_map.bad_outcome")
     shade: Colouring = "dropoff" if colour == "dropoff" else "time"
