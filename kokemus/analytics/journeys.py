@@ -7,10 +7,12 @@ deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 
 from kokemus.analytics.engines import Engine
-from kokemus.analytics.logs import Log
+from kokemus.analytics.logs import Log, literal
 
 ORDER = "ts, seq"
 
@@ -77,24 +79,71 @@ def start_end(engine: Engine, log: Log) -> pa.Table:
     """)
 
 
-def variants(engine: Engine, log: Log, limit: int | None = None) -> pa.Table:
-    """Distinct ordered paths: the activities as a list, cases, share of cases, events."""
+def _paths(engine: Engine, log: Log) -> str:
+    """One row per case: its activities in order, as a list named `variant`."""
+    return f"""
+        SELECT {engine.dialect.ordered_list("activity", ORDER)} AS variant
+        FROM ({log.sql}) AS l
+        GROUP BY case_id
+    """
+
+
+def variants(engine: Engine, log: Log, limit: int | None = None, offset: int = 0,
+             running: bool = False) -> pa.Table:
+    """Distinct ordered paths: the activities as a list, cases, share of cases, events.
+
+    Ordered by cases (most first), then length, then the path itself: a total order, so
+    `offset` and `limit` page through the variants without gaps or repeats. With `running`,
+    each row also has its `rank` (1 = commonest) and `cumulative_share`, the share of cases
+    of this variant and all ranked before it (computed over every variant, not the page).
+    """
     d = engine.dialect
     top = f"LIMIT {int(limit)}" if limit else ""
+    skip = f"OFFSET {int(offset)}" if offset > 0 else ""
+    order = f"count(*) DESC, {d.length('variant')}, variant"
+    extra = (f""",
+               CAST(row_number() OVER (ORDER BY {order}) AS BIGINT) AS rank,
+               sum(count(*)) OVER (ORDER BY {order}
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                 / sum(count(*)) OVER () AS cumulative_share""" if running else "")
     return engine.query(f"""
-        WITH paths AS (
-            SELECT {d.ordered_list("activity", ORDER)} AS variant
-            FROM ({log.sql}) AS l
-            GROUP BY case_id
-        )
+        WITH paths AS ({_paths(engine, log)})
         SELECT variant, count(*) AS cases,
                count(*) / sum(count(*)) OVER () AS share,
-               {d.length("variant")} AS length
+               {d.length("variant")} AS length{extra}
         FROM paths
         GROUP BY variant
         ORDER BY cases DESC, length, variant
-        {top}
+        {top} {skip}
     """)
+
+
+def variant_count(engine: Engine, log: Log) -> int:
+    """How many distinct variants the log has (for paging through them)."""
+    return int(engine.query(f"""
+        WITH paths AS ({_paths(engine, log)})
+        SELECT count(*) AS n FROM (SELECT variant FROM paths GROUP BY variant) AS v
+    """).column(0)[0].as_py())
+
+
+# Joins a path's touchpoints for comparing whole paths as text: the unit separator, a
+# control character no touchpoint id or imported activity name is made of.
+PATH_SEPARATOR = "\x1f"
+
+
+def cases_following(engine: Engine, log: Log, path: Sequence[str]) -> int:
+    """How many cases travel exactly `path`, no touchpoint more or less (e.g. the designed
+    path). The lists are compared as joined text (concat_ws reads a list alike on DuckDB and
+    Spark; element access and list literals are spelled differently on each) and by length."""
+    if not path:
+        return 0
+    joined = literal(PATH_SEPARATOR.join(path))
+    return int(engine.query(f"""
+        WITH paths AS ({_paths(engine, log)})
+        SELECT count(*) AS n FROM paths
+        WHERE {engine.dialect.length("variant")} = {len(path)}
+          AND concat_ws({literal(PATH_SEPARATOR)}, variant) = {joined}
+    """).column(0)[0].as_py())
 
 
 def summary(engine: Engine, log: Log) -> dict[str, int]:

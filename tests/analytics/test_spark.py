@@ -257,6 +257,20 @@ def test_variants_types(generated: Pair) -> None:
     generated.same(lambda e: journeys.variants(e, GENERATED))
 
 
+def test_variant_pages(generated: Pair) -> None:
+    """The variant explorer's page: offset, ranks and cumulative shares, counts of variants
+    and of cases on one path, alike on both engines."""
+    page = generated.same(lambda e: journeys.variants(e, GENERATED, limit=50, offset=50,
+                                                      running=True))
+    assert page.column("rank").to_pylist()[0] == 51
+    log = GENERATED.on_channels(["web"])
+    assert journeys.variant_count(generated.duck, log) == journeys.variant_count(
+        generated.spark, log) > 100
+    path = page.column("variant").to_pylist()[0]
+    assert journeys.cases_following(generated.duck, GENERATED, path) == journeys.cases_following(
+        generated.spark, GENERATED, path) == page.column("cases").to_pylist()[0]
+
+
 def test_channel_sequences_types(generated: Pair) -> None:
     generated.same(lambda e: channels.channel_switches(e, GENERATED).sequences)
 
