@@ -20,7 +20,7 @@ from kokemus.domain.errors import NotFound
 from kokemus.services import access
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
-from kokemus.web import forms, i18n, journey_map, overview, sessions
+from kokemus.web import forms, i18n, journey_map, overview, sessions, variants
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -185,3 +185,37 @@ def journey_map_page(
         segment, [g.id for g in active.document.segments], outcome, journey.goal is not None)
     view = journey_map.build(kk, active, journey, filters, sessions.language(request))
     return render(request, "journey_map.html", map=view, workspaces=slugs, current=slug)
+
+
+@router.get("/w/{slug}/journeys/{journey_id}/variants")
+def variants_page(
+    request: Request,
+    slug: str,
+    journey_id: str,
+    _user: User,
+    start: Annotated[str | None, Query(alias="from")] = None,
+    end: Annotated[str | None, Query(alias="to")] = None,
+    channel: str | None = None,
+    colour: str | None = None,
+    segment: str | None = None,
+    outcome: str | None = None,
+    through: str | None = None,
+    repeats: str | None = None,
+    page: str | None = None,  # text: a bad page is named on the page, not answered with 422
+) -> Response:
+    """The variant explorer: every distinct path, with the map's filters and its own."""
+    kk = kokemus(request)
+    slugs, active = _workspace(kk, slug)
+    if active is None:
+        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
+    journey = next((j for j in active.document.journeys if j.id == journey_id), None)
+    if journey is None:
+        return render(request, "not_found.html", 404, slug=f"{slug}/{journey_id}",
+                      workspaces=slugs, current=slug)
+    filters = journey_map.parse_filters(
+        start, end, channel, colour, journey_map.channel_ids(journey, active.document),
+        segment, [g.id for g in active.document.segments], outcome, journey.goal is not None)
+    explore = variants.parse_explore(through, repeats, page,
+                                     [tp.id for tp in journey.touchpoints])
+    view = variants.build(kk, active, journey, filters, explore, sessions.language(request))
+    return render(request, "variants.html", v=view, workspaces=slugs, current=slug)
