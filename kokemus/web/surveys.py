@@ -7,6 +7,7 @@ filters are a plain GET form and whose query runs in the event store (storage.re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ from kokemus.domain.surveys import (
     Survey,
 )
 from kokemus.domain.texts import localized
-from kokemus.domain.workspace import Workspace
+from kokemus.domain.workspace import Channel, Segment, Workspace
 from kokemus.services import surveys as survey_service
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
@@ -530,8 +531,16 @@ def _response_row(row: dict[str, Any], document: Workspace, lang: str) -> Respon
         survey=localized(survey.name, lang) if survey else row["survey"],
         customer=row.get("customer"),
         touchpoint=localized(tp.name, lang) if tp else row.get("touchpoint"),
-        channel=row.get("channel"), segments=list(row.get("segments") or []),
+        channel=_name(document.channels, row.get("channel"), lang),
+        segments=[_name(document.segments, s, lang) or s for s in row.get("segments") or []],
         scores=_scores(row, lang), comment=row.get("comment"), complete=bool(row["complete"]))
+
+
+def _name(items: Sequence[Channel | Segment], ident: str | None, lang: str) -> str | None:
+    """The localised name of a channel or segment; the id itself when the workspace no
+    longer defines it (answers outlive definitions)."""
+    found = next((i for i in items if i.id == ident), None)
+    return localized(found.name, lang) if found is not None else ident
 
 
 def _options(items: list[tuple[str, str]]) -> list[Item]:

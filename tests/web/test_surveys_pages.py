@@ -330,6 +330,11 @@ def test_the_browser_filters_by_band_touchpoint_text_and_more(
     assert ids(signed_in.get(f"{base}?touchpoint=order").text) == ["r004"]
     assert ids(signed_in.get(f"{base}?channel=phone").text) == ["r004"]
     assert ids(signed_in.get(f"{base}?segment=households").text) == ["r005"]
+    # Segments and channels by their names in the staff member's language, not their ids.
+    segment_row = re.search(r'<tr id="r-r005">(.*?)</tr>', html, re.S)
+    assert segment_row is not None and '<span class="chip">Kotitaloudet</span>' in segment_row[1]
+    phone_row = re.search(r'<tr id="r-r004">(.*?)</tr>', html, re.S)
+    assert phone_row is not None and "<td>Puhelin</td>" in phone_row[1]
     assert ids(signed_in.get(f"{base}?complete=1&band=nps:promoter").text) == ["r001"]
     # Case-insensitive, and % and _ are plain characters, not wildcards.
     assert ids(signed_in.get(f"{base}?q=rikki").text) == ["r003"]
