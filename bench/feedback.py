@@ -32,13 +32,9 @@ Targets: scores_1m_s < 1; submit_p99_ms < 50 at 200 requests/s.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -48,6 +44,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+from loadgen import HOST, Server, log, open_loop, percentile
 
 from kokemus import bootstrap
 from kokemus.analytics import scores
@@ -58,21 +55,10 @@ from kokemus.services import workspaces as workspace_service
 from kokemus.storage import people, responses
 from kokemus.workspace import document
 
-HOST = "127.0.0.1"
-KOKEMUS = str(Path(sys.executable).with_name("kokemus"))
 STARTER = Path(document.__file__).parent / "starter.yaml"
 SECRET = "bench-secret-key-bench-secret-key"
 START = datetime(2024, 11, 1, tzinfo=UTC)
 MIN_N = 30
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 # ---------------------------------------------------------------------------- responses
@@ -209,12 +195,6 @@ def bench_scores(root: Path, n: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the form
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def prepare(data: Path, count: int) -> list[str]:
     """The starter workspace, `count` customers and an invitation for each; their form
     paths (/s/{token})."""
@@ -242,36 +222,6 @@ def prepare(data: Path, count: int) -> list[str]:
     return paths
 
 
-class Server:
-    def __init__(self, data: Path) -> None:
-        self.port = free_port()
-        env = {**os.environ, "KOKEMUS_SECRET_KEY": SECRET, "KOKEMUS_FORM_RATE_LIMIT": "0",
-               "KOKEMUS_WORKER": "false"}
-        self.proc = subprocess.Popen(
-            [KOKEMUS, "serve", "--data-dir", str(data), "--port", str(self.port), "--host", HOST],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise SystemExit(f"server exited: {stderr}")
-            try:
-                socket.create_connection((HOST, self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise SystemExit("server did not start within 60 s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def body(i: int) -> bytes:
     """Answers as the form posts them; a low NPS also answers the follow-up question."""
     recommend, effort, satisfied = (i * 7) % 11, 1 + (i * 5) % 7, 1 + (i * 3) % 5
@@ -292,52 +242,7 @@ def post_form(port: int, paths: list[str], rate: int, seconds: float,
                  "Content-Type: application/x-www-form-urlencoded\r\n"
                  f"Content-Length: {len(body(i))}\r\n\r\n").encode() + body(i)
                 for i in range(count)]
-    latencies: list[float] = []
-    failures: list[bytes] = []
-    span: list[float] = []
-
-    async def post(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], i: int) -> None:
-        reader, writer = conn
-        writer.write(requests[i])
-        status = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
-        if b" 200 " not in status:
-            failures.append(status)
-
-    async def run() -> None:
-        idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-        for _ in range(workers):
-            idle.put_nowait(await asyncio.open_connection(HOST, port))
-        loop = asyncio.get_running_loop()
-        start = loop.time() + 0.2
-
-        async def one(i: int, due: float) -> None:
-            conn = await idle.get()
-            try:
-                await post(conn, i)
-            finally:
-                idle.put_nowait(conn)
-            if i >= warm:
-                latencies.append(loop.time() - due)
-
-        tasks = []
-        for i in range(count):
-            due = start + i / rate
-            if (wait := due - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            tasks.append(asyncio.create_task(one(i, due)))
-        await asyncio.gather(*tasks)
-        span.extend([start + warm / rate, loop.time()])
-        while not idle.empty():
-            idle.get_nowait()[1].close()
-
-    asyncio.run(run())
-    achieved = len(latencies) / (span[1] - span[0])
-    return latencies, achieved, failures
+    return open_loop(port, requests, rate, warm, workers)
 
 
 def bench_submit(root: Path, rate: int, seconds: float) -> dict[str, Any]:
@@ -347,7 +252,8 @@ def bench_submit(root: Path, rate: int, seconds: float) -> dict[str, Any]:
     began = time.perf_counter()
     paths = prepare(data, count)
     log(f"submit: prepared in {time.perf_counter() - began:.1f} s; starting kokemus serve")
-    server = Server(data)
+    server = Server(data, {"KOKEMUS_SECRET_KEY": SECRET, "KOKEMUS_FORM_RATE_LIMIT": "0",
+                           "KOKEMUS_WORKER": "false"})
     try:
         log(f"submit: POST /s/{{token}} at {rate}/s for {seconds:.0f} s (+1 s warm-up)")
         latencies, achieved, failures = post_form(server.port, paths, rate, seconds)

@@ -12,13 +12,10 @@ Targets: http_batch_events_per_s >= 50,000; import_10m_s < 180 with import_10m_p
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,12 +28,11 @@ import duckdb
 import orjson
 import psutil
 import pyarrow as pa
+from loadgen import HOST, KOKEMUS, Server, log, open_loop, percentile
 
-HOST = "127.0.0.1"
 TYPES = (b"order_placed", b"delivered")
 CHANNELS = (b"web", b"email", b"phone")
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
-KOKEMUS = str(Path(sys.executable).with_name("kokemus"))
 
 DDL = """
 CREATE TABLE events (
@@ -46,10 +42,6 @@ CREATE TABLE events (
     received_at TIMESTAMPTZ NOT NULL, properties JSON, PRIMARY KEY (workspace_id, id)
 )
 """
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- data
@@ -120,42 +112,6 @@ def workspace(root: Path) -> tuple[Path, str]:
     key = run("keys", "create", "--data-dir", str(data)).strip().splitlines()[-1]
     assert key.startswith("kk_"), key
     return data, key
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, data: Path) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [KOKEMUS, "serve", "--data-dir", str(data), "--port", str(self.port), "--host", HOST],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"server exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                socket.create_connection((HOST, self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise SystemExit("server did not start within 60 s")
-
-    def rss_mb(self) -> float:
-        return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # ---------------------------------------------------------------------------- HTTP
@@ -231,53 +187,10 @@ def single_latency(port: int, key: str, rate: int, seconds: float, workers: int)
             f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n").encode()
     requests = [head + b"Content-Length: %d\r\n\r\n" % len(body) + body
                 for body in (event_line(b"s", n) for n in range(count))]
-    latencies: list[float] = []
-
-    async def post(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], i: int) -> None:
-        reader, writer = conn
-        writer.write(requests[i])
-        status = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
-        if b" 200 " not in status:
-            raise RuntimeError(f"single event: {status!r}")
-
-    async def run() -> None:
-        idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-        for _ in range(workers):
-            idle.put_nowait(await asyncio.open_connection(HOST, port))
-        loop = asyncio.get_running_loop()
-        start = loop.time() + 0.2
-
-        async def one(i: int, due: float) -> None:
-            conn = await idle.get()
-            try:
-                await post(conn, i)
-            finally:
-                idle.put_nowait(conn)
-            if i >= warm:
-                latencies.append(loop.time() - due)
-
-        tasks = []
-        for i in range(count):
-            due = start + i / rate
-            if (wait := due - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            tasks.append(asyncio.create_task(one(i, due)))
-        await asyncio.gather(*tasks)
-        while not idle.empty():
-            idle.get_nowait()[1].close()
-
-    asyncio.run(run())
+    latencies, _, failures = open_loop(port, requests, rate, warm, workers)
+    if failures:
+        raise RuntimeError(f"single event: {failures[0]!r}")
     return latencies
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 # ---------------------------------------------------------------------------- raw DuckDB
