@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kokemus.config import Settings
-from kokemus.domain.surveys import Survey
+from kokemus.domain.surveys import Ces, Nps, Survey
 from kokemus.domain.texts import localized
 from kokemus.services.feedback import link
 from kokemus.services.workspaces import ActiveWorkspace
@@ -101,8 +101,8 @@ def compose(settings: Settings, secret: str, workspace: ActiveWorkspace, survey:
     first = survey.questions[0]
     scale: list[ScaleLink] = []
     low_high: tuple[str, str] | None = None
-    if first.type in ("nps", "ces"):
-        low, high = (0, 10) if first.type == "nps" else (1, 7)
+    if isinstance(first, Nps | Ces):
+        low, high = first.scale
         low_high = (words[f"{first.type}_low"], words[f"{first.type}_high"])
         for value in range(low, high + 1):
             note = low_high[0] if value == low else low_high[1] if value == high else ""
