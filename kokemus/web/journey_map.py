@@ -30,6 +30,7 @@ from kokemus.analytics.logs import Log, Outcome, events_log, literal, one_of
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.journeys import Journey
 from kokemus.domain.texts import localized
+from kokemus.domain.workspace import Workspace
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 from kokemus.web import i18n
@@ -94,11 +95,14 @@ def _day(text: str | None, error: str, errors: list[str]) -> date | None:
         return None
 
 
-def parse_filters(start: str | None, end: str | None, channel: str | None,
-                  colour: str | None, channels: Sequence[str], segment: str | None = None,
-                  segments: Sequence[str] = (), outcome: str | None = None,
-                  has_goal: bool = False) -> Filters:
-    """Form values checked at the edge: a bad value is dropped and named, never passed on."""
+def parse_filters(journey: Journey, document: Workspace, start: str | None, end: str | None,
+                  channel: str | None, colour: str | None, segment: str | None = None,
+                  outcome: str | None = None) -> Filters:
+    """Form values checked at the edge against the journey and its workspace: a bad value
+    is dropped and named, never passed on."""
+    channels = _channels(journey, document)
+    segments = [g.id for g in document.segments]
+    has_goal = journey.goal is not None
     errors: list[str] = []
     first = _day(start, "journey_map.bad_from", errors)
     last = _day(end, "journey_map.bad_to", errors)
@@ -311,7 +315,6 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
     t = i18n.translator(language)
     names = {tp.id: localized(tp.name, language) for tp in journey.touchpoints}
     stage_names = {s.id: localized(s.name, language) for s in journey.stages}
-    channel_names = {c.id: localized(c.name, language) for c in document.channels}
     designed = [step for step in journey.designed_path if step in names]
     designed_edges = set(pairwise(designed))
 
@@ -364,9 +367,8 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
     view = JourneyMap(
         slug=active.slug, workspace=localized(document.name, language), journey_id=journey.id,
         name=localized(journey.name, language), filters=filters,
-        segments=[Option(g.id, localized(g.name, language)) for g in document.segments],
-        channels=sorted((Option(c, channel_names.get(c, c)) for c in _channels(journey, document)),
-                        key=lambda o: o.label),
+        segments=segment_options(document, language),
+        channels=channel_options(journey, document, language),
         designed_path=[names[s] for s in designed],
         goal=names.get(journey.goal) if journey.goal else None,
         cases=cases, cases_text=i18n.number(cases, language),
@@ -385,6 +387,17 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
     return view
 
 
+def channel_options(journey: Journey, document: Workspace, language: str) -> list[Option]:
+    """The channel filter's choices, by their names in `language`."""
+    names = {c.id: localized(c.name, language) for c in document.channels}
+    return sorted((Option(c, names.get(c, c)) for c in _channels(journey, document)),
+                  key=lambda o: o.label)
+
+
+def segment_options(document: Workspace, language: str) -> list[Option]:
+    return [Option(g.id, localized(g.name, language)) for g in document.segments]
+
+
 def _channels(journey: Journey, document: Any) -> list[str]:
     """The channels worth filtering on: the workspace's (events carry their own channel)."""
     ids = [c.id for c in document.channels]
@@ -392,11 +405,6 @@ def _channels(journey: Journey, document: Any) -> list[str]:
         if tp.channel not in ids:
             ids.append(tp.channel)
     return ids
-
-
-def channel_ids(journey: Journey, document: Any) -> list[str]:
-    """The channel ids the form offers, for checking its input."""
-    return _channels(journey, document)
 
 
 # ---------------------------------------------------------------------------------------------

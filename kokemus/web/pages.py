@@ -17,6 +17,7 @@ from kokemus.api.auth import kokemus
 from kokemus.bootstrap import Kokemus
 from kokemus.config import Settings
 from kokemus.domain.errors import NotFound
+from kokemus.domain.journeys import Journey
 from kokemus.services import access
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
@@ -159,6 +160,19 @@ def workspace_overview(request: Request, slug: str, _user: User) -> Response:
     return render(request, "overview.html", overview=view, workspaces=slugs, current=slug)
 
 
+def _journey(request: Request, kk: Kokemus, slug: str,
+             journey_id: str) -> tuple[list[str], ActiveWorkspace, Journey] | Response:
+    """The workspace and its journey, or the not-found page."""
+    slugs, active = _workspace(kk, slug)
+    if active is None:
+        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
+    journey = next((j for j in active.document.journeys if j.id == journey_id), None)
+    if journey is None:
+        return render(request, "not_found.html", 404, slug=f"{slug}/{journey_id}",
+                      workspaces=slugs, current=slug)
+    return slugs, active, journey
+
+
 @router.get("/w/{slug}/journeys/{journey_id}")
 def journey_map_page(
     request: Request,
@@ -173,16 +187,12 @@ def journey_map_page(
     outcome: str | None = None,
 ) -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
-    journey = next((j for j in active.document.journeys if j.id == journey_id), None)
-    if journey is None:
-        return render(request, "not_found.html", 404, slug=f"{slug}/{journey_id}",
-                      workspaces=slugs, current=slug)
-    filters = journey_map.parse_filters(
-        start, end, channel, colour, journey_map.channel_ids(journey, active.document),
-        segment, [g.id for g in active.document.segments], outcome, journey.goal is not None)
+    found = _journey(request, kk, slug, journey_id)
+    if isinstance(found, Response):
+        return found
+    slugs, active, journey = found
+    filters = journey_map.parse_filters(journey, active.document, start, end, channel, colour,
+                                        segment, outcome)
     view = journey_map.build(kk, active, journey, filters, sessions.language(request))
     return render(request, "journey_map.html", map=view, workspaces=slugs, current=slug)
 
@@ -205,16 +215,12 @@ def variants_page(
 ) -> Response:
     """The variant explorer: every distinct path, with the map's filters and its own."""
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
-    journey = next((j for j in active.document.journeys if j.id == journey_id), None)
-    if journey is None:
-        return render(request, "not_found.html", 404, slug=f"{slug}/{journey_id}",
-                      workspaces=slugs, current=slug)
-    filters = journey_map.parse_filters(
-        start, end, channel, colour, journey_map.channel_ids(journey, active.document),
-        segment, [g.id for g in active.document.segments], outcome, journey.goal is not None)
+    found = _journey(request, kk, slug, journey_id)
+    if isinstance(found, Response):
+        return found
+    slugs, active, journey = found
+    filters = journey_map.parse_filters(journey, active.document, start, end, channel, colour,
+                                        segment, outcome)
     explore = variants.parse_explore(through, repeats, page,
                                      [tp.id for tp in journey.touchpoints])
     view = variants.build(kk, active, journey, filters, explore, sessions.language(request))

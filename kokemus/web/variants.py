@@ -165,7 +165,6 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
           explore: Explore, language: str) -> Explorer:
     document = active.document
     names = {tp.id: localized(tp.name, language) for tp in journey.touchpoints}
-    channel_names = {c.id: localized(c.name, language) for c in document.channels}
     designed = [step for step in journey.designed_path if step in names]
     on_path = set(designed)
 
@@ -216,10 +215,8 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         name=localized(journey.name, language), filters=filters,
         explore=Explore(explore.through, explore.repeats, page, explore.errors),
         errors=errors,
-        channels=sorted((Option(c, channel_names.get(c, c))
-                         for c in journey_map.channel_ids(journey, document)),
-                        key=lambda o: o.label),
-        segments=[Option(g.id, localized(g.name, language)) for g in document.segments],
+        channels=journey_map.channel_options(journey, document, language),
+        segments=journey_map.segment_options(document, language),
         touchpoints=[Option(tp.id, names[tp.id]) for tp in journey.touchpoints],
         designed_path=[step(s) for s in designed],
         goal=names.get(journey.goal) if journey.goal else None,
