@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kokemus.domain.errors import KokemusError
+from kokemus.storage.groups import GroupCommit
 
 SCHEMA = pa.schema(
     [
@@ -157,20 +158,14 @@ class EventStore:
             self._con.execute(DDL)
             self._con.execute(RESPONSES_DDL)
         self._write = threading.Lock()
-        self._queue: list[_Pending | _Job] = []
         self._handlers: dict[str, Handler] = {}
-        self._wake = threading.Condition()
-        self._writer: threading.Thread | None = None
-        self._closing = False
+        self._writer: GroupCommit[_Pending | _Job] = GroupCommit(
+            self._write_group, "kokemus-event-writer")
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
         self._next_seq = int(row[0]) + 1 if row else 1
 
     def close(self) -> None:
-        with self._wake:
-            self._closing = True
-            self._wake.notify()
-        if self._writer is not None:
-            self._writer.join()
+        self._writer.close()
         self._con.close()
 
     def set_threads(self, threads: int) -> None:
@@ -211,31 +206,16 @@ class EventStore:
         return job.future
 
     def _enqueue(self, item: _Pending | _Job) -> None:
-        with self._wake:
-            if self._closing:
-                raise KokemusError("the event store is closed")
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, daemon=True,
-                                                name="kokemus-event-writer")
-                self._writer.start()
-            self._queue.append(item)
-            self._wake.notify()
+        self._writer.put(item)
 
-    def _write_loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue and not self._closing:
-                    self._wake.wait()
-                if not self._queue:
-                    return
-                group, self._queue = self._queue, []
-            batches = [item for item in group if isinstance(item, _Pending)]
-            jobs = [item for item in group if isinstance(item, _Job)]
-            with self._write:
-                if batches:
-                    self._store_group(batches)
-                for kind in dict.fromkeys(job.kind for job in jobs):
-                    self._run_jobs(kind, [job for job in jobs if job.kind == kind])
+    def _write_group(self, group: list[_Pending | _Job]) -> None:
+        batches = [item for item in group if isinstance(item, _Pending)]
+        jobs = [item for item in group if isinstance(item, _Job)]
+        with self._write:
+            if batches:
+                self._store_group(batches)
+            for kind in dict.fromkeys(job.kind for job in jobs):
+                self._run_jobs(kind, [job for job in jobs if job.kind == kind])
 
     def _run_jobs(self, kind: str, jobs: list[_Job]) -> None:
         try:
