@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kokemus.api.auth import kokemus
+from kokemus.bootstrap import Kokemus
 from kokemus.domain.errors import Invalid, NotFound
 from kokemus.domain.scores import band
 from kokemus.domain.surveys import (
@@ -206,6 +207,19 @@ def _missing(request: Request, slug: str, slugs: list[str]) -> Response:
     return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
 
 
+def _survey(request: Request, kk: Kokemus, slug: str,
+            survey_id: str) -> tuple[list[str], ActiveWorkspace, Survey] | Response:
+    """The workspace and its survey, or the not-found page."""
+    slugs, active = _workspace(kk, slug)
+    if active is None:
+        return _missing(request, slug, slugs)
+    survey = active.document.survey(survey_id)
+    if survey is None:
+        return render(request, "not_found.html", 404, slug=f"{slug}/surveys/{survey_id}",
+                      workspaces=slugs, current=slug)
+    return slugs, active, survey
+
+
 @router.get("/w/{slug}/surveys")
 def survey_list(request: Request, slug: str, _user: User) -> Response:
     kk = kokemus(request)
@@ -308,13 +322,10 @@ def create_survey(request: Request, slug: str, user: User,
 @router.get("/w/{slug}/surveys/{survey_id}")
 def edit_survey(request: Request, slug: str, survey_id: str, _user: User) -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
-    survey = active.document.survey(survey_id)
-    if survey is None:
-        return render(request, "not_found.html", 404, slug=f"{slug}/surveys/{survey_id}",
-                      workspaces=slugs, current=slug)
+    found = _survey(request, kk, slug, survey_id)
+    if isinstance(found, Response):
+        return found
+    slugs, active, survey = found
     return _editor(request, slugs, active, survey,
                    survey_service.survey_text(active.document, survey_id))
 
@@ -324,13 +335,10 @@ def save_survey(request: Request, slug: str, survey_id: str, user: User,
                 text: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
                 version: Annotated[str, Form()] = "") -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
-    survey = active.document.survey(survey_id)
-    if survey is None:
-        return render(request, "not_found.html", 404, slug=f"{slug}/surveys/{survey_id}",
-                      workspaces=slugs, current=slug)
+    found = _survey(request, kk, slug, survey_id)
+    if isinstance(found, Response):
+        return found
+    slugs, active, survey = found
     if not sessions.csrf_ok(request, csrf):
         return _editor(request, slugs, active, survey, text, 400,
                        [{"line": None, "path": "", "message": i18n.translate(
@@ -358,13 +366,10 @@ def save_trigger(request: Request, slug: str, survey_id: str, user: User,
                  version: Annotated[str, Form()] = "") -> Response:
     """The common edits as fields; they change the same model as the YAML does."""
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
-    survey = active.document.survey(survey_id)
-    if survey is None:
-        return render(request, "not_found.html", 404, slug=f"{slug}/surveys/{survey_id}",
-                      workspaces=slugs, current=slug)
+    found = _survey(request, kk, slug, survey_id)
+    if isinstance(found, Response):
+        return found
+    slugs, active, survey = found
     text = survey_service.survey_text(active.document, survey_id)
     lang = sessions.language(request)
     if not sessions.csrf_ok(request, csrf):
