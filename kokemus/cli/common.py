@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import functools
-from collections.abc import Callable
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,6 +33,26 @@ WorkspaceOpt = Annotated[
     str | None,
     typer.Option("--workspace", "-w", help="Workspace id; may be left out when there is one."),
 ]
+
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
+
+
+def write_json(value: Any, default: Callable[[Any], Any] = str) -> None:
+    sys.stdout.write(json.dumps(value, default=default, ensure_ascii=False, indent=1) + "\n")
+
+
+def write_csv(rows: Iterable[Mapping[str, Any]], fieldnames: list[str]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def reports_errors(fn: F) -> F:

@@ -6,9 +6,6 @@ worker does the same work every few seconds while it runs).
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -19,11 +16,15 @@ from rich.table import Table
 from kokemus import bootstrap
 from kokemus.cli.common import (
     DataDir,
+    Output,
+    OutputOpt,
     WorkspaceOpt,
     out,
     reports_errors,
     settings_for,
     workspace_for,
+    write_csv,
+    write_json,
 )
 from kokemus.engine import outbox
 from kokemus.engine.dispatch import Dispatched, dispatch
@@ -37,11 +38,6 @@ feedback_app = typer.Typer(
 )
 
 
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
 
 class Status(StrEnum):
     planned = "planned"
@@ -51,7 +47,6 @@ class Status(StrEnum):
     failed = "failed"
 
 
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
 
 
 def _planned(result: Planned) -> None:
@@ -112,13 +107,10 @@ def invitations(
         rows = outbox.latest(kk.db, ws.id, status=status.value if status else None,
                              survey=survey, limit=limit)
     if output is Output.json:
-        sys.stdout.write(json.dumps({"counts": counted, "invitations": rows}, default=_text,
-                                    ensure_ascii=False, indent=1) + "\n")
+        write_json({"counts": counted, "invitations": rows}, default=_text)
         return
     if output is Output.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(outbox.SHOWN))
-        writer.writeheader()
-        writer.writerows({k: _text(v) for k, v in row.items()} for row in rows)
+        write_csv(({k: _text(v) for k, v in row.items()} for row in rows), list(outbox.SHOWN))
         return
     out.print("  ".join(f"{status}: {n}" for status, n in counted.items()))
     table = Table("survey", "customer", "channel", "status", "reason", "tries", "event",

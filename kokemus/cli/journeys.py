@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,11 +22,15 @@ from kokemus.analytics.logs import Log, Subject, selection
 from kokemus.analytics.scores import answers_sql
 from kokemus.cli.common import (
     DataDir,
+    Output,
+    OutputOpt,
     WorkspaceOpt,
     out,
     reports_errors,
     settings_for,
     workspace_for,
+    write_csv,
+    write_json,
 )
 from kokemus.domain.durations import parse_duration
 from kokemus.domain.errors import KokemusError
@@ -47,11 +49,6 @@ class OutcomeChoice(StrEnum):
     not_reached = "not_reached"
 
 
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
 
 JourneyOpt = Annotated[str | None, typer.Option(
     "--journey", "-j", help="Journey id; default: all touchpoints of the workspace.")]
@@ -63,7 +60,6 @@ UntilOpt = Annotated[datetime | None, typer.Option(
     formats=["%Y-%m-%d"], help="Before this day (UTC), YYYY-MM-DD.")]
 AccountOpt = Annotated[bool, typer.Option(
     "--accounts", help="Cases are B2B accounts (all their people together), not customers.")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
 SegmentOpt = Annotated[str | None, typer.Option(
     "--segment", help="Only customers in this segment.")]
 OutcomeOpt = Annotated[OutcomeChoice | None, typer.Option(
@@ -126,15 +122,14 @@ def show(result: Result, output: Output, title: str) -> None:
     if output is Output.json:
         records: Any = ({name: t.to_pylist() for name, t in tables.items()}
                         if len(tables) > 1 else next(iter(tables.values())).to_pylist())
-        sys.stdout.write(json.dumps(records, default=str, ensure_ascii=False, indent=1) + "\n")
+        write_json(records)
         return
     for name, table in tables.items():
         if output is Output.csv:
             if len(tables) > 1:
                 sys.stdout.write(f"# {name}\n")
-            writer = csv.DictWriter(sys.stdout, fieldnames=table.column_names)
-            writer.writeheader()
-            writer.writerows({k: _cell(v) for k, v in row.items()} for row in table.to_pylist())
+            write_csv(({k: _cell(v) for k, v in row.items()} for row in table.to_pylist()),
+                      table.column_names)
             continue
         shown = Table(*table.column_names, title=name)
         for row in table.to_pylist():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,11 +13,15 @@ from kokemus import bootstrap
 from kokemus.analytics import scores
 from kokemus.cli.common import (
     DataDir,
+    Output,
+    OutputOpt,
     WorkspaceOpt,
     out,
     reports_errors,
     settings_for,
     workspace_for,
+    write_csv,
+    write_json,
 )
 from kokemus.domain.errors import KokemusError
 from kokemus.domain.scores import Change, Score
@@ -45,11 +46,6 @@ class By(StrEnum):
     month = "month"
 
 
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
 
 SurveyOpt = Annotated[str | None, typer.Option("--survey", "-s", help="Only this survey.")]
 TouchpointOpt = Annotated[str | None, typer.Option(help="Only answers about this touchpoint.")]
@@ -61,7 +57,6 @@ UntilOpt = Annotated[datetime | None, typer.Option(
     formats=["%Y-%m-%d"], help="Responses started before this day (UTC), YYYY-MM-DD.")]
 CompleteOpt = Annotated[bool, typer.Option(
     "--complete", help="Only finished responses [default: partial answers count too].")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or csv.")]
 
 
 def _utc(day: datetime | None) -> datetime | None:
@@ -116,14 +111,11 @@ def _flat(group: scores.Scores, by: str) -> dict[str, Any]:
 def show(groups: list[scores.Scores], output: Output, by: str, title: str) -> None:
     if output is Output.json:
         records = [{"by": by, **g.as_dict()} for g in groups]
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        write_json(records)
         return
     if output is Output.csv:
         rows = [_flat(g, by) for g in groups]
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(_flat(groups[0], by)) if rows
-                                else [by, "responses"])
-        writer.writeheader()
-        writer.writerows(rows)
+        write_csv(rows, list(_flat(groups[0], by)) if rows else [by, "responses"])
         return
     # each cell: the figure with its interval, and its n below, so the table fits 80 columns
     table = Table(by, "NPS", "CES mean", "CES easy", "CSAT", title=title,
@@ -164,13 +156,11 @@ def compare_command(
             result = scores.compare(cursor, ws.id, _period(before), _period(after), filters,
                                     ws.document.feedback.min_answers)
     if output is Output.json:
-        sys.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False, indent=1) + "\n")
+        write_json(result.as_dict())
         return
     rows = [_change_row(kind, c) for kind, c in result.changes.items()]
     if output is Output.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+        write_csv(rows, list(rows[0]))
         return
     table = Table("score", f"before {before}", "n", f"after {after}", "n", "change",
                   "significant", title="change between two periods")
