@@ -95,20 +95,20 @@ class EventStoreLocked(KokemusError):
     pass
 
 
+# A handler writes a group of jobs in one transaction and returns, per job, its result or
+# the exception that job alone failed with.
+Handler = Callable[[duckdb.DuckDBPyConnection, list[Any]], list[Any]]
+
+
 class _Job:
-    """A write other than an event batch, done by the writer with the others of its kind."""
+    """A write other than an event batch, done by the writer with the others of its handler."""
 
-    __slots__ = ("future", "kind", "payload")
+    __slots__ = ("future", "handler", "payload")
 
-    def __init__(self, kind: str, payload: Any) -> None:
-        self.kind = kind
+    def __init__(self, handler: Handler, payload: Any) -> None:
+        self.handler = handler
         self.payload = payload
         self.future: Future[Any] = Future()
-
-
-# A handler writes a group of jobs of its kind in one transaction and returns, per job, its
-# result or the exception that job alone failed with.
-Handler = Callable[[duckdb.DuckDBPyConnection, list[Any]], list[Any]]
 
 
 class _Pending:
@@ -158,7 +158,6 @@ class EventStore:
             self._con.execute(DDL)
             self._con.execute(RESPONSES_DDL)
         self._write = threading.Lock()
-        self._handlers: dict[str, Handler] = {}
         self._writer: GroupCommit[_Pending | _Job] = GroupCommit(
             self._write_group, "kokemus-event-writer")
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
@@ -191,17 +190,11 @@ class EventStore:
         self._enqueue(pending)
         return pending.future
 
-    def handle(self, kind: str, handler: Handler) -> None:
-        """Register how the writer writes jobs of `kind` (see submit_job)."""
-        self._handlers[kind] = handler
-
-    def submit_job(self, kind: str, payload: Any) -> Future[Any]:
-        """Hand a write to the writer thread. Every job of `kind` waiting by the time it is
-        free goes to the kind's handler together, in one transaction: small writes cost one
+    def submit_job(self, handler: Handler, payload: Any) -> Future[Any]:
+        """Hand a write to the writer thread. Every job of the same `handler` waiting by the
+        time it is free goes to it together, in one transaction: small writes cost one
         DuckDB commit per group instead of one each, as event appends do."""
-        if kind not in self._handlers:
-            raise KokemusError(f"no writer for {kind}")
-        job = _Job(kind, payload)
+        job = _Job(handler, payload)
         self._enqueue(job)
         return job.future
 
@@ -214,13 +207,13 @@ class EventStore:
         with self._write:
             if batches:
                 self._store_group(batches)
-            for kind in dict.fromkeys(job.kind for job in jobs):
-                self._run_jobs(kind, [job for job in jobs if job.kind == kind])
+            for handler in dict.fromkeys(job.handler for job in jobs):
+                self._run_jobs(handler, [job for job in jobs if job.handler is handler])
 
-    def _run_jobs(self, kind: str, jobs: list[_Job]) -> None:
+    def _run_jobs(self, handler: Handler, jobs: list[_Job]) -> None:
         try:
             self._con.execute("BEGIN TRANSACTION")
-            results = self._handlers[kind](self._con, [job.payload for job in jobs])
+            results = handler(self._con, [job.payload for job in jobs])
             self._con.execute("COMMIT")
         except Exception as exc:
             with suppress(duckdb.Error):  # nothing to roll back if BEGIN itself failed

@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 
 from kokemus.domain import scores
+from kokemus.domain.surveys import Ces, Csat, Nps
 from kokemus.storage.events import EventStore
 
 COLUMNS = (
@@ -61,12 +62,9 @@ def update(store: EventStore, workspace_id: int, response_id: str,
     cost a few DuckDB commits, not 200. An exception from `change` (a refused answer) fails
     this update alone and leaves the stored response as it was.
     """
-    store.handle(KIND, _write_group)  # idempotent: the writer learns how, once per store
-    row: dict[str, Any] = store.submit_job(KIND, (workspace_id, response_id, change)).result()
+    row: dict[str, Any] = store.submit_job(
+        _write_group, (workspace_id, response_id, change)).result()
     return row
-
-
-KIND = "responses"
 
 
 def _write_group(con: duckdb.DuckDBPyConnection,
@@ -158,7 +156,7 @@ class ResponseFilter:
 
 def _band_values(kind: str, name: str) -> list[int]:
     """The scale values in a band, from the domain's own banding (one definition)."""
-    low, high = {"nps": (0, 10), "ces": (1, 7), "csat": (1, 5)}[kind]
+    low, high = {"nps": Nps.scale, "ces": Ces.scale, "csat": Csat.scale}[kind]
     return [v for v in range(low, high + 1) if scores.band(kind, v) == name]
 
 
