@@ -22,10 +22,13 @@ from kokemus.domain.errors import Invalid, NotFound
 from kokemus.domain.scores import band
 from kokemus.domain.surveys import (
     KANO_ANSWERS,
+    Ces,
     Choice,
+    Csat,
     ElementsOfValue,
     ExpectationPerception,
     Kano,
+    Nps,
     OpenText,
     Question,
     Rating,
@@ -49,7 +52,6 @@ BANDS: tuple[tuple[str, str], ...] = (
     ("ces", "easy"), ("ces", "neutral"), ("ces", "hard"),
     ("csat", "satisfied"), ("csat", "neutral"), ("csat", "dissatisfied"),
 )
-SCALES = {"nps": (0, 10), "ces": (1, 7), "csat": (1, 5)}
 NOTICE = "survey_notice"
 
 
@@ -125,8 +127,8 @@ def question_view(survey: Survey, q: Question, lang: str, company: str) -> Quest
     t = i18n.translator(lang)
     scale = None
     items: list[Item] = []
-    if q.type in SCALES:
-        low, high = SCALES[q.type]
+    if isinstance(q, Nps | Ces | Csat):
+        low, high = q.scale
         scale = f"{low}–{high}"
     elif isinstance(q, Rating):
         scale = f"{q.min}–{q.max}"
@@ -163,7 +165,7 @@ def _company(document: Workspace, lang: str) -> str:
 def answer_items(q: Question, value: Any, lang: str) -> list[Item]:
     """One stored answer as readable lines: labels in `lang`, scale values with their band."""
     t = i18n.translator(lang)
-    if q.type in SCALES and isinstance(value, int):
+    if isinstance(q, Nps | Ces | Csat) and isinstance(value, int):
         return [Item(str(value), t(f"responses.band.{band(q.type, value)}"))]
     if isinstance(q, Choice):
         labels = {o.id: localized(o.text, lang) for o in q.options}
