@@ -137,7 +137,7 @@ class _Run:
                 skip(inv, "survey removed")
             elif key in facts.opted_out:
                 skip(inv, "opted out")
-            elif _utc(inv["due_at"]) + timedelta(seconds=policy.link_seconds) < self.now:
+            elif inv["due_at"] + timedelta(seconds=policy.link_seconds) < self.now:
                 skip(inv, "too late")
             elif inv["channel"] == "email" and not (person or {}).get("email"):
                 skip(inv, "no email")
@@ -269,7 +269,3 @@ def quiet_until(now: datetime, quiet: QuietHours | None) -> datetime | None:
     day = local.date() + timedelta(days=1 if next_day else 0)
     return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)
 
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

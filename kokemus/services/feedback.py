@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -166,7 +166,7 @@ def open_link(kk: Kokemus, secret: str, token: str, now: datetime, *,
     customer = people.get_customer(kk.db, workspace.id, invitation["customer"])
     language = language_for(workspace, customer)
     expires = invitation["expires_at"]
-    if expires is not None and _aware(expires) < now:
+    if expires is not None and expires < now:
         raise LinkError("expired", "this survey link has expired", language)
     survey = workspace.document.survey(invitation["survey"])
     if survey is None:
@@ -182,11 +182,6 @@ def open_link(kk: Kokemus, secret: str, token: str, now: datetime, *,
             conn.execute(update(invitations).where(invitations.c.id == invitation_id)
                          .values(opened_at=now))
     return Opened(invitation, workspace, survey, language, response, customer)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def survey_of(workspace: ActiveWorkspace, survey_id: str) -> Survey:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -17,6 +19,27 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment, stored in UTC and read back aware on every database: SQLite keeps no zone
+    (it stores the digits it is given and returns naive values), PostgreSQL does."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 
 metadata = MetaData(
     naming_convention={
@@ -33,7 +56,7 @@ workspaces = Table(
     Column("id", Integer, primary_key=True),
     Column("slug", String(64), nullable=False, unique=True),
     Column("version", Integer, nullable=False, default=0),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 workspace_versions = Table(
@@ -46,7 +69,7 @@ workspace_versions = Table(
     Column("digest", String(64), nullable=False),
     Column("source", String(500)),
     Column("applied_by", String(200)),
-    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", UTCDateTime(), nullable=False),
     UniqueConstraint("workspace_id", "version"),
 )
 
@@ -58,7 +81,7 @@ accounts = Table(
     Column("name", String(200), nullable=False),
     Column("segments", JSON, nullable=False),
     Column("attributes", JSON, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 customers = Table(
@@ -74,7 +97,7 @@ customers = Table(
     Column("account_id", String(200)),
     Column("role", String(64)),
     Column("attributes", JSON, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_customers_account", "workspace_id", "account_id"),
 )
 
@@ -87,8 +110,8 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False, unique=True),
     Column("secret_hash", String(64), nullable=False),
     Column("scopes", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
 )
 
 users = Table(
@@ -99,7 +122,7 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("language", String(8), nullable=False, default="fi"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # A customer who asked for no more surveys; honoured by every survey of the workspace.
@@ -109,7 +132,7 @@ opt_outs = Table(
     Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
     Column("customer", String(200), primary_key=True),
     Column("source", String(32), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # One invitation per (survey, triggering event): planning twice creates nothing twice. The
@@ -126,16 +149,16 @@ invitations = Table(
     Column("channel", String(16), nullable=False),
     Column("event_id", String(200), nullable=False),
     Column("event_type", String(64)),
-    Column("occurred_at", DateTime(timezone=True)),
-    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UTCDateTime()),
+    Column("due_at", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False),
     Column("reason", String(200)),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("sent_at", DateTime(timezone=True)),
-    Column("expires_at", DateTime(timezone=True)),
-    Column("opened_at", DateTime(timezone=True)),
-    Column("answered_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Column("expires_at", UTCDateTime()),
+    Column("opened_at", UTCDateTime()),
+    Column("answered_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("workspace_id", "survey", "event_id"),
     Index("ix_invitations_due", "status", "due_at"),
     Index("ix_invitations_customer", "workspace_id", "customer", "sent_at"),
@@ -147,5 +170,5 @@ trigger_cursors = Table(
     metadata,
     Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", BigInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
