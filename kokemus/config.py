@@ -45,6 +45,10 @@ class Settings(BaseSettings):
                          "invitations in a background thread.")
     worker_interval: float = Field(default=30.0, gt=0,
                                    description="Seconds between the worker's runs.")
+    journey_order_interval: float = Field(
+        default=300.0, ge=0,
+        description="Seconds between the worker's rebuilds of the case-ordered copy of the "
+                    "journeys (only when events came since); 0: never by the worker.")
     form_rate_limit: int = Field(
         default=30, ge=0,
         description="Survey form requests (answers posted or in a link) per minute per client "

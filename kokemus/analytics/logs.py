@@ -41,11 +41,25 @@ def one_of(column: str, values: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True)
+class Ordered:
+    """A case-ordered copy of a log's source (see analytics/ordering.py): `source` has the
+    same columns and rows plus `case_no` (the cases numbered in their order) and `pos` (the
+row's place in the table: a copy is rebuilt whole, never updated), stored in
+(case_id, ts, seq) order;
+    `fresh` is SQL giving one boolean, true while the copy holds every row of the source."""
+
+    source: str
+    fresh: str = "true"
+
+
+@dataclass(frozen=True)
 class Log:
-    """`source` is a SQL relation with columns case_id, activity, ts, seq, channel."""
+    """`source` is a SQL relation with columns case_id, activity, ts, seq, channel;
+    `ordered`, when known, the same rows in a case-ordered copy."""
 
     source: str
     filters: tuple[str, ...] = ()
+    ordered: Ordered | None = None
 
     def where(self, condition: str) -> Log:
         return replace(self, filters=(*self.filters, condition))
@@ -73,22 +87,56 @@ class Log:
 
     @property
     def sql(self) -> str:
+        return self._select(self.source)
+
+    @property
+    def ordered_sql(self) -> str | None:
+        """The log's rows from its case-ordered copy (with `pos`), if it has one."""
+        return None if self.ordered is None else self._select(self.ordered.source)
+
+    def _select(self, source: str) -> str:
         where = " AND ".join(f"({f})" for f in self.filters)
-        return f"SELECT * FROM ({self.source}) AS log" + (f" WHERE {where}" if where else "")
+        return f"SELECT * FROM ({source}) AS log" + (f" WHERE {where}" if where else "")
+
+
+# The event store's case-ordered copies of the journeys, one per kind of case, and the
+# table saying which event (seq) they hold up to: built by analytics/ordering.py.
+ORDERED_TABLES: dict[Subject, str] = {"customer": "journeys_by_customer",
+                                      "account": "journeys_by_account"}
+ORDER_STATE = "journey_order"
+JOURNEY_COLUMNS = "case_id, activity, ts, seq, channel, customer, account, type"
+
+
+def journey_rows(subject: Subject, table: str = "events") -> str:
+    """The events that can be steps of a journey, as log rows (with workspace_id), cases
+    being customers or B2B accounts."""
+    case = "account" if subject == "account" else "customer"
+    having = "touchpoint IS NOT NULL" + (" AND account IS NOT NULL"
+                                         if subject == "account" else "")
+    return (f"SELECT workspace_id, {case} AS case_id, touchpoint AS activity, "
+            f"occurred_at AS ts, seq, channel, customer, account, type "
+            f"FROM {table} WHERE {having}")
 
 
 def events_log(workspace_id: int, journey: Journey | None = None,
                subject: Subject = "customer", table: str = "events") -> Log:
-    """Events of a workspace that have a touchpoint; with `journey`, only its touchpoints."""
-    case = "account" if subject == "account" else "customer"
-    conditions = [f"workspace_id = {int(workspace_id)}", "touchpoint IS NOT NULL"]
-    if subject == "account":
-        conditions.append("account IS NOT NULL")
+    """Events of a workspace that have a touchpoint; with `journey`, only its touchpoints.
+    The log knows the event store's case-ordered copy, used while it is fresh."""
+    conditions = [f"workspace_id = {int(workspace_id)}"]
     if journey is not None:
-        conditions.append(one_of("touchpoint", (t.id for t in journey.touchpoints)))
+        conditions.append(one_of("activity", (t.id for t in journey.touchpoints)))
+    where = " AND ".join(conditions)
+    rows = journey_rows(subject, table)
+    copy = ORDERED_TABLES[subject]
+    # Fresh while no event of the workspace came after the copy was made.
+    fresh = (f"(SELECT coalesce(max(seq), 0) FROM ({rows}) AS e WHERE {where}) <= "
+             f"(SELECT coalesce(max(upto_seq), -1) FROM {ORDER_STATE} "
+             f"WHERE subject = {literal(subject)})")
     return Log(
-        f"SELECT {case} AS case_id, touchpoint AS activity, occurred_at AS ts, seq, channel, "
-        f"customer, account, type FROM {table} WHERE {' AND '.join(conditions)}"
+        f"SELECT {JOURNEY_COLUMNS} FROM ({rows}) AS e WHERE {where}",
+        ordered=Ordered(f"SELECT {JOURNEY_COLUMNS}, case_no, rowid AS pos FROM {copy} "
+                        f"WHERE {where}",
+                        fresh),
     )
 
 

@@ -25,6 +25,7 @@ from kokemus.cli.common import (
     Output,
     OutputOpt,
     WorkspaceOpt,
+    err,
     out,
     reports_errors,
     settings_for,
@@ -306,3 +307,23 @@ def funnel_command(
     show(ask(workspace, data_dir,
              Filters(journey, channel, since, until, by_account, segment, outcome), analysis),
          output, "funnel")
+
+
+@journeys_app.command("order")
+@reports_errors
+def order_command(
+    force: Annotated[bool, typer.Option(help="Rebuild even if no event came since.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Store the journeys in case order, so the sequence analyses (the DFG) read them in one
+    pass instead of sorting; `kokemus serve` does it now and then by itself."""
+    from kokemus.engine.worker import order_journeys
+
+    with bootstrap.build(settings_for(data_dir)) as kk, err.status("ordering the journeys"):
+        done = order_journeys(kk, force=force)
+    if not done.rebuilt:
+        out.print(f"journeys already in case order up to event {done.upto_seq}")
+        return
+    rows = ", ".join(f"{n:,} {subject} steps" for subject, n in done.rows.items())
+    out.print(f"journeys in case order up to event {done.upto_seq}: {rows} "
+              f"in {done.seconds:.1f} s")

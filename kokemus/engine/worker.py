@@ -1,16 +1,19 @@
-"""The worker: plan invitations from new events, then dispatch the due ones, every N seconds.
+"""The worker: plan invitations from new events, then dispatch the due ones, every N seconds;
+and now and then rebuild the case-ordered copy of the journeys the sequence analytics read.
 
-`kokemus serve` runs it in a background thread (settings `worker`, `worker_interval`);
-`kokemus feedback run` runs it once. A failing run is logged and the next one tries again:
-everything it does is kept in the app store, so nothing is lost between runs.
+`kokemus serve` runs it in a background thread (settings `worker`, `worker_interval`,
+`journey_order_interval`); `kokemus feedback run` runs it once. A failing run is logged and
+the next one tries again: everything it does is kept in the stores, so nothing is lost.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
+from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
 from kokemus.engine.dispatch import Dispatched, dispatch
 from kokemus.engine.mail import Mailer
@@ -26,6 +29,13 @@ def run_once(kk: Kokemus, now: datetime | None = None,
     return plan(kk, now), dispatch(kk, now, mailer)
 
 
+def order_journeys(kk: Kokemus, *, force: bool = False) -> ordering.Refresh:
+    """Rebuild the event store's case-ordered copy of the journeys if events came since
+    (on a cursor of its own: events keep arriving meanwhile)."""
+    with kk.events.reading() as cursor:
+        return ordering.refresh(cursor, force=force)
+
+
 class Worker:
     """`run_once` every `interval` seconds in a daemon thread until `stop()`."""
 
@@ -33,6 +43,7 @@ class Worker:
         self.kk = kk
         self.interval = interval
         self.runs = 0
+        self._ordered_at: float | None = None  # monotonic time of the last copy check
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kokemus-worker", daemon=True)
 
@@ -55,5 +66,20 @@ class Worker:
                              planned.invited, sent.sent, sent.failed)
             except Exception:  # the next run tries again; the server must keep serving
                 log.exception("invitation run failed")
+            self._order_when_due()
             self.runs += 1
             self._stop.wait(self.interval)
+
+    def _order_when_due(self) -> None:
+        every = self.kk.settings.journey_order_interval
+        now = time.monotonic()
+        if every <= 0 or (self._ordered_at is not None and now - self._ordered_at < every):
+            return
+        self._ordered_at = now
+        try:
+            done = order_journeys(self.kk)
+            if done.rebuilt:
+                log.info("journeys in case order up to event %d: %s rows in %.1f s",
+                         done.upto_seq, sum(done.rows.values()), done.seconds)
+        except Exception:
+            log.exception("ordering the journeys failed")

@@ -144,3 +144,22 @@ def test_segment_and_outcome_filters(imported: Path) -> None:
     assert [(v["variant"], v["cases"]) for v in reached] == [(["order", "delivery"], 2)]
     missed = run_json("variants", "--journey", "purchase", "--outcome", "not_reached")
     assert [(v["variant"], v["cases"]) for v in missed] == [(["order"], 1)]
+
+
+def test_order_the_journeys_then_the_dfg_reads_the_copy(imported: Path) -> None:
+    before = run_json("dfg", "--journey", "purchase")
+    result = runner.invoke(app, ["journeys", "order"])
+    assert result.exit_code == 0, result.output
+    assert "journeys in case order up to event 5: 5 customer steps, 0 account steps" in (
+        result.stdout)
+    assert "already in case order up to event 5" in runner.invoke(
+        app, ["journeys", "order"]).stdout
+    assert run_json("dfg", "--journey", "purchase") == before
+    # A later event makes the copy stale: the DFG sorts again and counts it.
+    (imported / "more.jsonl").write_text(json.dumps({
+        "id": "e6", "customer": "c3", "type": "delivered", "channel": "web",
+        "occurred_at": "2026-02-02T09:00:00Z"}) + "\n")
+    assert runner.invoke(app, ["import", "events", "more.jsonl"]).exit_code == 0
+    assert run_json("dfg", "--journey", "purchase")[0]["count"] == 3
+    assert "up to event 6" in runner.invoke(app, ["journeys", "order"]).stdout
+    assert run_json("dfg", "--journey", "purchase")[0]["count"] == 3

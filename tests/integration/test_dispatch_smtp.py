@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select, update
 
+from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
 from kokemus.config import Settings
 from kokemus.engine import worker as worker_module
@@ -382,6 +383,11 @@ def test_the_worker_thread_plans_and_sends_until_stopped(
     runs = worker.runs
     time.sleep(0.2)
     assert worker.runs == runs  # stopped for good
+    # Its first run also put the journeys in case order for the sequence analytics.
+    with kk.events.reading() as cursor:
+        assert not ordering.stale(cursor)
+        assert cursor.execute("SELECT case_id, activity FROM journeys_by_customer"
+                              ).fetchall() == [("emma", "delivery")]
 
 
 def test_mailer_reuses_one_connection(settings: Settings, inbox: Inbox) -> None:

@@ -1,0 +1,172 @@
+"""Case-ordered copies of the journeys, so sequence questions stream instead of sorting.
+
+A directly-follows graph needs each case's events in (ts, seq) order. Sorting ten million
+events costs seconds on every question. Stored once in that order, the rows come back in
+it: DuckDB keeps a table's order through a scan, filters and a window with an empty
+OVER () (its "order preservation" page), so each event meets its predecessor in one pass.
+
+- The event store's copies (`ORDERED_TABLES`, one per kind of case) are rebuilt by
+  `refresh`: the worker of `kokemus serve`, `kokemus journeys order` and the demo call it.
+  `ORDER_STATE` records the last event (seq) a copy holds; a workspace's log uses its copy
+  only while no event of that workspace came later (`Ordered.fresh`).
+- `order_log` makes a copy of any log (an imported file, the benchmark's log).
+
+A fast answer checks itself as it goes: the rows' `pos` must rise through the whole pass
+(a filter that joins may reorder rows). When it does not, or the copy is stale, or the
+engine is not DuckDB, the analysis sorts as it would without a copy. The answers are the
+same either way; tests compare them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kokemus.analytics.engines import Engine
+from kokemus.analytics.logs import (
+    JOURNEY_COLUMNS,
+    ORDER_STATE,
+    ORDERED_TABLES,
+    Log,
+    Ordered,
+    journey_rows,
+)
+
+CASE_ORDER = "case_id, ts, seq"
+
+_refreshing = threading.Lock()  # one rebuild at a time in this process
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What `refresh` did: the last event seq the copies now hold, rows, seconds."""
+
+    upto_seq: int
+    rows: dict[str, int]
+    seconds: float
+    rebuilt: bool
+
+
+def usable(engine: Engine, log: Log) -> str | None:
+    """The SQL of `log`'s rows from its case-ordered copy when the engine can stream it and
+    the copy is fresh; otherwise None."""
+    if log.ordered is None or engine.dialect.name != "duckdb":
+        return None
+    if log.ordered.fresh != "true":  # the event store's copies: made yet, and fresh?
+        made = engine.query(f"SELECT count(*) AS n FROM duckdb_tables() "
+                            f"WHERE table_name = '{ORDER_STATE}'").column(0)[0].as_py()
+        if not made or not engine.query(
+                f"SELECT ({log.ordered.fresh}) AS fresh").column(0)[0].as_py():
+            return None
+    return log.ordered_sql
+
+
+def order_log(connection: Any, log: Log, table: str) -> Log:
+    """Store `log`'s rows in case order in the DuckDB table `table` (replaced) and return the
+    log with that copy. The copy does not follow later changes of the source."""
+    store_in_order(connection, f'"{table}"', log.sql)
+    return with_copy(log, table)
+
+
+def with_copy(log: Log, table: str) -> Log:
+    """`log` with the case-ordered copy `order_log` stored in `table` earlier."""
+    return replace(log, ordered=Ordered(f'SELECT *, rowid AS pos FROM "{table}"'))
+
+
+def store_in_order(connection: Any, table: str, rows: str, cases: str = "case_id") -> int:
+    """Replace `table` with `rows` in (`cases`, ts, seq) order, numbering the cases in that
+    order (`case_no`: comparing two numbers is cheaper than comparing two ids, for every
+    row of every pass); check the order; return the rows stored."""
+    keys = [k.strip() for k in cases.split(",")]
+    starts = " OR ".join(f"lag({k}) OVER () IS DISTINCT FROM {k}" for k in keys)
+    connection.execute("SET preserve_insertion_order = true")  # the order is the point
+    connection.execute(f"""
+        CREATE OR REPLACE TABLE {table} AS
+        SELECT * EXCLUDE (starts),
+               CAST(sum(CASE WHEN starts THEN 1 ELSE 0 END)
+                   OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT)
+                   AS case_no
+        FROM (SELECT *, ({starts}) AS starts
+              FROM (SELECT * FROM ({rows}) AS r ORDER BY {cases}, ts, seq) AS o) AS s
+    """)
+    return check_order(connection, table, keys)
+
+
+def stale(connection: Any) -> bool:
+    """Whether an event came after the event store's copies were made (or none were)."""
+    built = _built(connection)
+    latest = connection.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+    return built is None or int(latest) > built
+
+
+def refresh(connection: Any, *, force: bool = False) -> Refresh:
+    """Rebuild the event store's case-ordered copies from `connection` (a cursor of its own:
+    events keep arriving through the writer meanwhile; the copies and the seq they hold up
+    to come from one snapshot). Skipped when nothing is new, unless `force`."""
+    started = time.perf_counter()
+    with _refreshing:
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {ORDER_STATE} (subject VARCHAR "
+                           "PRIMARY KEY, upto_seq BIGINT NOT NULL, rows BIGINT NOT NULL, "
+                           "built_at TIMESTAMPTZ NOT NULL)")
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            upto = int(connection.execute(
+                "SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0])
+            built = _built(connection)
+            if not force and built is not None and upto <= built:
+                connection.execute("COMMIT")
+                return Refresh(built, {}, time.perf_counter() - started, rebuilt=False)
+            rows: dict[str, int] = {}
+            for subject, table in ORDERED_TABLES.items():
+                rows[subject] = store_in_order(
+                    connection, table,
+                    f"SELECT workspace_id, {JOURNEY_COLUMNS} FROM ({journey_rows(subject)}) AS e",
+                    cases="workspace_id, case_id")
+                connection.execute(
+                    f"INSERT OR REPLACE INTO {ORDER_STATE} VALUES (?, ?, ?, now())",
+                    [subject, upto, rows[subject]])
+            connection.execute("COMMIT")
+        except Exception:
+            connection.execute("ROLLBACK")
+            raise
+    return Refresh(upto, rows, time.perf_counter() - started, rebuilt=True)
+
+
+def _built(connection: Any) -> int | None:
+    exists = connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                                [ORDER_STATE]).fetchall()[0][0]
+    if not exists:
+        return None
+    row = connection.execute(f"SELECT min(upto_seq), count(*) FROM {ORDER_STATE}").fetchall()[0]
+    return int(row[0]) if row[1] == len(ORDERED_TABLES) else None
+
+
+def check_order(connection: Any, table: str, cases: list[str] | None = None) -> int:
+    """Raise unless `table`'s rows are stored in (cases, ts, seq) order, with `case_no`
+    (when it has one) rising by one at each new case; return the rows. The fast answers
+    trust the stored order: each checks only that its own pass keeps it."""
+    keys = [*(cases or ["case_id"]), "ts", "seq"]
+    columns = {row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()}
+    numbered = "case_no" in columns
+    if numbered:
+        keys.append("case_no")
+    lagged = ", ".join(f"lag({k}) OVER () AS p_{k}" for k in keys)
+    # (p_k1, p_k2, ...) > (k1, k2, ...), spelled out: a row stored before the previous one.
+    before: list[str] = []
+    equal: list[str] = []
+    for k in keys[:-1] if numbered else keys:
+        before.append(" AND ".join([*equal, f"p_{k} > {k}"]))
+        equal.append(f"p_{k} = {k}")
+    wrong = [f"({b})" for b in before]
+    if numbered:
+        same_case = " AND ".join(f"p_{k} = {k}" for k in keys[:-3])
+        wrong.append(f"(p_case_no IS NOT NULL AND p_case_no + CASE WHEN {same_case} "
+                     "THEN 0 ELSE 1 END <> case_no)")
+    bad, rows = connection.execute(
+        f"SELECT count(*) FILTER (WHERE {' OR '.join(wrong)}), count(*) FROM "
+        f"(SELECT {', '.join(keys)}, {lagged} FROM {table}) AS t").fetchall()[0]
+    if bad:
+        raise RuntimeError(f"{table} was not stored in case order ({bad} rows out of place)")
+    return int(rows)
