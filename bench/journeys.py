@@ -13,8 +13,9 @@ cases have pairs of events with equal timestamps, which the seq column orders. T
 unordered: a case's events are spread over the file and out of time order.
 
 kokemus first stores the log in case order (`order`: analytics/ordering.py, as the event
-store's copies; timed on its own), then answers the DFG over that copy (`dfg`) without
-sorting. `dfg_unordered` is the DFG sorting the unordered rows themselves, for the record.
+store keeps its copies; timed on its own), then answers over that copy: the DFG in one pass
+without sorting, variants and conformance with windows on its numbers. `dfg_unordered` is
+the DFG sorting the unordered rows themselves, for the record.
 
 Every measured step runs in a fresh subprocess, so each peak memory figure (the process's
 maximum RSS, Python and libraries included) belongs to that step alone; `peak_mb` is the
@@ -159,29 +160,6 @@ def designed_journey() -> Any:
     })
 
 
-def allowed_transitions(engine: Any, log: Any) -> dict[str, Any]:
-    """The fallback conformance: share of allowed transitions (a_i -> a_i+1) per case."""
-    from kokemus.analytics.journeys import ORDER
-
-    pairs = ", ".join(f"('a{i}', 'a{i + 1}')" for i in range(ACTIVITIES - 1))
-    row = engine.query(f"""
-        WITH steps AS (
-            SELECT case_id, activity,
-                   lag(activity) OVER (PARTITION BY case_id ORDER BY {ORDER}) AS prev
-            FROM ({log.sql}) AS l
-        ), cases AS (
-            SELECT case_id, avg(CASE WHEN (prev, activity) IN ({pairs})
-                                     OR (prev IS NULL AND activity = 'a0')
-                                THEN 1.0 ELSE 0.0 END) AS fitness
-            FROM steps GROUP BY case_id
-        )
-        SELECT count(*) AS cases, avg(fitness) AS fitness,
-               avg(CASE WHEN fitness = 1 THEN 1.0 ELSE 0.0 END) AS conforming_share
-        FROM cases
-    """).to_pylist()[0]
-    return {"kind": "allowed transitions (bench's own query)", **row}
-
-
 def run_step(step: str, path: str, threads: int, memory: str | None) -> dict[str, Any]:
     """One step, in this (fresh) process: its seconds, peak RSS and what it found."""
     warnings.simplefilter("ignore")
@@ -207,14 +185,14 @@ def run_step(step: str, path: str, threads: int, memory: str | None) -> dict[str
         from kokemus.analytics import journeys, ordering
 
         engine, tlog = kokemus_engine(path, threads, memory)
+        if step not in ("order", "dfg_unordered"):  # the others read the case-ordered copy
+            tlog = ordering.with_copy(tlog, COPY_TABLE)
+            if ordering.usable(engine, tlog) is None:
+                raise SystemExit("no case-ordered copy: run the order step first")
         started = time.perf_counter()
         if step == "order":
             ordering.order_log(engine.connection, tlog, COPY_TABLE)
         elif step in ("dfg", "dfg_unordered"):
-            if step == "dfg":
-                tlog = ordering.with_copy(tlog, COPY_TABLE)
-                if ordering.usable(engine, tlog) is None:
-                    raise SystemExit("no case-ordered copy: run the order step first")
             table = journeys.dfg(engine, tlog)
             out["dfg"] = sorted([r["source"], r["target"], int(r["count"])]
                                 for r in table.to_pylist())
@@ -223,16 +201,13 @@ def run_step(step: str, path: str, threads: int, memory: str | None) -> dict[str
             out["variants"] = table.num_rows
             out["cases"] = int(sum(table["cases"].to_pylist()))
         elif step == "conformance":
-            try:
-                from kokemus.analytics.conformance import conformance
-            except ImportError:
-                out["result"] = allowed_transitions(engine, tlog)
-            else:
-                result = conformance(engine, tlog, designed_journey())
-                out["result"] = {"kind": "kokemus.analytics.conformance",
-                                 "cases": result.cases, "fitness": result.fitness,
-                                 "transition_fitness": result.transition_fitness,
-                                 "conforming_share": result.conforming_share}
+            from kokemus.analytics.conformance import conformance
+
+            result = conformance(engine, tlog, designed_journey())
+            out["result"] = {"kind": "kokemus.analytics.conformance",
+                             "cases": result.cases, "fitness": result.fitness,
+                             "transition_fitness": result.transition_fitness,
+                             "conforming_share": result.conforming_share}
         else:
             raise SystemExit(f"unknown step {step}")
         out["seconds"] = time.perf_counter() - started

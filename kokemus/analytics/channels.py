@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from kokemus.analytics import ordering
 from kokemus.analytics.engines import Engine
-from kokemus.analytics.journeys import ORDER, _steps
+from kokemus.analytics.journeys import _steps
 from kokemus.analytics.logs import Log, literal
 
 # Spread rules for `touchpoint_by_channel`: a touchpoint is flagged when, among its channels
@@ -55,7 +56,7 @@ class ChannelSwitching:
 
 def channel_switches(engine: Engine, log: Log, top: int = 20) -> ChannelSwitching:
     """How journeys move between channels; `top` limits the most common sequences."""
-    known = log.where("channel IS NOT NULL")
+    known = ordering.resolve(engine, log).where("channel IS NOT NULL")
     return ChannelSwitching(
         pairs=_pairs(engine, known),
         multichannel=_multichannel(engine, known),
@@ -112,15 +113,14 @@ def _sequences(engine: Engine, log: Log, top: int) -> pa.Table:
     # only those collapses the repeats before the ordered list is built.
     return engine.query(f"""
         WITH marked AS (
-            SELECT case_id, channel, ts, seq,
-                   lag(channel) OVER (PARTITION BY case_id ORDER BY {ORDER}) AS previous
+            SELECT *, lag(channel) OVER ({log.window}) AS previous
             FROM ({log.sql}) AS l
         ),
         paths AS (
-            SELECT {d.ordered_list("channel", ORDER)} AS sequence
+            SELECT {d.ordered_list("channel", log.order)} AS sequence
             FROM marked
             WHERE previous IS NULL OR previous <> channel
-            GROUP BY case_id
+            GROUP BY {log.case}
         )
         SELECT sequence, {length} AS length, count(*) AS cases,
                count(*) / sum(count(*)) OVER () AS share
@@ -155,6 +155,7 @@ def touchpoint_by_channel(engine: Engine, log: Log, goal: str | None = None,
     `ces` (mean 1-7), `csat` (% of 4-5), each with its n (`nps_n`, `ces_n`, `csat_n`; a
     NULL answer is not counted; the figure is NULL when n is 0).
     """
+    log = ordering.resolve(engine, log)
     d = engine.dialect
     gap = d.seconds_between("ts", "next_ts")
     if goal is None:

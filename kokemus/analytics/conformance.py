@@ -50,12 +50,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from kokemus.analytics import journeys
+from kokemus.analytics import journeys, ordering
 from kokemus.analytics.engines import Engine
 from kokemus.analytics.logs import Log, literal
 from kokemus.domain.journeys import Journey
 
-ORDER = journeys.ORDER
 KINDS = ("skipped", "wrong_order", "loop", "unexpected")
 # Visited path touchpoints are a bit mask in a BIGINT: one bit per position.
 MAX_PATH = 62
@@ -111,7 +110,7 @@ class Design:
 
 def _events(log: Log, design: Design) -> str:
     """Each event classified against the case's progress along the designed path."""
-    w = f"PARTITION BY case_id ORDER BY {ORDER}"
+    w = log.window
     before = f"({w} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
     return f"""
         SELECT case_id, activity, pos, bit,
@@ -129,7 +128,7 @@ def _events(log: Log, design: Design) -> str:
                    -- unexpected touchpoint as -1, which allows nothing.
                    lag(coalesce(pos, -1), 1, 0) OVER ({w}) AS prev_pos
             FROM (
-                SELECT case_id, activity, ts, seq, {design.position_sql('activity')} AS pos,
+                SELECT *, {design.position_sql('activity')} AS pos,
                        CAST({design.bit_sql('activity')} AS BIGINT) AS bit
                 FROM ({log.sql}) AS l
             ) AS e
@@ -147,7 +146,7 @@ def _per_case(log: Log, design: Design) -> str:
     touchpoints, wrong order = distinct path touchpoints - in step, loops = path events -
     distinct path touchpoints: the same figures, with less work for the engine.
     """
-    w = f"PARTITION BY case_id ORDER BY {ORDER}"
+    w = log.window
     return f"""
         SELECT case_id, events, in_step, unexpected,
                path_events - CAST(bit_count(visited) AS INTEGER) AS loop,
@@ -171,7 +170,7 @@ def _per_case(log: Log, design: Design) -> str:
                        -- unexpected touchpoint as -1, which allows nothing.
                        lag(coalesce(pos, -1), 1, 0) OVER ({w}) AS prev_pos
                 FROM (
-                    SELECT case_id, ts, seq, {design.position_sql('activity')} AS pos,
+                    SELECT *, {design.position_sql('activity')} AS pos,
                            CAST({design.bit_sql('activity')} AS BIGINT) AS bit
                     FROM ({log.sql}) AS l
                 ) AS e
@@ -208,6 +207,7 @@ def cases(engine: Engine, log: Log, journey: Journey) -> pa.Table:
     """Per case: events, in_step, unexpected, loop, wrong_order, skipped, fitness,
     transition_fitness, conforms (0/1), complete (0/1), visited (bit mask of path
     positions), furthest (position reached)."""
+    log = ordering.resolve(engine, log)
     return engine.query(cases_sql(log, journey) + " ORDER BY case_id")
 
 
@@ -227,6 +227,7 @@ class Conformance:
 def conformance(engine: Engine, log: Log, journey: Journey) -> Conformance:
     """Fitness, share of conforming and complete cases, and the totals of each deviation kind,
     in one pass over the log inside the engine (see the module's definitions)."""
+    log = ordering.resolve(engine, log)
     design = Design.of(journey)
     required = sorted((design.position(r) or 0, r) for r in design.required)
     per_touchpoint = ", ".join(
@@ -267,6 +268,7 @@ def conformance(engine: Engine, log: Log, journey: Journey) -> Conformance:
 def deviations_by_touchpoint(engine: Engine, log: Log, journey: Journey) -> pa.Table:
     """Where the deviations happen: per touchpoint and kind (unexpected, loop, wrong_order;
     skipped is in `Conformance.skipped`), the cases with one and the events, most first."""
+    log = ordering.resolve(engine, log)
     return engine.query(f"""
         SELECT activity AS touchpoint, kind, count(DISTINCT case_id) AS cases,
                count(*) AS events

@@ -24,11 +24,10 @@ from typing import Literal
 
 import pyarrow as pa
 
-from kokemus.analytics import journeys
+from kokemus.analytics import journeys, ordering
 from kokemus.analytics.engines import Engine
 from kokemus.analytics.logs import Log, literal, one_of
 
-ORDER = journeys.ORDER
 DAY_S = 86_400
 
 
@@ -53,8 +52,8 @@ def _ends_sql(engine: Engine, log: Log, goal: str | Iterable[str], idle_days: fl
         FROM (
             SELECT case_id, activity, ts AS last_ts,
                    max(CASE WHEN {one_of('activity', _goals(goal))} THEN 1 ELSE 0 END)
-                       OVER (PARTITION BY case_id) AS reached,
-                   row_number() OVER (PARTITION BY case_id ORDER BY ts DESC, seq DESC)
+                       OVER (PARTITION BY {log.case}) AS reached,
+                   row_number() OVER (PARTITION BY {log.case} ORDER BY {log.order_from_end})
                        AS from_end
             FROM ({log.sql}) AS l
         ) AS e
@@ -71,6 +70,7 @@ def dropoff(engine: Engine, log: Log, goal: str | Iterable[str], *, idle_days: f
     - `visited`: cases that had an event there, and `lost_rate` = lost / visited: how often
       a visit to this touchpoint is the last thing a lost customer did.
     """
+    log = ordering.resolve(engine, log)
     return engine.query(f"""
         WITH ends AS ({_ends_sql(engine, log, goal, idle_days, as_of)}),
         visits AS (
@@ -96,6 +96,7 @@ def dropoff(engine: Engine, log: Log, goal: str | Iterable[str], *, idle_days: f
 def outcomes(engine: Engine, log: Log, goal: str | Iterable[str], *, idle_days: float = 30,
              as_of: datetime | None = None) -> dict[str, int]:
     """How many cases reached the goal, are in flight, or are lost."""
+    log = ordering.resolve(engine, log)
     rows = engine.query(f"""
         SELECT state, count(*) AS cases
         FROM ({_ends_sql(engine, log, goal, idle_days, as_of)}) AS e GROUP BY state
@@ -108,6 +109,7 @@ def stalled_cases(engine: Engine, log: Log, goal: str | Iterable[str], *,
                   idle_days: float = 30, as_of: datetime | None = None,
                   limit: int = 100) -> pa.Table:
     """Lost cases, longest idle first: case_id, last_touchpoint, last_ts, idle_s."""
+    log = ordering.resolve(engine, log)
     return engine.query(f"""
         SELECT case_id, last_touchpoint, last_ts, idle_s
         FROM ({_ends_sql(engine, log, goal, idle_days, as_of)}) AS e
@@ -125,6 +127,7 @@ def stalls(engine: Engine, log: Log, by: Literal["touchpoint", "transition"] = "
     By transition: `source`, `target` and the same figures per pair. Groups with fewer than
     `min_steps` steps are left out (a p90 of three waits says little).
     """
+    log = ordering.resolve(engine, log)
     d = engine.dialect
     gap = d.seconds_between("ts", "next_ts")
     keys = ("activity AS touchpoint", "activity") if by == "touchpoint" else \

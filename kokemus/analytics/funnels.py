@@ -25,11 +25,9 @@ from datetime import timedelta
 
 import pyarrow as pa
 
-from kokemus.analytics import journeys
+from kokemus.analytics import ordering
 from kokemus.analytics.engines import Engine
 from kokemus.analytics.logs import Log, literal, one_of
-
-ORDER = journeys.ORDER
 
 
 def _windows(steps: int, step_within: timedelta | Sequence[timedelta | None] | None
@@ -49,13 +47,14 @@ def funnel(engine: Engine, log: Log, steps: Sequence[str], within: timedelta | N
     steps = list(steps)
     if not steps:
         raise ValueError("a funnel needs at least one step")
+    log = ordering.resolve(engine, log)
     windows = _windows(len(steps), step_within)
     d = engine.dialect
     # The case's events at funnel touchpoints, numbered in (ts, seq) order: a later number
     # is a later event, and the smallest number after a step is also the earliest time.
     ctes = [f"""events AS (
         SELECT case_id, activity, ts,
-               row_number() OVER (PARTITION BY case_id ORDER BY {ORDER}) AS n
+               row_number() OVER ({log.window}) AS n
         FROM ({log.sql}) AS l WHERE {one_of('activity', dict.fromkeys(steps))}
     )""", f"""s1 AS (
         SELECT case_id, min(n) AS n, min(ts) AS ts, min(ts) AS entered,

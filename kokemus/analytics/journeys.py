@@ -2,7 +2,8 @@
 
 Every sequence computation orders a case's events by (ts, seq) inside the engine: never by
 arrival, never in Python. Equal timestamps fall back on the ingest sequence, so results are
-deterministic.
+deterministic. A log with a fresh case-ordered copy is read from the copy, whose numbers
+(case_no, place) keep the same order and are cheaper to sort (analytics/ordering.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from kokemus.analytics import ordering
 from kokemus.analytics.engines import Engine
 from kokemus.analytics.logs import Log, literal
 
-ORDER = "ts, seq"
-
 
 def _steps(log: Log, leads: tuple[str, ...] = ("activity", "ts", "channel"),
            position: bool = True) -> str:
@@ -29,7 +28,7 @@ def _steps(log: Log, leads: tuple[str, ...] = ("activity", "ts", "channel"),
     return f"""
         SELECT case_id, activity, ts, channel, {", ".join(columns)}
         FROM ({log.sql}) AS l
-        WINDOW w AS (PARTITION BY case_id ORDER BY {ORDER})
+        WINDOW w AS ({log.window})
     """
 
 
@@ -48,6 +47,7 @@ def dfg(engine: Engine, log: Log, groups: int | None = None) -> pa.Table:
     A log with a fresh case-ordered copy (analytics/ordering.py) is answered in one pass
     over the copy, without sorting; the answer is the same.
     """
+    log = ordering.resolve(engine, log)
     streamed = _dfg_in_order(engine, log)
     if streamed is not None:
         return streamed
@@ -72,30 +72,29 @@ def dfg(engine: Engine, log: Log, groups: int | None = None) -> pa.Table:
 
 
 def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
-    """The DFG in one pass over the log's case-ordered copy: each row meets the row before
-    it (lag over an empty OVER (), which keeps the stored order), a pair when both are of
-    one case. None when there is no fresh copy, or when the rows did not come in order
-    (`pos` fell somewhere: a filter that joins may reorder them)."""
-    rows = ordering.usable(engine, log)
-    if rows is None:
+    """The DFG in one pass over a log read from its case-ordered copy: each row meets the
+    row before it (lag over an empty OVER (), which keeps the stored order), a pair when
+    both are of one case. None for other logs, or when the rows did not come in order
+    (`place` fell somewhere: a filter that joins may reorder them)."""
+    if not log.in_order:
         return None
     same = "previous_case = case_no"
     # Both quantiles from one list aggregate: one sort of each pair's gaps instead of two.
     table = engine.query(f"""
         SELECT source, target, count, q[1] AS median_s, q[2] AS p90_s, disorder
         FROM (SELECT source, target, count(*) AS count, quantile_cont(gap, [0.5, 0.9]) AS q,
-                     count(*) FILTER (WHERE previous_pos >= pos) AS disorder
+                     count(*) FILTER (WHERE previous_place >= place) AS disorder
               FROM (SELECT CASE WHEN {same} THEN previous_activity END AS source,
                            activity AS target,
                            CASE WHEN {same} THEN (epoch_us(ts) - epoch_us(previous_ts)) / 1e6
                            END AS gap,
-                           pos, previous_pos
-                    FROM (SELECT case_no, activity, ts, pos,
+                           place, previous_place
+                    FROM (SELECT case_no, activity, ts, place,
                                  lag(case_no) OVER () AS previous_case,
                                  lag(activity) OVER () AS previous_activity,
                                  lag(ts) OVER () AS previous_ts,
-                                 lag(pos) OVER () AS previous_pos
-                          FROM ({rows}) AS l) AS s) AS p
+                                 lag(place) OVER () AS previous_place
+                          FROM ({log.sql}) AS l) AS s) AS p
               GROUP BY source, target) AS g
     """)
     if pc.sum(table["disorder"]).as_py():
@@ -112,6 +111,7 @@ def summary_events(engine: Engine, log: Log) -> int:
 
 def start_end(engine: Engine, log: Log) -> pa.Table:
     """How many cases start and end at each activity."""
+    log = ordering.resolve(engine, log)
     return engine.query(f"""
         SELECT activity,
                CAST(sum(CASE WHEN position = 1 THEN 1 ELSE 0 END) AS BIGINT) AS starts,
@@ -124,10 +124,11 @@ def start_end(engine: Engine, log: Log) -> pa.Table:
 
 def _paths(engine: Engine, log: Log) -> str:
     """One row per case: its activities in order, as a list named `variant`."""
+    log = ordering.resolve(engine, log)
     return f"""
-        SELECT {engine.dialect.ordered_list("activity", ORDER)} AS variant
+        SELECT {engine.dialect.ordered_list("activity", log.order)} AS variant
         FROM ({log.sql}) AS l
-        GROUP BY case_id
+        GROUP BY {log.case}
     """
 
 

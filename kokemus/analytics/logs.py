@@ -43,7 +43,7 @@ def one_of(column: str, values: Iterable[str]) -> str:
 @dataclass(frozen=True)
 class Ordered:
     """A case-ordered copy of a log's source (see analytics/ordering.py): `source` has the
-    same columns and rows plus `case_no` (the cases numbered in their order) and `pos` (the
+    same columns and rows plus `case_no` (the cases numbered in their order) and `place` (the
 row's place in the table: a copy is rebuilt whole, never updated), stored in
 (case_id, ts, seq) order;
     `fresh` is SQL giving one boolean, true while the copy holds every row of the source."""
@@ -55,11 +55,27 @@ row's place in the table: a copy is rebuilt whole, never updated), stored in
 @dataclass(frozen=True)
 class Log:
     """`source` is a SQL relation with columns case_id, activity, ts, seq, channel;
-    `ordered`, when known, the same rows in a case-ordered copy."""
+    `ordered`, when known, the same rows in a case-ordered copy.
+
+    Sequence windows go `PARTITION BY {case} ORDER BY {order}` (`window`): case_id and
+    (ts, seq) on events as they are; case_no and place on a case-ordered copy, where
+    `in_order` also says the rows are stored in that order (see ordering.resolve)."""
 
     source: str
     filters: tuple[str, ...] = ()
     ordered: Ordered | None = None
+    case: str = "case_id"
+    order: str = "ts, seq"
+    in_order: bool = False
+
+    @property
+    def window(self) -> str:
+        return f"PARTITION BY {self.case} ORDER BY {self.order}"
+
+    @property
+    def order_from_end(self) -> str:
+        """`order` descending: the case's last event first."""
+        return ", ".join(f"{key.strip()} DESC" for key in self.order.split(","))
 
     def where(self, condition: str) -> Log:
         return replace(self, filters=(*self.filters, condition))
@@ -91,7 +107,7 @@ class Log:
 
     @property
     def ordered_sql(self) -> str | None:
-        """The log's rows from its case-ordered copy (with `pos`), if it has one."""
+        """The log's rows from its case-ordered copy (with `place`), if it has one."""
         return None if self.ordered is None else self._select(self.ordered.source)
 
     def _select(self, source: str) -> str:
@@ -134,7 +150,7 @@ def events_log(workspace_id: int, journey: Journey | None = None,
              f"WHERE subject = {literal(subject)})")
     return Log(
         f"SELECT {JOURNEY_COLUMNS} FROM ({rows}) AS e WHERE {where}",
-        ordered=Ordered(f"SELECT {JOURNEY_COLUMNS}, case_no, rowid AS pos FROM {copy} "
+        ordered=Ordered(f"SELECT {JOURNEY_COLUMNS}, case_no, rowid AS place FROM {copy} "
                         f"WHERE {where}",
                         fresh),
     )

@@ -11,7 +11,7 @@ OVER () (its "order preservation" page), so each event meets its predecessor in 
   only while no event of that workspace came later (`Ordered.fresh`).
 - `order_log` makes a copy of any log (an imported file, the benchmark's log).
 
-A fast answer checks itself as it goes: the rows' `pos` must rise through the whole pass
+A fast answer checks itself as it goes: the rows' `place` must rise through the whole pass
 (a filter that joins may reorder rows). When it does not, or the copy is stale, or the
 engine is not DuckDB, the analysis sorts as it would without a copy. The answers are the
 same either way; tests compare them.
@@ -63,6 +63,18 @@ def usable(engine: Engine, log: Log) -> str | None:
     return log.ordered_sql
 
 
+def resolve(engine: Engine, log: Log) -> Log:
+    """`log` read from its case-ordered copy when `usable`, with the copy's window keys
+    (case_no, place: numbers, in stored order); otherwise `log` itself. Every analysis with an
+    engine starts here; the answers are the same either way."""
+    if log.in_order:
+        return log
+    rows = usable(engine, log)
+    if rows is None or log.ordered is None:
+        return log
+    return Log(log.ordered.source, log.filters, case="case_no", order="place", in_order=True)
+
+
 def order_log(connection: Any, log: Log, table: str) -> Log:
     """Store `log`'s rows in case order in the DuckDB table `table` (replaced) and return the
     log with that copy. The copy does not follow later changes of the source."""
@@ -72,7 +84,7 @@ def order_log(connection: Any, log: Log, table: str) -> Log:
 
 def with_copy(log: Log, table: str) -> Log:
     """`log` with the case-ordered copy `order_log` stored in `table` earlier."""
-    return replace(log, ordered=Ordered(f'SELECT *, rowid AS pos FROM "{table}"'))
+    return replace(log, ordered=Ordered(f'SELECT *, rowid AS place FROM "{table}"'))
 
 
 def store_in_order(connection: Any, table: str, rows: str, cases: str = "case_id") -> int:

@@ -25,6 +25,7 @@ from xml.sax.saxutils import escape
 from markupsafe import Markup
 
 from kokemus.analytics import journeys as journey_analytics
+from kokemus.analytics import ordering
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Outcome, events_log, literal, one_of
 from kokemus.bootstrap import Kokemus
@@ -142,11 +143,13 @@ def filtered_log(workspace_id: int, journey: Journey, filters: Filters,
 
 
 def without_repeats(log: Log) -> Log:
-    """The log with consecutive repeats of a touchpoint in a case merged into the first."""
+    """The log with consecutive repeats of a touchpoint in a case merged into the first
+    (its window keys kept: the rows keep their columns)."""
     return Log(
-        "SELECT * FROM (SELECT *, lag(activity) OVER (PARTITION BY case_id ORDER BY "
-        f"{journey_analytics.ORDER}) AS previous_activity FROM ({log.sql}) AS l) AS r "
-        "WHERE previous_activity IS NULL OR previous_activity <> activity"
+        f"SELECT * FROM (SELECT *, lag(activity) OVER ({log.window}) AS previous_activity "
+        f"FROM ({log.sql}) AS l) AS r "
+        "WHERE previous_activity IS NULL OR previous_activity <> activity",
+        case=log.case, order=log.order,
     )
 
 
@@ -320,9 +323,9 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
 
     members = (people.customers_in_segment(kk.db, active.id, filters.segment)
                if filters.segment else None)
-    log = filtered_log(active.id, journey, filters, members)
     with kk.events.reading() as cursor:
         engine = DuckDBEngine(cursor)
+        log = ordering.resolve(engine, filtered_log(active.id, journey, filters, members))
         dfg = journey_analytics.dfg(engine, log).to_pylist()
         counts = _touchpoint_counts(engine, log)
         summary = journey_analytics.summary(engine, log)

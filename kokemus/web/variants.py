@@ -15,6 +15,7 @@ from typing import Literal
 from urllib.parse import urlencode
 
 from kokemus.analytics import journeys as journey_analytics
+from kokemus.analytics import ordering
 from kokemus.analytics.engines import DuckDBEngine
 from kokemus.analytics.logs import Log, literal
 from kokemus.bootstrap import Kokemus
@@ -77,7 +78,8 @@ def explorer_log(log: Log, explore: Explore) -> Log:
     among the events the filters keep (so every variant shown contains it), with
     consecutive repeats merged unless asked to keep them."""
     if explore.through is not None:
-        log = Log(log.sql).of_cases(f"activity = {literal(explore.through)}")
+        log = Log(log.sql, case=log.case, order=log.order).of_cases(
+            f"activity = {literal(explore.through)}")
     return journey_map.without_repeats(log) if explore.repeats == "merge" else log
 
 
@@ -175,10 +177,11 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
     # The map's filters, as the map applies them (a segment is its members' journeys).
     members = (people.customers_in_segment(kk.db, active.id, filters.segment)
                if filters.segment else None)
-    log = explorer_log(journey_map.filtered_log(active.id, journey, filters, members), explore)
     errors = list(filters.errors) + list(explore.errors)
     with kk.events.reading() as cursor:
         engine = DuckDBEngine(cursor)
+        log = explorer_log(ordering.resolve(engine, journey_map.filtered_log(
+            active.id, journey, filters, members)), explore)
         cases = journey_analytics.summary(engine, log)["cases"]
         count = journey_analytics.variant_count(engine, log)
         pages = max(1, -(-count // PAGE_SIZE))
