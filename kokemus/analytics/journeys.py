@@ -9,6 +9,7 @@ deterministic. A log with a fresh case-ordered copy is read from the copy, whose
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -75,26 +76,40 @@ def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
     """The DFG in one pass over a log read from its case-ordered copy: each row meets the
     row before it (lag over an empty OVER (), which keeps the stored order), a pair when
     both are of one case. None for other logs, or when the rows did not come in order
-    (`place` fell somewhere: a filter that joins may reorder them)."""
+    (`place` fell somewhere: a filter that joins may reorder them).
+
+    An ordered pass runs on one thread, so the cases are cut into ranges of case numbers,
+    two per thread, each its own pass: a case is never cut, and the engine runs the passes
+    side by side."""
     if not log.in_order:
         return None
+    lo, hi, threads = engine.query(
+        f"SELECT min(case_no) AS lo, max(case_no) AS hi, "
+        f"CAST(current_setting('threads') AS BIGINT) AS threads FROM ({log.sql}) AS l"
+    ).to_pylist()[0].values()
+    if lo is None:  # no events
+        return None
+    ranges = max(1, min(2 * int(threads), hi - lo + 1))
+    cuts = [lo + (hi + 1 - lo) * i // ranges for i in range(ranges + 1)]
     same = "previous_case = case_no"
+    passes = " UNION ALL ".join(f"""
+        SELECT CASE WHEN {same} THEN previous_activity END AS source, activity AS target,
+               CASE WHEN {same} THEN (epoch_us(ts) - epoch_us(previous_ts)) / 1e6 END AS gap,
+               place, previous_place
+        FROM (SELECT case_no, activity, ts, place,
+                     lag(case_no) OVER () AS previous_case,
+                     lag(activity) OVER () AS previous_activity,
+                     lag(ts) OVER () AS previous_ts,
+                     lag(place) OVER () AS previous_place
+              FROM ({log.sql}) AS l
+              WHERE case_no >= {first} AND case_no < {after}) AS s"""
+                                 for first, after in pairwise(cuts))
     # Both quantiles from one list aggregate: one sort of each pair's gaps instead of two.
     table = engine.query(f"""
         SELECT source, target, count, q[1] AS median_s, q[2] AS p90_s, disorder
         FROM (SELECT source, target, count(*) AS count, quantile_cont(gap, [0.5, 0.9]) AS q,
                      count(*) FILTER (WHERE previous_place >= place) AS disorder
-              FROM (SELECT CASE WHEN {same} THEN previous_activity END AS source,
-                           activity AS target,
-                           CASE WHEN {same} THEN (epoch_us(ts) - epoch_us(previous_ts)) / 1e6
-                           END AS gap,
-                           place, previous_place
-                    FROM (SELECT case_no, activity, ts, place,
-                                 lag(case_no) OVER () AS previous_case,
-                                 lag(activity) OVER () AS previous_activity,
-                                 lag(ts) OVER () AS previous_ts,
-                                 lag(place) OVER () AS previous_place
-                          FROM ({log.sql}) AS l) AS s) AS p
+              FROM ({passes}) AS p
               GROUP BY source, target) AS g
     """)
     if pc.sum(table["disorder"]).as_py():

@@ -1,20 +1,22 @@
-"""Case-ordered copies of the journeys, so sequence questions stream instead of sorting.
+"""Case-ordered copies of the journeys, so sequence questions need not sort.
 
-A directly-follows graph needs each case's events in (ts, seq) order. Sorting ten million
-events costs seconds on every question. Stored once in that order, the rows come back in
-it: DuckDB keeps a table's order through a scan, filters and a window with an empty
-OVER () (its "order preservation" page), so each event meets its predecessor in one pass.
+Every sequence question orders each case's events by (ts, seq). Sorting ten million events
+costs seconds per question. Stored once in that order, with the cases numbered (`case_no`)
+and each row's `place` in the copy, the rows serve two ways:
 
-- The event store's copies (`ORDERED_TABLES`, one per kind of case) are rebuilt by
-  `refresh`: the worker of `kokemus serve`, `kokemus journeys order` and the demo call it.
-  `ORDER_STATE` records the last event (seq) a copy holds; a workspace's log uses its copy
-  only while no event of that workspace came later (`Ordered.fresh`).
-- `order_log` makes a copy of any log (an imported file, the benchmark's log).
+- the DFG streams them: DuckDB keeps a table's order through a scan, filters and a window
+  with an empty OVER () (its "order preservation" page), so each event meets its
+  predecessor in one pass. The pass checks itself: `place` must rise throughout (a filter
+  that joins may reorder rows); when it does not, the DFG falls back to windows;
+- every analysis's windows partition by case_no and order by place: two numbers, in an
+  order the engine sorts much faster than (case_id, ts, seq).
 
-A fast answer checks itself as it goes: the rows' `place` must rise through the whole pass
-(a filter that joins may reorder rows). When it does not, or the copy is stale, or the
-engine is not DuckDB, the analysis sorts as it would without a copy. The answers are the
-same either way; tests compare them.
+The event store's copies (`ORDERED_TABLES`, one per kind of case) are rebuilt by `refresh`:
+the worker of `kokemus serve`, `kokemus journeys order` and the demo call it. `ORDER_STATE`
+records the last event (seq) they hold; a workspace's log uses its copy only while no event
+of that workspace came later (`Ordered.fresh`). `order_log` makes a copy of any log (an
+imported file, the benchmark's log). Analyses call `resolve`, which picks the copy when it
+is usable; answers are the same either way (tests compare them).
 """
 
 from __future__ import annotations
@@ -90,18 +92,21 @@ def with_copy(log: Log, table: str) -> Log:
 def store_in_order(connection: Any, table: str, rows: str, cases: str = "case_id") -> int:
     """Replace `table` with `rows` in (`cases`, ts, seq) order, numbering the cases in that
     order (`case_no`: comparing two numbers is cheaper than comparing two ids, for every
-    row of every pass); check the order; return the rows stored."""
+    row of every pass); check the order; return the rows stored.
+
+    The cases are numbered first (a sort of the distinct cases, far fewer than the rows) and
+    the rows sorted by their case's number: cheaper than sorting by the ids, and than
+    numbering the cases in a pass over the sorted rows (a pass is one thread)."""
     keys = [k.strip() for k in cases.split(",")]
-    starts = " OR ".join(f"lag({k}) OVER () IS DISTINCT FROM {k}" for k in keys)
+    same = " AND ".join(f"r.{k} IS NOT DISTINCT FROM c.{k}" for k in keys)
     connection.execute("SET preserve_insertion_order = true")  # the order is the point
     connection.execute(f"""
         CREATE OR REPLACE TABLE {table} AS
-        SELECT * EXCLUDE (starts),
-               CAST(sum(CASE WHEN starts THEN 1 ELSE 0 END)
-                   OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT)
-                   AS case_no
-        FROM (SELECT *, ({starts}) AS starts
-              FROM (SELECT * FROM ({rows}) AS r ORDER BY {cases}, ts, seq) AS o) AS s
+        SELECT r.*, c.case_no
+        FROM ({rows}) AS r
+        JOIN (SELECT {cases}, row_number() OVER (ORDER BY {cases}) AS case_no
+              FROM (SELECT DISTINCT {cases} FROM ({rows}) AS d) AS u) AS c ON {same}
+        ORDER BY c.case_no, r.ts, r.seq
     """)
     return check_order(connection, table, keys)
 

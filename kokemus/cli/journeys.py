@@ -315,8 +315,8 @@ def order_command(
     force: Annotated[bool, typer.Option(help="Rebuild even if no event came since.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Store the journeys in case order, so the sequence analyses (the DFG) read them in one
-    pass instead of sorting; `kokemus serve` does it now and then by itself."""
+    """Store the journeys in case order, so the sequence analyses read them without sorting
+    (the DFG in one pass); `kokemus serve` does it now and then by itself."""
     from kokemus.engine.worker import order_journeys
 
     with bootstrap.build(settings_for(data_dir)) as kk, err.status("ordering the journeys"):
