@@ -136,7 +136,6 @@ def kokemus_engine(path: str, threads: int, memory: str | None = None) -> tuple[
 
     con = duckdb.connect(str(Path(path).parent / "kokemus.duckdb"))
     con.execute(f"SET threads = {threads}")
-    con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     if memory:
         con.execute(f"SET memory_limit = '{memory}'")
@@ -187,7 +186,7 @@ def run_step(step: str, path: str, threads: int, memory: str | None) -> dict[str
         engine, tlog = kokemus_engine(path, threads, memory)
         if step not in ("order", "dfg_unordered"):  # the others read the case-ordered copy
             tlog = ordering.with_copy(tlog, COPY_TABLE)
-            if ordering.usable(engine, tlog) is None:
+            if tlog.ordered is None or not ordering.usable(engine, tlog.ordered):
                 raise SystemExit("no case-ordered copy: run the order step first")
         started = time.perf_counter()
         if step == "order":

@@ -113,7 +113,7 @@ def _sequences(engine: Engine, log: Log, top: int) -> pa.Table:
     # only those collapses the repeats before the ordered list is built.
     return engine.query(f"""
         WITH marked AS (
-            SELECT *, lag(channel) OVER ({log.window}) AS previous
+            SELECT {log.columns}, lag(channel) OVER ({log.window}) AS previous
             FROM ({log.sql}) AS l
         ),
         paths AS (
@@ -162,7 +162,7 @@ def touchpoint_by_channel(engine: Engine, log: Log, goal: str | None = None,
         goal_position, converted = "CAST(NULL AS BIGINT)", "CAST(NULL AS BIGINT)"
     else:
         goal_position = (f"max(CASE WHEN activity = {literal(goal)} THEN position END) "
-                         "OVER (PARTITION BY case_id)")
+                         "OVER (PARTITION BY case_id)")  # over _steps: ids only
         converted = ("CAST(sum(CASE WHEN goal_position > first_position THEN 1 ELSE 0 END) "
                      "AS BIGINT)")
     answered, answer_columns, answer_join = _answers(scores)

@@ -128,7 +128,7 @@ def _events(log: Log, design: Design) -> str:
                    -- unexpected touchpoint as -1, which allows nothing.
                    lag(coalesce(pos, -1), 1, 0) OVER ({w}) AS prev_pos
             FROM (
-                SELECT *, {design.position_sql('activity')} AS pos,
+                SELECT {log.columns}, {design.position_sql('activity')} AS pos,
                        CAST({design.bit_sql('activity')} AS BIGINT) AS bit
                 FROM ({log.sql}) AS l
             ) AS e
@@ -170,7 +170,7 @@ def _per_case(log: Log, design: Design) -> str:
                        -- unexpected touchpoint as -1, which allows nothing.
                        lag(coalesce(pos, -1), 1, 0) OVER ({w}) AS prev_pos
                 FROM (
-                    SELECT *, {design.position_sql('activity')} AS pos,
+                    SELECT {log.columns}, {design.position_sql('activity')} AS pos,
                            CAST({design.bit_sql('activity')} AS BIGINT) AS bit
                     FROM ({log.sql}) AS l
                 ) AS e

@@ -73,43 +73,55 @@ def dfg(engine: Engine, log: Log, groups: int | None = None) -> pa.Table:
 
 
 def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
-    """The DFG in one pass over a log read from its case-ordered copy: each row meets the
-    row before it (lag over an empty OVER (), which keeps the stored order), a pair when
-    both are of one case. None for other logs, or when the rows did not come in order
-    (`place` fell somewhere: a filter that joins may reorder them).
+    """The DFG of a log read from its case-ordered copy, without sorting the copy: each
+    stored row meets the row before it (lag over an empty OVER (), which keeps the stored
+    order), a pair when both are of one case. The cases touched since the copy was made are
+    left out of that pass and paired from their events with windows (few rows). None for
+    other logs, or when the stored rows did not come in order (`place` fell somewhere: a
+    filter that joins may reorder them).
 
     An ordered pass runs on one thread, so the cases are cut into ranges of case numbers,
     two per thread, each its own pass: a case is never cut, and the engine runs the passes
-    side by side."""
-    if not log.in_order:
+    side by side. The first and last ranges are open, so a copy rebuilt meanwhile still
+    has every case in one of them."""
+    ordered = log.ordered
+    if not log.on_copy or ordered is None:
         return None
     lo, hi, threads = engine.query(
         f"SELECT min(case_no) AS lo, max(case_no) AS hi, "
-        f"CAST(current_setting('threads') AS BIGINT) AS threads FROM ({log.sql}) AS l"
+        f"CAST(current_setting('threads') AS BIGINT) AS threads FROM ({ordered.stored}) AS s"
     ).to_pylist()[0].values()
-    if lo is None:  # no events
-        return None
-    ranges = max(1, min(2 * int(threads), hi - lo + 1))
-    cuts = [lo + (hi + 1 - lo) * i // ranges for i in range(ranges + 1)]
+    ranges = 1 if lo is None else max(1, min(2 * int(threads), hi - lo + 1))
+    cuts = [None, *(lo + (hi + 1 - lo) * i // ranges for i in range(1, ranges)), None]
+    stored = Log(ordered.stored, log.filters)
     same = "previous_case = case_no"
-    passes = " UNION ALL ".join(f"""
+    untouched = f"case_id NOT IN ({ordered.touched})" if ordered.touched else "true"
+    passes = [f"""
         SELECT CASE WHEN {same} THEN previous_activity END AS source, activity AS target,
                CASE WHEN {same} THEN (epoch_us(ts) - epoch_us(previous_ts)) / 1e6 END AS gap,
                place, previous_place
-        FROM (SELECT case_no, activity, ts, place,
+        FROM (SELECT case_id, case_no, activity, ts, place,
                      lag(case_no) OVER () AS previous_case,
                      lag(activity) OVER () AS previous_activity,
                      lag(ts) OVER () AS previous_ts,
                      lag(place) OVER () AS previous_place
-              FROM ({log.sql}) AS l
-              WHERE case_no >= {first} AND case_no < {after}) AS s"""
-                                 for first, after in pairwise(cuts))
+              FROM ({stored.sql}) AS l
+              WHERE {_between("case_no", first, after)}) AS s
+        WHERE {untouched}""" for first, after in pairwise(cuts)]
+    if ordered.recent is not None:
+        recent = Log(ordered.recent, log.filters, case="case_no", order="place")
+        passes.append(f"""
+            SELECT activity AS source, next_activity AS target,
+                   (epoch_us(next_ts) - epoch_us(ts)) / 1e6 AS gap,
+                   CAST(NULL AS BIGINT) AS place, CAST(NULL AS BIGINT) AS previous_place
+            FROM ({_steps(recent, ("activity", "ts"), position=False)}) AS r
+            WHERE next_activity IS NOT NULL""")
     # Both quantiles from one list aggregate: one sort of each pair's gaps instead of two.
     table = engine.query(f"""
         SELECT source, target, count, q[1] AS median_s, q[2] AS p90_s, disorder
         FROM (SELECT source, target, count(*) AS count, quantile_cont(gap, [0.5, 0.9]) AS q,
                      count(*) FILTER (WHERE previous_place >= place) AS disorder
-              FROM ({passes}) AS p
+              FROM ({" UNION ALL ".join(passes)}) AS p
               GROUP BY source, target) AS g
     """)
     if pc.sum(table["disorder"]).as_py():
@@ -118,6 +130,13 @@ def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
     pairs = table.filter(pc.is_valid(table["source"])).drop_columns(["disorder"])
     return pairs.sort_by([("count", "descending"), ("source", "ascending"),
                           ("target", "ascending")])
+
+
+def _between(column: str, first: int | None, after: int | None) -> str:
+    """`first` <= column < `after`; an open end when None."""
+    bounds = ([f"{column} >= {first}"] if first is not None else []) + (
+        [f"{column} < {after}"] if after is not None else [])
+    return " AND ".join(bounds) or "true"
 
 
 def summary_events(engine: Engine, log: Log) -> int:

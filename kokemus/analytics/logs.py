@@ -36,20 +36,39 @@ def literal(value: str | int | float | datetime) -> str:
     return "(" + quoted.replace("\\", "' || chr(92) || '") + ")"
 
 
+# The columns of every log (a source may have more).
+LOG_COLUMNS = ("case_id", "activity", "ts", "seq", "channel")
+
+
 def one_of(column: str, values: Iterable[str]) -> str:
     return f"{column} IN ({', '.join(literal(v) for v in values)})"
 
 
 @dataclass(frozen=True)
 class Ordered:
-    """A case-ordered copy of a log's source (see analytics/ordering.py): `source` has the
-    same columns and rows plus `case_no` (the cases numbered in their order) and `place` (the
-row's place in the table: a copy is rebuilt whole, never updated), stored in
-(case_id, ts, seq) order;
-    `fresh` is SQL giving one boolean, true while the copy holds every row of the source."""
+    """A case-ordered copy of a log's rows (see analytics/ordering.py).
 
-    source: str
-    fresh: str = "true"
+    `table` is the copy, stored in case order with the cases numbered (`case_no`); `stored`
+    the log's rows in it, with `case_no` and `place` (the row's place in the table: a copy is
+    rebuilt whole, never updated). A copy of the event store also has `touched`, the ids of
+    the cases with events after the copy was made (their rows in it are incomplete), and
+    `recent`, those cases' rows from the events, numbered after the copy's; `subject` names
+    its row in ORDER_STATE."""
+
+    table: str
+    stored: str
+    touched: str | None = None
+    recent: str | None = None
+    subject: Subject | None = None
+
+    @property
+    def current(self) -> str:
+        """The log's rows as they are now: the copy's, except the touched cases', which come
+        from the events."""
+        if self.touched is None or self.recent is None:
+            return self.stored
+        return (f"SELECT * FROM ({self.stored}) AS s WHERE case_id NOT IN ({self.touched}) "
+                f"UNION ALL {self.recent}")
 
 
 @dataclass(frozen=True)
@@ -58,15 +77,23 @@ class Log:
     `ordered`, when known, the same rows in a case-ordered copy.
 
     Sequence windows go `PARTITION BY {case} ORDER BY {order}` (`window`): case_id and
-    (ts, seq) on events as they are; case_no and place on a case-ordered copy, where
-    `in_order` also says the rows are stored in that order (see ordering.resolve)."""
+    (ts, seq) on events as they are; case_no and place on the rows of a case-ordered copy
+    (`on_copy`, see ordering.resolve), which sort faster and in the same order."""
 
     source: str
     filters: tuple[str, ...] = ()
     ordered: Ordered | None = None
     case: str = "case_id"
     order: str = "ts, seq"
-    in_order: bool = False
+    on_copy: bool = False
+
+    @property
+    def columns(self) -> str:
+        """The columns every log has, and its window keys: what an analysis selects when
+        it adds columns of its own (a `*` could clash with their names)."""
+        extra = [k.strip() for k in (self.case + "," + self.order).split(",")
+                 if k.strip() not in LOG_COLUMNS]
+        return ", ".join([*LOG_COLUMNS, *extra])
 
     @property
     def window(self) -> str:
@@ -105,21 +132,18 @@ class Log:
     def sql(self) -> str:
         return self._select(self.source)
 
-    @property
-    def ordered_sql(self) -> str | None:
-        """The log's rows from its case-ordered copy (with `place`), if it has one."""
-        return None if self.ordered is None else self._select(self.ordered.source)
-
     def _select(self, source: str) -> str:
         where = " AND ".join(f"({f})" for f in self.filters)
         return f"SELECT * FROM ({source}) AS log" + (f" WHERE {where}" if where else "")
 
 
 # The event store's case-ordered copies of the journeys, one per kind of case, and the
-# table saying which event (seq) they hold up to: built by analytics/ordering.py.
+# table saying which event (seq) they hold up to, in which format (a copy of another format
+# is not read): built by analytics/ordering.py.
 ORDERED_TABLES: dict[Subject, str] = {"customer": "journeys_by_customer",
                                       "account": "journeys_by_account"}
 ORDER_STATE = "journey_order"
+ORDER_FORMAT = 1
 JOURNEY_COLUMNS = "case_id, activity, ts, seq, channel, customer, account, type"
 
 
@@ -137,23 +161,28 @@ def journey_rows(subject: Subject, table: str = "events") -> str:
 def events_log(workspace_id: int, journey: Journey | None = None,
                subject: Subject = "customer", table: str = "events") -> Log:
     """Events of a workspace that have a touchpoint; with `journey`, only its touchpoints.
-    The log knows the event store's case-ordered copy, used while it is fresh."""
+    A log of the event store's `events` knows its case-ordered copy (ordering.resolve)."""
     conditions = [f"workspace_id = {int(workspace_id)}"]
     if journey is not None:
         conditions.append(one_of("activity", (t.id for t in journey.touchpoints)))
     where = " AND ".join(conditions)
     rows = journey_rows(subject, table)
+    log = Log(f"SELECT {JOURNEY_COLUMNS} FROM ({rows}) AS e WHERE {where}")
+    if table != "events":
+        return log
     copy = ORDERED_TABLES[subject]
-    # Fresh while no event of the workspace came after the copy was made.
-    fresh = (f"(SELECT coalesce(max(seq), 0) FROM ({rows}) AS e WHERE {where}) <= "
-             f"(SELECT coalesce(max(upto_seq), -1) FROM {ORDER_STATE} "
-             f"WHERE subject = {literal(subject)})")
-    return Log(
-        f"SELECT {JOURNEY_COLUMNS} FROM ({rows}) AS e WHERE {where}",
-        ordered=Ordered(f"SELECT {JOURNEY_COLUMNS}, case_no, rowid AS place FROM {copy} "
-                        f"WHERE {where}",
-                        fresh),
-    )
+    upto = (f"coalesce((SELECT upto_seq FROM {ORDER_STATE} WHERE subject = "
+            f"{literal(subject)} AND format = {ORDER_FORMAT}), -1)")
+    touched = f"SELECT DISTINCT case_id FROM ({rows}) AS e WHERE {where} AND seq > {upto}"
+    # Numbered after every case and row of the copy, in (case, ts, seq) order.
+    recent = (f"SELECT {JOURNEY_COLUMNS}, "
+              f"(SELECT coalesce(max(case_no), 0) FROM {copy}) "
+              f"+ dense_rank() OVER (ORDER BY case_id) AS case_no, "
+              f"(SELECT count(*) FROM {copy}) "
+              f"+ row_number() OVER (ORDER BY case_id, ts, seq) AS place "
+              f"FROM ({rows}) AS e WHERE {where} AND case_id IN ({touched})")
+    stored = f"SELECT {JOURNEY_COLUMNS}, case_no, rowid AS place FROM {copy} WHERE {where}"
+    return replace(log, ordered=Ordered(copy, stored, touched, recent, subject))
 
 
 def table_log(relation: str, case: str = "case_id", activity: str = "activity",

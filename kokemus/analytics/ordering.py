@@ -13,10 +13,11 @@ and each row's `place` in the copy, the rows serve two ways:
 
 The event store's copies (`ORDERED_TABLES`, one per kind of case) are rebuilt by `refresh`:
 the worker of `kokemus serve`, `kokemus journeys order` and the demo call it. `ORDER_STATE`
-records the last event (seq) they hold; a workspace's log uses its copy only while no event
-of that workspace came later (`Ordered.fresh`). `order_log` makes a copy of any log (an
-imported file, the benchmark's log). Analyses call `resolve`, which picks the copy when it
-is usable; answers are the same either way (tests compare them).
+records the last event (seq) they hold. Events keep arriving after a rebuild: the cases
+they touch are read from the events (sorted, but only those), the rest from the copy, in
+one statement, so one snapshot (`Ordered.current`). `order_log` makes a copy of any log (an
+imported file, the benchmark's log). Analyses call `resolve`, which picks the copy when
+there is one; the answers are the same either way (tests compare them).
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ from typing import Any
 from kokemus.analytics.engines import Engine
 from kokemus.analytics.logs import (
     JOURNEY_COLUMNS,
+    ORDER_FORMAT,
     ORDER_STATE,
     ORDERED_TABLES,
     Log,
     Ordered,
     journey_rows,
+    literal,
 )
-
-CASE_ORDER = "case_id, ts, seq"
+from kokemus.domain.errors import KokemusError
 
 _refreshing = threading.Lock()  # one rebuild at a time in this process
 
@@ -51,42 +53,44 @@ class Refresh:
     rebuilt: bool
 
 
-def usable(engine: Engine, log: Log) -> str | None:
-    """The SQL of `log`'s rows from its case-ordered copy when the engine can stream it and
-    the copy is fresh; otherwise None."""
-    if log.ordered is None or engine.dialect.name != "duckdb":
-        return None
-    if log.ordered.fresh != "true":  # the event store's copies: made yet, and fresh?
-        made = engine.query(f"SELECT count(*) AS n FROM duckdb_tables() "
-                            f"WHERE table_name = '{ORDER_STATE}'").column(0)[0].as_py()
-        if not made or not engine.query(
-                f"SELECT ({log.ordered.fresh}) AS fresh").column(0)[0].as_py():
-            return None
-    return log.ordered_sql
+def usable(engine: Engine, ordered: Ordered) -> bool:
+    """Whether the copy can be read here: DuckDB, the table made, and for the event store's
+    copies a state row of this format."""
+    if engine.dialect.name != "duckdb":
+        return False
+    names = [ordered.table] + ([ORDER_STATE] if ordered.subject else [])
+    made = engine.query("SELECT count(*) AS n FROM duckdb_tables() WHERE table_name IN ("
+                        + ", ".join(literal(n) for n in names) + ")").column(0)[0].as_py()
+    if made < len(names):
+        return False
+    if ordered.subject is None:
+        return True
+    return bool(engine.query(
+        f"SELECT count(*) AS n FROM {ORDER_STATE} WHERE subject = {literal(ordered.subject)} "
+        f"AND format = {ORDER_FORMAT}").column(0)[0].as_py())
 
 
 def resolve(engine: Engine, log: Log) -> Log:
-    """`log` read from its case-ordered copy when `usable`, with the copy's window keys
-    (case_no, place: numbers, in stored order); otherwise `log` itself. Every analysis with an
-    engine starts here; the answers are the same either way."""
-    if log.in_order:
+    """`log` read from its case-ordered copy (`Ordered.current`), with the copy's window keys
+    case_no and place, when the copy can be read; otherwise `log` itself. Every analysis
+    with an engine starts here; the answers are the same either way."""
+    if log.on_copy or log.ordered is None or not usable(engine, log.ordered):
         return log
-    rows = usable(engine, log)
-    if rows is None or log.ordered is None:
-        return log
-    return Log(log.ordered.source, log.filters, case="case_no", order="place", in_order=True)
+    return Log(log.ordered.current, log.filters, log.ordered, case="case_no", order="place",
+               on_copy=True)
 
 
 def order_log(connection: Any, log: Log, table: str) -> Log:
     """Store `log`'s rows in case order in the DuckDB table `table` (replaced) and return the
-    log with that copy. The copy does not follow later changes of the source."""
+    log (its filters applied) with that copy. The copy does not follow later changes of the
+    log's source."""
     store_in_order(connection, f'"{table}"', log.sql)
-    return with_copy(log, table)
+    return with_copy(Log(log.sql), table)
 
 
 def with_copy(log: Log, table: str) -> Log:
     """`log` with the case-ordered copy `order_log` stored in `table` earlier."""
-    return replace(log, ordered=Ordered(f'SELECT *, rowid AS place FROM "{table}"'))
+    return replace(log, ordered=Ordered(table, f'SELECT *, rowid AS place FROM "{table}"'))
 
 
 def store_in_order(connection: Any, table: str, rows: str, cases: str = "case_id") -> int:
@@ -98,8 +102,15 @@ def store_in_order(connection: Any, table: str, rows: str, cases: str = "case_id
     the rows sorted by their case's number: cheaper than sorting by the ids, and than
     numbering the cases in a pass over the sorted rows (a pass is one thread)."""
     keys = [k.strip() for k in cases.split(",")]
+    columns = {row[0] for row in connection.execute(f"DESCRIBE {rows}").fetchall()}
+    if columns & {"case_no", "place"}:
+        raise KokemusError("a log to put in case order may not have columns named case_no "
+                           "or place (the copy adds them)")
+    if not connection.execute("SELECT current_setting('preserve_insertion_order')"
+                              ).fetchall()[0][0]:
+        raise KokemusError("putting a log in case order needs DuckDB's "
+                           "preserve_insertion_order = true (its default)")
     same = " AND ".join(f"r.{k} IS NOT DISTINCT FROM c.{k}" for k in keys)
-    connection.execute("SET preserve_insertion_order = true")  # the order is the point
     connection.execute(f"""
         CREATE OR REPLACE TABLE {table} AS
         SELECT r.*, c.case_no
@@ -125,8 +136,8 @@ def refresh(connection: Any, *, force: bool = False) -> Refresh:
     started = time.perf_counter()
     with _refreshing:
         connection.execute(f"CREATE TABLE IF NOT EXISTS {ORDER_STATE} (subject VARCHAR "
-                           "PRIMARY KEY, upto_seq BIGINT NOT NULL, rows BIGINT NOT NULL, "
-                           "built_at TIMESTAMPTZ NOT NULL)")
+                           "PRIMARY KEY, format INTEGER NOT NULL, upto_seq BIGINT NOT NULL, "
+                           "rows BIGINT NOT NULL, built_at TIMESTAMPTZ NOT NULL)")
         connection.execute("BEGIN TRANSACTION")
         try:
             upto = int(connection.execute(
@@ -142,8 +153,8 @@ def refresh(connection: Any, *, force: bool = False) -> Refresh:
                     f"SELECT workspace_id, {JOURNEY_COLUMNS} FROM ({journey_rows(subject)}) AS e",
                     cases="workspace_id, case_id")
                 connection.execute(
-                    f"INSERT OR REPLACE INTO {ORDER_STATE} VALUES (?, ?, ?, now())",
-                    [subject, upto, rows[subject]])
+                    f"INSERT OR REPLACE INTO {ORDER_STATE} VALUES (?, ?, ?, ?, now())",
+                    [subject, ORDER_FORMAT, upto, rows[subject]])
             connection.execute("COMMIT")
         except Exception:
             connection.execute("ROLLBACK")
@@ -156,7 +167,8 @@ def _built(connection: Any) -> int | None:
                                 [ORDER_STATE]).fetchall()[0][0]
     if not exists:
         return None
-    row = connection.execute(f"SELECT min(upto_seq), count(*) FROM {ORDER_STATE}").fetchall()[0]
+    row = connection.execute(f"SELECT min(upto_seq), count(*) FROM {ORDER_STATE} "
+                             f"WHERE format = {ORDER_FORMAT}").fetchall()[0]
     return int(row[0]) if row[1] == len(ORDERED_TABLES) else None
 
 
@@ -175,10 +187,10 @@ def check_order(connection: Any, table: str, cases: list[str] | None = None) -> 
     equal: list[str] = []
     for k in keys[:-1] if numbered else keys:
         before.append(" AND ".join([*equal, f"p_{k} > {k}"]))
-        equal.append(f"p_{k} = {k}")
+        equal.append(f"p_{k} IS NOT DISTINCT FROM {k}")
     wrong = [f"({b})" for b in before]
     if numbered:
-        same_case = " AND ".join(f"p_{k} = {k}" for k in keys[:-3])
+        same_case = " AND ".join(f"p_{k} IS NOT DISTINCT FROM {k}" for k in keys[:-3])
         wrong.append(f"(p_case_no IS NOT NULL AND p_case_no + CASE WHEN {same_case} "
                      "THEN 0 ELSE 1 END <> case_no)")
     bad, rows = connection.execute(
