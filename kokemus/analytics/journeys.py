@@ -9,6 +9,7 @@ deterministic. A log with a fresh case-ordered copy is read from the copy, whose
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from itertools import pairwise
 
 import pyarrow as pa
@@ -93,9 +94,12 @@ def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
     ).to_pylist()[0].values()
     ranges = 1 if lo is None else max(1, min(2 * int(threads), hi - lo + 1))
     cuts = [None, *(lo + (hi + 1 - lo) * i // ranges for i in range(1, ranges)), None]
-    stored = Log(ordered.stored, log.filters)
     same = "previous_case = case_no"
-    untouched = f"case_id NOT IN ({ordered.touched})" if ordered.touched else "true"
+    # Row filters go before the pass; conditions on whole cases (which may join) after it,
+    # on the pairs, with the touched cases' stored rows left out.
+    after = [*log.case_filters, *([f"case_id NOT IN ({ordered.touched})"]
+                                 if ordered.touched else [])]
+    kept = " AND ".join(f"({c})" for c in after) or "true"
     passes = [f"""
         SELECT CASE WHEN {same} THEN previous_activity END AS source, activity AS target,
                CASE WHEN {same} THEN (epoch_us(ts) - epoch_us(previous_ts)) / 1e6 END AS gap,
@@ -105,11 +109,11 @@ def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
                      lag(activity) OVER () AS previous_activity,
                      lag(ts) OVER () AS previous_ts,
                      lag(place) OVER () AS previous_place
-              FROM ({stored.sql}) AS l
-              WHERE {_between("case_no", first, after)}) AS s
-        WHERE {untouched}""" for first, after in pairwise(cuts)]
+              FROM ({log.select(ordered.stored, cases=False)}) AS l
+              WHERE {_between("case_no", first, end)}) AS s
+        WHERE {kept}""" for first, end in pairwise(cuts)]
     if ordered.recent is not None:
-        recent = Log(ordered.recent, log.filters, case="case_no", order="place")
+        recent = replace(log, source=ordered.recent, ordered=None, on_copy=False)
         passes.append(f"""
             SELECT activity AS source, next_activity AS target,
                    (epoch_us(next_ts) - epoch_us(ts)) / 1e6 AS gap,

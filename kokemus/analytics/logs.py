@@ -86,6 +86,9 @@ class Log:
     case: str = "case_id"
     order: str = "ts, seq"
     on_copy: bool = False
+    # Conditions that keep or drop whole cases (an outcome, a segment's customers): a pass
+    # over stored rows may apply them after pairing events, which keeps their order.
+    case_filters: tuple[str, ...] = ()
 
     @property
     def columns(self) -> str:
@@ -121,19 +124,30 @@ class Log:
 
     def of_cases(self, condition: str) -> Log:
         """Keep whole cases: those with an event that meets `condition` (e.g. an outcome)."""
-        return self.where(f"case_id IN (SELECT case_id FROM ({self.source}) AS c "
-                          f"WHERE {condition})")
+        return self._of_cases(f"case_id IN (SELECT case_id FROM ({self.source}) AS c "
+                              f"WHERE {condition})")
 
     def without_cases(self, condition: str) -> Log:
-        return self.where(f"case_id NOT IN (SELECT case_id FROM ({self.source}) AS c "
-                          f"WHERE {condition})")
+        return self._of_cases(f"case_id NOT IN (SELECT case_id FROM ({self.source}) AS c "
+                              f"WHERE {condition})")
+
+    def among(self, cases: Iterable[str]) -> Log:
+        """Keep the cases with these ids (e.g. a segment's customers), no others."""
+        chosen = list(cases)
+        return self._of_cases(one_of("case_id", chosen) if chosen else "1 = 0")
+
+    def _of_cases(self, condition: str) -> Log:
+        return replace(self, case_filters=(*self.case_filters, condition))
 
     @property
     def sql(self) -> str:
-        return self._select(self.source)
+        return self.select(self.source)
 
-    def _select(self, source: str) -> str:
-        where = " AND ".join(f"({f})" for f in self.filters)
+    def select(self, source: str, *, cases: bool = True) -> str:
+        """`source`'s rows that pass the log's filters (without `cases`: its row filters
+        only, not the conditions on whole cases)."""
+        conditions = [*self.filters, *(self.case_filters if cases else ())]
+        where = " AND ".join(f"({f})" for f in conditions)
         return f"SELECT * FROM ({source}) AS log" + (f" WHERE {where}" if where else "")
 
 
@@ -212,7 +226,10 @@ def selection(workspace_id: int, journey: Journey | None = None, *,
     log = events_log(workspace_id, journey, subject).between(since, until).on_channels(channels)
     if customers is not None:
         chosen = list(customers)
-        log = log.where(one_of("customer", chosen) if chosen else "1 = 0")
+        if subject == "customer":  # whole cases
+            log = log.among(chosen)
+        else:  # an account's people: some of its events
+            log = log.where(one_of("customer", chosen) if chosen else "1 = 0")
     if outcome is not None:
         if goal is None:
             raise ValueError("an outcome filter needs the goal touchpoint")

@@ -76,8 +76,8 @@ def resolve(engine: Engine, log: Log) -> Log:
     with an engine starts here; the answers are the same either way."""
     if log.on_copy or log.ordered is None or not usable(engine, log.ordered):
         return log
-    return Log(log.ordered.current, log.filters, log.ordered, case="case_no", order="place",
-               on_copy=True)
+    return replace(log, source=log.ordered.current, case="case_no", order="place",
+                   on_copy=True)
 
 
 def order_log(connection: Any, log: Log, table: str) -> Log:

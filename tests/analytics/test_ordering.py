@@ -51,6 +51,7 @@ FILTERS = {
     "activities": lambda log: log.where("activity NOT IN ('step_b', 'step_c')"),
     # hundreds of values: DuckDB may turn the list into a join
     "cases": lambda log: log.where(one_of("case_id", (f"c{i:05d}" for i in range(0, 4000, 3)))),
+    "among": lambda log: log.among(f"c{i:05d}" for i in range(0, 4000, 3)),
     "reached": lambda log: log.of_cases("activity = 'step_j'"),
     "not_reached": lambda log: log.without_cases("activity = 'step_j'"),
 }
@@ -66,8 +67,10 @@ def test_the_dfg_over_the_copy_equals_the_dfg_that_sorts(
     assert journeys.dfg(engine, chosen).equals(expected)
 
 
-@pytest.mark.parametrize("name", ["none", "period", "activities"])
-def test_row_filters_read_the_copy_in_one_pass(copied: tuple[DuckDBEngine, Log],
+# Conditions on whole cases apply after the pass, so it keeps the stored order.
+@pytest.mark.parametrize("name", ["none", "period", "activities", "among", "reached",
+                                  "not_reached"])
+def test_filters_read_the_copy_in_one_pass(copied: tuple[DuckDBEngine, Log],
                                                name: str) -> None:
     engine, log = copied
     chosen = FILTERS[name](log)
