@@ -2,8 +2,9 @@
 
 Every sequence computation orders a case's events by (ts, seq) inside the engine: never by
 arrival, never in Python. Equal timestamps fall back on the ingest sequence, so results are
-deterministic. A log with a fresh case-ordered copy is read from the copy, whose numbers
-(case_no, place) keep the same order and are cheaper to sort (analytics/ordering.py).
+deterministic. A log with a case-ordered copy is read from the copy (the cases touched
+since it was made from their events), whose numbers (case_no, place) keep the same order and
+are cheaper to sort (analytics/ordering.py).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def dfg(engine: Engine, log: Log, groups: int | None = None) -> pa.Table:
     the pairs are the same, and each group's window is small. Default: one group per
     CASES_GROUP_EVENTS events of the log.
 
-    A log with a fresh case-ordered copy (analytics/ordering.py) is answered in one pass
-    over the copy, without sorting; the answer is the same.
+    A log with a case-ordered copy (analytics/ordering.py) is answered in one pass over
+    the copy, without sorting; the answer is the same.
     """
     log = ordering.resolve(engine, log)
     streamed = _dfg_in_order(engine, log)

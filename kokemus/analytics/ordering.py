@@ -125,8 +125,12 @@ def store_in_order(connection: Any, table: str, rows: str, cases: str = "case_id
 def stale(connection: Any) -> bool:
     """Whether an event came after the event store's copies were made (or none were)."""
     built = _built(connection)
-    latest = connection.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
-    return built is None or int(latest) > built
+    return built is None or _latest(connection) > built
+
+
+def _latest(connection: Any) -> int:
+    """The seq of the event store's last event (0 without events)."""
+    return int(connection.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0])
 
 
 def refresh(connection: Any, *, force: bool = False) -> Refresh:
@@ -140,8 +144,7 @@ def refresh(connection: Any, *, force: bool = False) -> Refresh:
                            "rows BIGINT NOT NULL, built_at TIMESTAMPTZ NOT NULL)")
         connection.execute("BEGIN TRANSACTION")
         try:
-            upto = int(connection.execute(
-                "SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0])
+            upto = _latest(connection)
             built = _built(connection)
             if not force and built is not None and upto <= built:
                 connection.execute("COMMIT")
@@ -174,28 +177,23 @@ def _built(connection: Any) -> int | None:
 
 def check_order(connection: Any, table: str, cases: list[str] | None = None) -> int:
     """Raise unless `table`'s rows are stored in (cases, ts, seq) order, with `case_no`
-    (when it has one) rising by one at each new case; return the rows. The fast answers
-    trust the stored order: each checks only that its own pass keeps it."""
-    keys = [*(cases or ["case_id"]), "ts", "seq"]
-    columns = {row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()}
-    numbered = "case_no" in columns
-    if numbered:
-        keys.append("case_no")
-    lagged = ", ".join(f"lag({k}) OVER () AS p_{k}" for k in keys)
+    rising by one at each new case; return the rows. The fast answers trust the stored
+    order: each checks only that its own pass keeps it."""
+    cases = cases or ["case_id"]
+    keys = [*cases, "ts", "seq"]
+    lagged = ", ".join(f"lag({k}) OVER () AS p_{k}" for k in [*keys, "case_no"])
     # (p_k1, p_k2, ...) > (k1, k2, ...), spelled out: a row stored before the previous one.
-    before: list[str] = []
+    wrong: list[str] = []
     equal: list[str] = []
-    for k in keys[:-1] if numbered else keys:
-        before.append(" AND ".join([*equal, f"p_{k} > {k}"]))
+    for k in keys:
+        wrong.append("(" + " AND ".join([*equal, f"p_{k} > {k}"]) + ")")
         equal.append(f"p_{k} IS NOT DISTINCT FROM {k}")
-    wrong = [f"({b})" for b in before]
-    if numbered:
-        same_case = " AND ".join(f"p_{k} IS NOT DISTINCT FROM {k}" for k in keys[:-3])
-        wrong.append(f"(p_case_no IS NOT NULL AND p_case_no + CASE WHEN {same_case} "
-                     "THEN 0 ELSE 1 END <> case_no)")
+    same_case = " AND ".join(f"p_{k} IS NOT DISTINCT FROM {k}" for k in cases)
+    wrong.append(f"(p_case_no IS NOT NULL AND p_case_no + CASE WHEN {same_case} "
+                 "THEN 0 ELSE 1 END <> case_no)")
     bad, rows = connection.execute(
         f"SELECT count(*) FILTER (WHERE {' OR '.join(wrong)}), count(*) FROM "
-        f"(SELECT {', '.join(keys)}, {lagged} FROM {table}) AS t").fetchall()[0]
+        f"(SELECT {', '.join(keys)}, case_no, {lagged} FROM {table}) AS t").fetchall()[0]
     if bad:
         raise RuntimeError(f"{table} was not stored in case order ({bad} rows out of place)")
     return int(rows)

@@ -24,11 +24,11 @@ from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
 from kokemus.demo import appliance_shop, customers_choice, feedback, machinery_dealer
 from kokemus.demo.scenario import Block, Scenario
 from kokemus.demo.timeline import Period
+from kokemus.engine.worker import order_journeys
 from kokemus.services import workspaces
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people, responses
@@ -152,8 +152,7 @@ def run(kk: Kokemus, *, customers: int = 20_000, days: int = 180, seed: int = 7,
                 settle(_BLOCKS_IN_FLIGHT)
         settle(0)
     _hold_triggers(kk, [ws.id for ws in active.values()], now)
-    with kk.events.reading() as cursor:  # the journey analytics read it from the first page
-        ordering.refresh(cursor)
+    order_journeys(kk)  # the journey analytics read the copy from the first page
     return _summary(tallies, period, time.perf_counter() - began)
 
 
