@@ -123,6 +123,65 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("language", String(8), nullable=False, default="fi"),
     Column("created_at", UTCDateTime(), nullable=False),
+    # A disabled user cannot sign in and their sessions are gone; the row stays for the audit.
+    Column("disabled_at", UTCDateTime()),
+)
+
+# A user's role in one workspace (owner, editor, analyst, agent); instance administrators
+# (users.is_admin) need none. No row: the workspace does not exist for that user.
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", String(200)),
+    Column("granted_at", UTCDateTime(), nullable=False),
+)
+
+# Signed-in sessions, kept on the server so that signing out or disabling a user ends them
+# at once. The cookie holds a random token; only its sha256 is stored here.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+    Column("address", String(64)),
+    Index("ix_sessions_user", "user_id"),
+)
+
+# Who changed what. Kept by workspace slug, not by a foreign key: the record outlives the
+# workspace, user or key it names.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("workspace", String(64)),
+    Column("action", String(64), nullable=False),
+    Column("target", String(300)),
+    Column("detail", JSON),
+    Index("ix_audit_log_workspace", "workspace", "at"),
+)
+
+# What a customer agreed to (or withdrew), one row per statement: the newest row for a
+# (customer, purpose) is in force, and the older ones are the history an auditor asks for.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("customer", String(200), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("channel", String(64)),
+    Column("text_version", String(64)),
+    Column("source", String(64)),
+    Index("ix_consents_customer", "workspace_id", "customer", "purpose", "at"),
 )
 
 # A customer who asked for no more surveys; honoured by every survey of the workspace.
