@@ -28,9 +28,10 @@ from kokemus.cli.common import (
 from kokemus.cli.feedback import feedback_app
 from kokemus.cli.journeys import journeys_app
 from kokemus.cli.scores import scores_app
+from kokemus.cli.users import users_app
 from kokemus.config import load_settings
 from kokemus.domain.errors import KokemusError
-from kokemus.services import access, imports
+from kokemus.services import access, audit, imports
 from kokemus.services import workspaces as workspace_service
 from kokemus.workspace import document
 
@@ -42,7 +43,6 @@ app = typer.Typer(
 import_app = typer.Typer(help="Import events, customers or accounts from JSONL or CSV.",
                          no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for machines that send events.", no_args_is_help=True)
-users_app = typer.Typer(help="People who log in to the web UI.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
@@ -237,7 +237,8 @@ def keys_create(
     """Create an API key; its secret is printed once and stored only as a hash."""
     with bootstrap.build(settings_for(data_dir)) as kk:
         ws = workspace_for(kk, workspace)
-        secret = access.create_key(kk.db, ws.slug, name, set(scope or ["ingest"]))
+        secret = access.create_key(kk.db, ws.slug, name, set(scope or ["ingest"]),
+                                   actor=audit.cli_actor())
     err.print(f"key for workspace '{ws.slug}' (shown only now):")
     print(secret)
 
@@ -262,22 +263,8 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]
                 data_dir: DataDir = None) -> None:
     """Revoke a key by its prefix (the part after kk_)."""
     with bootstrap.build(settings_for(data_dir)) as kk:
-        access.revoke_key(kk.db, prefix)
+        access.revoke_key(kk.db, prefix, actor=audit.cli_actor())
     out.print(f"revoked {prefix}")
-
-
-@users_app.command("create")
-@reports_errors
-def users_create(
-    username: str,
-    admin: Annotated[bool, typer.Option(help="May change workspaces.")] = False,
-    language: Annotated[str, typer.Option(help="fi or en.")] = "fi",
-    data_dir: DataDir = None,
-) -> None:
-    """Create a user with a generated password, printed once."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
-        password = access.create_user(kk.db, username, admin=admin, language=language)
-    out.print(f"created user {username} with password {password} (shown only now)")
 
 
 @app.command()
