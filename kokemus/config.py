@@ -27,6 +27,14 @@ class Settings(BaseSettings):
         description="Signs session cookies; default: generated once into data_dir/secret.key.",
     )
     max_batch: int = Field(default=10_000, description="Largest event batch one request may carry.")
+    max_body: int = Field(
+        default=4 * 2**20, gt=0,
+        description="Largest request body in bytes (every route but the batch routes); a "
+                    "larger one is answered 413 before it is read.")
+    max_batch_body: int = Field(
+        default=16 * 2**20, gt=0,
+        description="Largest request body in bytes of the batch routes (POST /api/v1/events, "
+                    "/customers, /accounts): room for max_batch items of about 1.6 KB each.")
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from kokemus import __version__, bootstrap
-from kokemus.api import auth, errors, feedback, ingest, journeys, reads, scores
+from kokemus.api import auth, bodies, errors, feedback, ingest, journeys, reads, scores
 from kokemus.config import Settings
 from kokemus.domain.events import Account, Customer, Event
 
@@ -47,6 +47,9 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     from kokemus.web import pages
 
     pages.install(app, settings)
+    # added last, so outermost: bodies are bounded before any other layer can read them
+    app.add_middleware(bodies.BodyLimit, limit=settings.max_body,
+                       larger=settings.max_batch_body, larger_paths=ingest.BATCH_PATHS)
     return app
 
 

@@ -38,10 +38,32 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"loc": list(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        errors = exc.errors()
+        for e in errors:
+            if e.get("type") == "json_invalid":  # the body is not JSON: the same 400 everywhere
+                reason = (e.get("ctx") or {}).get("error") or e["msg"]
+                return JSONResponse(invalid_json(str(reason)), 400)
+        problems = [{"loc": list(e["loc"]), "message": e["msg"]} for e in errors]
         return JSONResponse(body("invalid", "the request is not valid", problems=problems), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(body(code, str(exc.detail)), exc.status_code)
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE:
+            # FastAPI's answer to a body its JSON parser could not read at all: Python's
+            # json gives up on deep nesting with a RecursionError
+            cause = exc.__cause__
+            reason = ("nested too deeply" if isinstance(cause, RecursionError)
+                      else str(cause or "unreadable"))
+            return JSONResponse(invalid_json(reason), 400)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status_code, "http_error")
+        return JSONResponse(body(code, str(exc.detail)), exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+
+_UNPARSABLE = "There was an error parsing the body"
+
+
+def invalid_json(reason: str) -> dict[str, Any]:
+    """The one answer to a body that is not JSON, on every route that takes one."""
+    return body("invalid_json", f"the body is not valid JSON: {reason}")

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from kokemus.api.auth import Ingest, kokemus
-from kokemus.api.errors import ApiError
+from kokemus.api.errors import ApiError, invalid_json
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.events import Account, Customer, Event
 from kokemus.services import ingest
@@ -23,6 +23,8 @@ from kokemus.services.ingest import Outcome
 from kokemus.services.workspaces import ActiveWorkspace
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
+# the routes that take a batch, and with it the larger body limit (settings.max_batch_body)
+BATCH_PATHS = ("/api/v1/events", "/api/v1/customers", "/api/v1/accounts")
 _INLINE_BYTES = 16_384  # event bodies up to this size are validated on the event loop
 
 
@@ -53,7 +55,7 @@ def _parse(raw: bytes, max_items: int) -> list[Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+        raise ApiError(400, "invalid_json", invalid_json(str(exc))["message"]) from None
     items = data if isinstance(data, list) else [data]
     _check_size(len(items), max_items)
     return items

@@ -4,9 +4,44 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+import orjson
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from kokemus.domain.texts import Language
+
+# Free-form JSON from outside (event properties, customer and account attributes) is bounded:
+# a few levels of nesting and a few kilobytes are what a channel has to say about one event
+# or one person; past that it is a mistake or an attack, refused with the item, not stored.
+MAX_JSON_DEPTH = 16
+MAX_JSON_BYTES = 32_768
+
+
+def _bounded(value: dict[str, Any]) -> dict[str, Any]:
+    if not value:
+        return value
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # a loop, not recursion: any depth is measured without a RecursionError
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise PydanticCustomError(
+                "too_deep", "nested deeper than {max_depth} levels",
+                {"max_depth": MAX_JSON_DEPTH})
+        children = (item.values() if isinstance(item, dict)
+                    else item if isinstance(item, list) else ())
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    size = len(orjson.dumps(value))
+    if size > MAX_JSON_BYTES:
+        raise PydanticCustomError(
+            "too_large", "{size} bytes of JSON; at most {max_bytes}",
+            {"size": size, "max_bytes": MAX_JSON_BYTES})
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded), Field(
+    description=f"Any JSON object, nested at most {MAX_JSON_DEPTH} levels deep and at most "
+                f"{MAX_JSON_BYTES} bytes as JSON.")]
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 EventType = Annotated[
@@ -31,7 +66,7 @@ class Event(Incoming):
         default=None, description="Touchpoint id; default: mapped from the type by the workspace."
     )
     occurred_at: AwareDatetime = Field(description="When it happened; the time zone is required.")
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: JsonObject = Field(default_factory=dict)
 
 
 class Customer(Incoming):
@@ -44,7 +79,7 @@ class Customer(Incoming):
     role: Name | None = Field(
         default=None, description="Role in the account's buying decision, e.g. decider, user."
     )
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: JsonObject = Field(default_factory=dict)
 
 
 class Stakeholder(Incoming):
@@ -56,7 +91,7 @@ class Account(Incoming):
     id: Identifier
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     segments: list[Name] = Field(default_factory=list)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: JsonObject = Field(default_factory=dict)
     stakeholders: list[Stakeholder] = Field(
         default_factory=list, description="People in the buying decision, with their role."
     )
