@@ -165,6 +165,17 @@ def refresh(connection: Any, *, force: bool = False) -> Refresh:
     return Refresh(upto, rows, time.perf_counter() - started, rebuilt=True)
 
 
+def rebuild_if_made(connection: Any) -> Refresh | None:
+    """Rebuild the event store's copies, if any were made, after events were changed or
+    deleted in place (an erasure, the retention period): the seq they hold up to cannot
+    see such a change, so `refresh` would keep them. None when there were no copies."""
+    names = [ORDER_STATE, *ORDERED_TABLES.values()]
+    made = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ("
+        + ", ".join("?" for _ in names) + ")", names).fetchall()[0][0]
+    return refresh(connection, force=True) if made else None
+
+
 def _built(connection: Any) -> int | None:
     exists = connection.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
                                 [ORDER_STATE]).fetchall()[0][0]

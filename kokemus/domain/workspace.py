@@ -9,6 +9,7 @@ from pydantic import Field
 
 from kokemus.domain.errors import Problem
 from kokemus.domain.journeys import Journey, Touchpoint
+from kokemus.domain.privacy import Retention
 from kokemus.domain.promises import Model, Promise, ValueProposition
 from kokemus.domain.surveys import FeedbackPolicy, Survey
 from kokemus.domain.texts import Language, Slug, Text
@@ -59,6 +60,8 @@ class Workspace(Model):
     journeys: list[Journey] = Field(default_factory=list)
     feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
     surveys: list[Survey] = Field(default_factory=list)
+    retention: Retention = Field(default_factory=Retention,
+                                 description="How long raw events and comments are kept.")
 
     def survey(self, survey_id: str) -> Survey | None:
         return next((s for s in self.surveys if s.id == survey_id), None)

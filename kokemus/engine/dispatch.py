@@ -4,7 +4,8 @@ The invitations table is the outbox. In due order, each planned invitation whose
 come is decided on its own:
 
 - the survey is gone from the workspace -> skipped "survey removed";
-- the customer opted out -> skipped "opted out";
+- the customer opted out -> skipped "opted out"; withdrew the `surveys` consent otherwise
+  (the newest statement says no, see services/consents.py) -> skipped "no consent";
 - its link would already have expired -> skipped "too late";
 - an email invitation to a customer without an address -> skipped "no email";
 - an email during the workspace's quiet hours -> due at the end of them, still planned
@@ -43,7 +44,7 @@ from kokemus import bootstrap
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.surveys import QuietHours
 from kokemus.engine.mail import Mailer, SendError, compose
-from kokemus.services import workspaces
+from kokemus.services import consents, workspaces
 from kokemus.services.feedback import language_for
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage.tables import customers, invitations, opt_outs
@@ -135,8 +136,8 @@ class _Run:
             survey = ws.document.survey(inv["survey"])
             if survey is None:
                 skip(inv, "survey removed")
-            elif key in facts.opted_out:
-                skip(inv, "opted out")
+            elif key in facts.refused:
+                skip(inv, "opted out" if key in facts.opted_out else "no consent")
             elif inv["due_at"] + timedelta(seconds=policy.link_seconds) < self.now:
                 skip(inv, "too late")
             elif inv["channel"] == "email" and not (person or {}).get("email"):
@@ -222,6 +223,7 @@ class _Facts:
 
     people: dict[tuple[int, str], dict[str, Any]]
     opted_out: set[tuple[int, str]]
+    refused: set[tuple[int, str]]  # no surveys: opted out, or the surveys consent withdrawn
     recent: set[tuple[int, str]]  # invited within the workspace's contact cap
 
     @classmethod
@@ -232,6 +234,7 @@ class _Facts:
             by_workspace.setdefault(inv["workspace_id"], set()).add(inv["customer"])
         people: dict[tuple[int, str], dict[str, Any]] = {}
         opted: set[tuple[int, str]] = set()
+        refused: set[tuple[int, str]] = set()
         recent: set[tuple[int, str]] = set()
         with db.connect() as conn:
             for wid, ids in by_workspace.items():
@@ -244,12 +247,14 @@ class _Facts:
                     people[(wid, row["id"])] = dict(row)
                 opted.update((wid, c) for c in conn.execute(select(opt_outs.c.customer).where(
                     opt_outs.c.workspace_id == wid, opt_outs.c.customer.in_(wanted))).scalars())
+                ok = consents.allowed(db, wid, wanted, "surveys")
+                refused.update((wid, c) for c in wanted if c not in ok)
                 recent.update((wid, c) for c in conn.execute(
                     select(invitations.c.customer).where(and_(
                         invitations.c.workspace_id == wid, invitations.c.customer.in_(wanted),
                         invitations.c.sent_at > now - cap, invitations.c.sent_at <= now))
                     .distinct()).scalars())
-        return cls(people, opted, recent)
+        return cls(people, opted, refused, recent)
 
 
 def quiet_until(now: datetime, quiet: QuietHours | None) -> datetime | None:

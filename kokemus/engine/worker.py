@@ -1,5 +1,7 @@
 """The worker: plan invitations from new events, then dispatch the due ones, every N seconds;
-and now and then rebuild the case-ordered copy of the journeys the sequence analytics read.
+now and then rebuild the case-ordered copy of the journeys the sequence analytics read; and
+every hour (and on its first run) apply the workspaces' retention periods
+(services/retention.py: old events deleted, old comments removed, copies rebuilt).
 
 `kokemus serve` runs it in a background thread (settings `worker`, `worker_interval`,
 `journey_order_interval`); `kokemus feedback run` runs it once. A failing run is logged and
@@ -18,6 +20,9 @@ from kokemus.bootstrap import Kokemus
 from kokemus.engine.dispatch import Dispatched, dispatch
 from kokemus.engine.mail import Mailer
 from kokemus.engine.triggers import Planned, plan
+from kokemus.services import retention
+
+RETENTION_SECONDS = 3600.0  # between two retention runs of the worker
 
 log = logging.getLogger("kokemus.engine")
 
@@ -44,6 +49,7 @@ class Worker:
         self.interval = interval
         self.runs = 0
         self._ordered_at: float | None = None  # monotonic time of the last copy check
+        self._retained_at: float | None = None  # monotonic time of the last retention run
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kokemus-worker", daemon=True)
 
@@ -66,9 +72,23 @@ class Worker:
                              planned.invited, sent.sent, sent.failed)
             except Exception:  # the next run tries again; the server must keep serving
                 log.exception("invitation run failed")
+            self._retain_when_due()
             self._order_when_due()
             self.runs += 1
             self._stop.wait(self.interval)
+
+    def _retain_when_due(self) -> None:
+        now = time.monotonic()
+        if self._retained_at is not None and now - self._retained_at < RETENTION_SECONDS:
+            return
+        self._retained_at = now
+        try:
+            done = retention.apply(self.kk)
+            if done.removed:
+                log.info("retention: events deleted %s, comments removed %s",
+                         done.events, done.comments)
+        except Exception:
+            log.exception("applying the retention periods failed")
 
     def _order_when_due(self) -> None:
         every = self.kk.settings.journey_order_interval

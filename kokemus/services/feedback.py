@@ -22,11 +22,13 @@ from sqlalchemy import Engine, insert, select, update
 
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.errors import KokemusError, NotFound
+from kokemus.domain.privacy import ConsentStatement
 from kokemus.domain.surveys import Survey
-from kokemus.services import workspaces
+from kokemus.services import audit, consents, workspaces
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people, responses
 from kokemus.storage.tables import invitations, opt_outs
+from kokemus.storage.tables import workspaces as workspace_table
 
 Source = Literal["email", "form", "widget", "api"]
 LinkProblem = Literal["forged", "expired", "answered", "unknown"]
@@ -122,16 +124,22 @@ def opted_out(db: Engine, workspace_id: int, customer: str) -> bool:
         ).first() is not None
 
 
-def opt_out(db: Engine, workspace_id: int, customer: str, *, source: str, now: datetime) -> None:
-    """No more surveys for this customer, from any survey of the workspace (idempotent)."""
+def opt_out(db: Engine, workspace_id: int, customer: str, *, source: str, now: datetime,
+            actor: str | None = None) -> None:
+    """No more surveys for this customer, from any survey of the workspace (idempotent).
+
+    Recorded as what it is, a withdrawn `surveys` consent (channel: `source`), with the
+    opt-out list and the planned invitations set to match (see services/consents.py).
+    `actor` for the audit log: default the customer (a link), or the command line's user."""
     if opted_out(db, workspace_id, customer):
         return
+    who = actor or (audit.cli_actor() if source == "cli" else "customer")
     with db.begin() as conn:
-        conn.execute(insert(opt_outs).values(workspace_id=workspace_id, customer=customer,
-                                             source=source, created_at=now))
-        conn.execute(update(invitations).where(
-            invitations.c.workspace_id == workspace_id, invitations.c.customer == customer,
-            invitations.c.status == "planned").values(status="skipped", reason="opted out"))
+        slug = conn.execute(select(workspace_table.c.slug).where(
+            workspace_table.c.id == workspace_id)).scalar_one()
+        consents.record_in(conn, workspace_id, customer,
+                           ConsentStatement(purpose="surveys", granted=False, channel=source),
+                           source=source, now=now, actor=who, slug=slug)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,13 @@ the next sequence number, and every journey orders by (customer, occurred_at, se
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,29 +142,82 @@ def _first_keys(tables: list[pa.Table]) -> tuple[list[list[tuple[int, str]]], li
     return keys, keep
 
 
+class _Readers:
+    """Counts the cursors in use, so that `EventStore.rewrite` can wait until they are
+    closed and hold new ones back while it swaps the file."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closed = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._closed)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def excluded(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._closed)
+            self._closed = True
+            self._cond.wait_for(lambda: self._active == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._closed = False
+                self._cond.notify_all()
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """What `EventStore.rewrite` did: the file's size before and after, and seconds."""
+
+    bytes_before: int
+    bytes_after: int
+    seconds: float
+
+
 class EventStore:
     """One DuckDB database; writes are serialised here, reads use their own cursors."""
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
-        try:
-            self._con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise EventStoreLocked(
-                    f"the event store {path} is open in another process "
-                    "(is `kokemus serve` running? stop it, or send events through its API)"
-                ) from None
-            raise
-        self._con.execute("SET TimeZone = 'UTC'")
-        if not read_only:
-            self._con.execute(DDL)
-            self._con.execute(RESPONSES_DDL)
+        self._read_only = read_only
+        self._threads: int | None = None
+        self._readers = _Readers()
+        self._con = self._open()
         self._write = threading.Lock()
         self._writer: GroupCommit[_Pending | _Job] = GroupCommit(
             self._write_group, "kokemus-event-writer")
         row = self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
         self._next_seq = int(row[0]) + 1 if row else 1
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        try:
+            con = duckdb.connect(str(self.path), read_only=self._read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise EventStoreLocked(
+                    f"the event store {self.path} is open in another process "
+                    "(is `kokemus serve` running? stop it, or send events through its API)"
+                ) from None
+            raise
+        con.execute("SET TimeZone = 'UTC'")
+        if not self._read_only:
+            con.execute(DDL)
+            con.execute(RESPONSES_DDL)
+        if self._threads is not None:
+            con.execute(f"SET threads = {self._threads}")
+        return con
 
     def close(self) -> None:
         self._writer.close()
@@ -169,7 +225,42 @@ class EventStore:
 
     def set_threads(self, threads: int) -> None:
         """Cap DuckDB's worker threads (for this whole database)."""
-        self._con.execute(f"SET threads = {int(threads)}")
+        self._threads = int(threads)
+        self._con.execute(f"SET threads = {self._threads}")
+
+    def rewrite(self) -> Rewritten:
+        """Copy the whole database into a new file and put it in the old one's place.
+
+        DuckDB does not overwrite what it deletes: a deleted or updated value stays in its
+        old block, and a freed block keeps its bytes until it is reused (even after a
+        CHECKPOINT, even after the table is rewritten). A new file holds only the live
+        rows, so this is how an erasure leaves no trace in the file (services/privacy.py).
+        Writes wait, new reads wait and reads in progress are waited for; the copy takes
+        about a second per 30 MB (docs/privacy.md). An in-memory store has no file."""
+        started = time.perf_counter()
+        if not isinstance(self.path, Path):
+            return Rewritten(0, 0, 0.0)
+        fresh = self.path.with_name(self.path.name + ".rewrite")
+        with self._write, self._readers.excluded():
+            self._con.execute("CHECKPOINT")
+            before = self.path.stat().st_size
+            fresh.unlink(missing_ok=True)
+            name = self._con.execute("SELECT current_database()").fetchall()[0][0]
+            try:
+                self._con.execute(f"ATTACH '{fresh}' AS kokemus_rewrite")
+                self._con.execute(f'COPY FROM DATABASE "{name}" TO kokemus_rewrite')
+                self._con.execute("DETACH kokemus_rewrite")
+            except Exception:
+                with suppress(duckdb.Error):
+                    self._con.execute("DETACH kokemus_rewrite")
+                fresh.unlink(missing_ok=True)
+                raise
+            self._con.close()
+            os.replace(fresh, self.path)
+            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+            self._con = self._open()
+            after = self.path.stat().st_size
+        return Rewritten(before, after, time.perf_counter() - started)
 
     def append(self, batch: pa.Table) -> set[str]:
         """Store the events of `batch` (SCHEMA) not stored before; return the ids stored now."""
@@ -305,12 +396,13 @@ class EventStore:
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of its own, so reads in other threads do not wait for the writer."""
-        cursor = self._con.cursor()
-        cursor.execute("SET TimeZone = 'UTC'")  # a cursor is a connection of its own
-        try:
-            yield cursor
-        finally:
-            cursor.close()
+        with self._readers.reading():
+            cursor = self._con.cursor()
+            cursor.execute("SET TimeZone = 'UTC'")  # a cursor is a connection of its own
+            try:
+                yield cursor
+            finally:
+                cursor.close()
 
     def count(self, workspace_id: int) -> int:
         with self.reading() as cur:
