@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +63,48 @@ class Settings(BaseSettings):
         description="Survey form requests (answers posted or in a link) per minute per client "
                     "address; 0 turns the limit off.")
 
+    session_idle_timeout: float = Field(
+        default=8 * 3600, gt=0,
+        description="Seconds a web session may stay unused before it ends (sign in again).")
+    session_max_age: float = Field(
+        default=7 * 24 * 3600, gt=0,
+        description="Seconds after signing in that a web session ends, however busy.")
+    secure_cookies: bool | None = Field(
+        default=None,
+        description="Send the session cookie only over HTTPS (`Secure`); default: on when "
+                    "public_url is https.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose "
+                    "X-Forwarded-For names the client; default: none, the client is the "
+                    "peer of the connection.")
+    signin_failures_per_account: int = Field(
+        default=5, ge=1,
+        description="Failed sign-ins one user name may have within signin_window before "
+                    "further tries wait.")
+    signin_failures_per_address: int = Field(
+        default=20, ge=1,
+        description="Failed sign-ins one client address may have within signin_window "
+                    "before further tries wait.")
+    signin_window: float = Field(
+        default=900.0, gt=0, description="Seconds over which failed sign-ins are counted.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.base_url.startswith("https://")
+
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
@@ -73,6 +116,16 @@ class Settings(BaseSettings):
     @property
     def events_path(self) -> Path:
         return self.event_store_path or self.data_dir / "events.duckdb"
+
+
+def parse_networks(text: str) -> list[IPv4Network | IPv6Network]:
+    networks = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"'{item}' is not an address or a network (CIDR)") from None
+    return networks
 
 
 def load_settings(**overrides: object) -> Settings:

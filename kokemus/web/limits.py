@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
+from starlette.requests import Request
 
 
 class RateLimit:
@@ -49,3 +53,69 @@ class RateLimit:
             del self._buckets[k]
         if len(self._buckets) >= self.MAX_KEYS:  # all busy: start over rather than grow
             self._buckets.clear()
+
+
+class FailureLimit:
+    """At most `allowed` failures per key within `window` seconds; past that, the key waits
+    until its oldest failure ages out. Successes cost nothing: only failures are counted,
+    so a person who mistypes once is never slowed down."""
+
+    MAX_KEYS = 50_000
+
+    def __init__(self, allowed: int, window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.allowed = allowed
+        self.window = window
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> float:
+        """Seconds until `key` may try again; 0.0 when it may now."""
+        now = self.clock()
+        with self._lock:
+            times = self._failures.get(key)
+            if times is None:
+                return 0.0
+            while times and now - times[0] >= self.window:
+                times.popleft()
+            if len(times) < self.allowed:
+                return 0.0
+            return self.window - (now - times[0])
+
+    def fail(self, key: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) >= self.MAX_KEYS and key not in self._failures:
+                self._failures = {k: t for k, t in self._failures.items()
+                                  if t and now - t[-1] < self.window}
+            times = self._failures.setdefault(key, deque(maxlen=self.allowed))
+            times.append(now)
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+def client_address(request: Request,
+                   trusted: Sequence[IPv4Network | IPv6Network] = ()) -> str:
+    """The client's address: the connection's peer, unless the peer is a trusted proxy;
+    then the nearest address in X-Forwarded-For that is not one (read from the right, as
+    every proxy appends, so a client cannot forge the part a trusted proxy wrote)."""
+    peer = request.client.host if request.client else "unknown"
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+    hops = [hop for hop in hops if hop]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _within(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)

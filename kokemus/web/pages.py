@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+import logging
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from kokemus import bootstrap
 from kokemus.api.auth import kokemus
-from kokemus.bootstrap import Kokemus
 from kokemus.config import Settings
-from kokemus.domain.errors import NotFound
 from kokemus.domain.journeys import Journey
-from kokemus.services import access
-from kokemus.services import workspaces as workspace_service
-from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.services import access, audit
 from kokemus.web import forms, i18n, journey_map, overview, sessions, variants
+from kokemus.web.limits import FailureLimit, client_address
+from kokemus.web.page import (
+    HERE,
+    Forbidden,
+    Member,
+    PageNotFound,
+    Reader,
+    SignedIn,
+    render,
+    visible_workspaces,
+)
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-
-User = Annotated[dict[str, Any], Depends(sessions.require_user)]
-
-# The pages run no scripts and load nothing from elsewhere; the policy says so to the browser.
-# img-src allows data: for the icons inlined in the vendored CSS.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+log = logging.getLogger("kokemus.signin")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -44,21 +39,34 @@ def install(app: FastAPI, settings: Settings) -> None:
         SessionMiddleware,
         secret_key=bootstrap.secret_key(settings),
         session_cookie=sessions.SESSION_COOKIE,
-        max_age=sessions.SESSION_AGE,
+        # the cookie may outlive the session; the server decides when the session ends
+        max_age=int(settings.session_max_age),
         same_site="lax",
+        https_only=settings.cookies_secure,
     )
+    app.state.signin_limits = SignInLimits(settings)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(sessions.LoginRequired, _to_login)  # type: ignore[arg-type]
+    app.add_exception_handler(PageNotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.include_router(router)
-    # Imported here: the scores page uses this module's render and login (a cycle at the top).
-    from kokemus.web import scores as score_pages
+    from kokemus.web import audit_log, scores, surveys
 
-    app.include_router(score_pages.router)
-    # Imported here: the survey pages use this module's render and login (a cycle at the top).
-    from kokemus.web import surveys
-
+    app.include_router(scores.router)
     app.include_router(surveys.router)
+    app.include_router(audit_log.router)
     forms.install(app, settings)
+
+
+class SignInLimits:
+    """Failed sign-ins counted per user name and per client address (in this process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.accounts = FailureLimit(settings.signin_failures_per_account,
+                                     settings.signin_window)
+        self.addresses = FailureLimit(settings.signin_failures_per_address,
+                                      settings.signin_window)
+        self.proxies = settings.proxy_networks
 
 
 async def _to_login(_: Request, exc: sessions.LoginRequired) -> Response:
@@ -66,38 +74,25 @@ async def _to_login(_: Request, exc: sessions.LoginRequired) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    lang = sessions.language(request)
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    response = templates.TemplateResponse(
-        request,
-        name,
-        {
-            "t": i18n.translator(lang),
-            "lang": lang,
-            "languages": i18n.LANGUAGES,
-            "user": sessions.user(request),
-            "csrf": sessions.csrf_token(request),
-            "here": here,
-            "workspaces": [],
-            **context,
-        },
-        status_code=status,
-    )
-    response.headers.update(SECURITY_HEADERS)
-    return response
+async def _not_found(request: Request, exc: PageNotFound) -> Response:
+    return render(request, "not_found.html", 404, slug=exc.slug, workspaces=exc.workspaces)
+
+
+async def _forbidden(request: Request, exc: Forbidden) -> Response:
+    return render(request, "forbidden.html", 403, role=exc.member.role,
+                  permission=exc.permission.value)
 
 
 @router.get("/login")
 def login_form(request: Request, next: str | None = None) -> Response:
-    if sessions.user(request):
+    if sessions.viewer(request):
         return RedirectResponse(sessions.safe_next(next), status_code=303)
     notice = request.session.pop("notice", None)
     return render(request, "login.html", next=sessions.safe_next(next), notice=notice)
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -105,21 +100,52 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     target = sessions.safe_next(next)
+    name = username.strip()
     if not sessions.csrf_ok(request, csrf):
-        return render(request, "login.html", 400, next=target, username=username,
+        return render(request, "login.html", 400, next=target, username=name,
                       error="login.expired")
-    account = access.authenticate(kokemus(request).db, username.strip(), password)
+    limits: SignInLimits = request.app.state.signin_limits
+    address = client_address(request, limits.proxies)
+    account_key = name.casefold()
+    wait = max(limits.accounts.wait(account_key), limits.addresses.wait(address))
+    kk = kokemus(request)
+    if wait > 0:
+        log.warning("sign-in refused (too many failures): user=%r address=%s", name, address)
+        minutes = max(1, round(wait / 60))
+        response = render(request, "login.html", 429, next=target, username=name,
+                          error="login.too_many", minutes=minutes)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    try:
+        # argon2 takes a core for ~50 ms: off the event loop, so other requests go on
+        account = await run_in_threadpool(access.authenticate, kk.db, name, password)
+    except access.Busy:
+        response = render(request, "login.html", 503, next=target, username=name,
+                          error="login.busy")
+        response.headers["Retry-After"] = "5"
+        return response
     if account is None:
-        return render(request, "login.html", 401, next=target, username=username,
+        limits.accounts.fail(account_key)
+        limits.addresses.fail(address)
+        log.warning("sign-in failed: user=%r address=%s", name, address)
+        await run_in_threadpool(_record, kk, f"anonymous@{address}", "signin.fail", name)
+        return render(request, "login.html", 401, next=target, username=name,
                       error="login.failed")
-    sessions.log_in(request, account)
+    limits.accounts.clear(account_key)
+    sessions.log_in(request, int(str(account["id"])), address)
+    await run_in_threadpool(_record, kk, f"user:{name}", "signin", name)
     return RedirectResponse(target, status_code=303)
+
+
+def _record(kk: bootstrap.Kokemus, actor: str, action: str, target: str) -> None:
+    with kk.db.begin() as conn:
+        audit.record(conn, actor, action, target=target[:200])
 
 
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     if sessions.csrf_ok(request, csrf):
-        request.session.clear()
+        sessions.log_out(request)
         request.session["notice"] = "login.signed_out"
     return RedirectResponse("/login", status_code=303)
 
@@ -134,51 +160,33 @@ def switch_language(code: str, next: str | None = None) -> Response:
 
 
 @router.get("/")
-def home(request: Request, _user: User) -> Response:
-    slugs = workspace_service.slugs(kokemus(request).db)
+def home(request: Request, viewer: SignedIn) -> Response:
+    slugs = visible_workspaces(request, viewer)
     if not slugs:
-        return render(request, "empty.html")
+        return render(request, "empty.html", admin=viewer.is_admin)
     return RedirectResponse(f"/w/{slugs[0]}", status_code=303)
 
 
-def _workspace(kk: Kokemus, slug: str) -> tuple[list[str], ActiveWorkspace | None]:
-    """All workspace ids (for the selector) and the one asked for, if it exists."""
-    slugs = workspace_service.slugs(kk.db)
-    try:
-        return slugs, workspace_service.get(kk.db, slug)
-    except NotFound:
-        return slugs, None
-
-
 @router.get("/w/{slug}")
-def workspace_overview(request: Request, slug: str, _user: User) -> Response:
-    kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
-    view = overview.build(kk, active, sessions.language(request))
-    return render(request, "overview.html", overview=view, workspaces=slugs, current=slug)
+def workspace_overview(request: Request, member: Reader) -> Response:
+    view = overview.build(kokemus(request), member.workspace, sessions.language(request))
+    return render(request, "overview.html", overview=view)
 
 
-def _journey(request: Request, kk: Kokemus, slug: str,
-             journey_id: str) -> tuple[list[str], ActiveWorkspace, Journey] | Response:
-    """The workspace and its journey, or the not-found page."""
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
-    journey = next((j for j in active.document.journeys if j.id == journey_id), None)
+def _journey(member: Member, journey_id: str) -> Journey:
+    """The workspace's journey, or the not-found page."""
+    journey = next((j for j in member.workspace.document.journeys if j.id == journey_id),
+                   None)
     if journey is None:
-        return render(request, "not_found.html", 404, slug=f"{slug}/{journey_id}",
-                      workspaces=slugs, current=slug)
-    return slugs, active, journey
+        raise PageNotFound(f"{member.workspace.slug}/{journey_id}", member.workspaces)
+    return journey
 
 
 @router.get("/w/{slug}/journeys/{journey_id}")
 def journey_map_page(
     request: Request,
-    slug: str,
     journey_id: str,
-    _user: User,
+    member: Reader,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
     channel: str | None = None,
@@ -187,22 +195,18 @@ def journey_map_page(
     outcome: str | None = None,
 ) -> Response:
     kk = kokemus(request)
-    found = _journey(request, kk, slug, journey_id)
-    if isinstance(found, Response):
-        return found
-    slugs, active, journey = found
+    active, journey = member.workspace, _journey(member, journey_id)
     filters = journey_map.parse_filters(journey, active.document, start, end, channel, colour,
                                         segment, outcome)
     view = journey_map.build(kk, active, journey, filters, sessions.language(request))
-    return render(request, "journey_map.html", map=view, workspaces=slugs, current=slug)
+    return render(request, "journey_map.html", map=view)
 
 
 @router.get("/w/{slug}/journeys/{journey_id}/variants")
 def variants_page(
     request: Request,
-    slug: str,
     journey_id: str,
-    _user: User,
+    member: Reader,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
     channel: str | None = None,
@@ -215,13 +219,10 @@ def variants_page(
 ) -> Response:
     """The variant explorer: every distinct path, with the map's filters and its own."""
     kk = kokemus(request)
-    found = _journey(request, kk, slug, journey_id)
-    if isinstance(found, Response):
-        return found
-    slugs, active, journey = found
+    active, journey = member.workspace, _journey(member, journey_id)
     filters = journey_map.parse_filters(journey, active.document, start, end, channel, colour,
                                         segment, outcome)
     explore = variants.parse_explore(through, repeats, page,
                                      [tp.id for tp in journey.touchpoints])
     view = variants.build(kk, active, journey, filters, explore, sessions.language(request))
-    return render(request, "variants.html", v=view, workspaces=slugs, current=slug)
+    return render(request, "variants.html", v=view)

@@ -20,11 +20,12 @@ from markupsafe import Markup
 from kokemus.analytics import scores
 from kokemus.api.auth import kokemus
 from kokemus.bootstrap import Kokemus
+from kokemus.domain import calendar
 from kokemus.domain.scores import Change, Score
 from kokemus.domain.texts import localized
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.web import i18n, sessions
-from kokemus.web.pages import User, _workspace, render
+from kokemus.web.page import Analyst, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -122,7 +123,7 @@ def figure(s: Score, language: str) -> Figure:
 
 def _day(text: str | None) -> date | None:
     try:
-        return date.fromisoformat(text) if text else None
+        return calendar.day(text) if text else None
     except ValueError:
         return None
 
@@ -261,8 +262,7 @@ def trend_svg(kind: str, trend: list[scores.Scores], granularity: str,
 @router.get("/w/{slug}/scores")
 def scores_page(
     request: Request,
-    slug: str,
-    _user: User,
+    member: Analyst,
     by: str | None = None,
     trend: str | None = None,
     survey: str | None = None,
@@ -270,10 +270,8 @@ def scores_page(
     end: Annotated[str | None, Query(alias="to")] = None,
 ) -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
+    active = member.workspace
     filters = parse_filters(by, trend, survey, start, end,
                             [s.id for s in active.document.surveys])
     page = build(kk, active, filters, sessions.language(request))
-    return render(request, "scores.html", page=page, workspaces=slugs, current=slug)
+    return render(request, "scores.html", page=page)

@@ -1,22 +1,27 @@
-"""Who is logged in, which language they read, and the per-session form token.
+"""Who is signed in, which language they read, and the per-session form token.
 
-The session lives in a signed cookie (Starlette's SessionMiddleware); it is SameSite=Lax,
-so other sites cannot post with it, and every form also carries a token from the session.
+The cookie (Starlette's SessionMiddleware: signed, HttpOnly, SameSite=Lax, Secure when the
+server is reached over HTTPS) carries only a random session token, the form token and
+one-off notices. Who the token belongs to is kept on the server (services/sessions.py), so
+signing out or disabling a user ends the session at once. Other sites cannot post with the
+cookie, and every form also carries the form token.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Any
+from typing import cast
 
 from starlette.requests import Request
 
+from kokemus.services import sessions as session_service
+from kokemus.services.sessions import Viewer
 from kokemus.web import i18n
 
 LANGUAGE_COOKIE = "kokemus_lang"
 SESSION_COOKIE = "kokemus_session"
-SESSION_AGE = 14 * 24 * 3600
+_UNSET = object()
 
 
 class LoginRequired(Exception):
@@ -27,25 +32,48 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-def user(request: Request) -> dict[str, Any] | None:
-    found = request.session.get("user")
-    return found if isinstance(found, dict) else None
+def viewer(request: Request) -> Viewer | None:
+    """The signed-in person of this request (looked up once per request), or None."""
+    cached = getattr(request.state, "viewer", _UNSET)
+    if cached is not _UNSET:
+        return cast(Viewer | None, cached)
+    token = request.session.get("sid")
+    found = None
+    if isinstance(token, str):
+        kk = request.app.state.kokemus
+        settings = kk.settings
+        found = session_service.current(kk.db, token, idle=settings.session_idle_timeout,
+                                        absolute=settings.session_max_age)
+        if found is None:
+            request.session.pop("sid", None)
+    request.state.viewer = found
+    return found
 
 
-def require_user(request: Request) -> dict[str, Any]:
-    found = user(request)
+def require_viewer(request: Request) -> Viewer:
+    found = viewer(request)
     if found is None:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(path)
     return found
 
 
-def log_in(request: Request, account: dict[str, Any]) -> None:
-    # A fresh session at login: nothing from the anonymous one carries over.
+def log_in(request: Request, user_id: int, address: str | None) -> None:
+    # A fresh session at sign-in: nothing from the anonymous one carries over (no fixation).
     request.session.clear()
-    request.session["user"] = {"id": account["id"], "username": account["username"],
-                               "language": account["language"]}
+    request.session["sid"] = session_service.start(request.app.state.kokemus.db, user_id,
+                                                   address)
+    if hasattr(request.state, "viewer"):
+        del request.state.viewer
     csrf_token(request)
+
+
+def log_out(request: Request) -> None:
+    token = request.session.get("sid")
+    if isinstance(token, str):
+        session_service.end(request.app.state.kokemus.db, token)
+    request.session.clear()
+    request.state.viewer = None
 
 
 def language(request: Request) -> str:
@@ -53,8 +81,8 @@ def language(request: Request) -> str:
     chosen = i18n.supported(request.cookies.get(LANGUAGE_COOKIE))
     if chosen:
         return chosen
-    account = user(request)
-    return i18n.supported(str(account["language"]) if account else None) or i18n.DEFAULT
+    person = viewer(request)
+    return i18n.supported(person.language if person else None) or i18n.DEFAULT
 
 
 def csrf_token(request: Request) -> str:

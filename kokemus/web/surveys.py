@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kokemus.api.auth import kokemus
-from kokemus.bootstrap import Kokemus
+from kokemus.domain import calendar
 from kokemus.domain.errors import Invalid, NotFound
 from kokemus.domain.scores import band
 from kokemus.domain.surveys import (
@@ -41,7 +41,7 @@ from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import responses as response_store
 from kokemus.web import i18n, sessions
-from kokemus.web.pages import User, _workspace, render
+from kokemus.web.page import Analyst, Editor, Member, PageNotFound, Reader, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -205,29 +205,18 @@ def _kano(answer: Any, lang: str) -> str:
 # Pages: list and editor
 
 
-def _missing(request: Request, slug: str, slugs: list[str]) -> Response:
-    return render(request, "not_found.html", 404, slug=slug, workspaces=slugs)
-
-
-def _survey(request: Request, kk: Kokemus, slug: str,
-            survey_id: str) -> tuple[list[str], ActiveWorkspace, Survey] | Response:
+def _survey(member: Member, survey_id: str) -> tuple[list[str], ActiveWorkspace, Survey]:
     """The workspace and its survey, or the not-found page."""
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
-    survey = active.document.survey(survey_id)
+    survey = member.workspace.document.survey(survey_id)
     if survey is None:
-        return render(request, "not_found.html", 404, slug=f"{slug}/surveys/{survey_id}",
-                      workspaces=slugs, current=slug)
-    return slugs, active, survey
+        raise PageNotFound(f"{member.workspace.slug}/surveys/{survey_id}", member.workspaces)
+    return member.workspaces, member.workspace, survey
 
 
 @router.get("/w/{slug}/surveys")
-def survey_list(request: Request, slug: str, _user: User) -> Response:
+def survey_list(request: Request, slug: str, member: Analyst) -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
+    slugs, active = member.workspaces, member.workspace
     lang = sessions.language(request)
     return render(request, "surveys.html", workspaces=slugs, current=slug, slug=slug,
                   workspace_name=_company(active.document, lang), version=active.version,
@@ -280,37 +269,28 @@ def _located(exc: Invalid) -> list[dict[str, Any]]:
         {"line": None, "path": "", "message": str(exc)}]
 
 
-def _username(user: dict[str, Any]) -> str:
-    return str(user["username"])
-
-
 def _version(raw: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
 @router.get("/w/{slug}/surveys/new")
-def new_survey(request: Request, slug: str, _user: User) -> Response:
-    kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
+def new_survey(request: Request, slug: str, member: Editor) -> Response:
+    slugs, active = member.workspaces, member.workspace
     return _editor(request, slugs, active, None, _new_survey_text(active.document))
 
 
 @router.post("/w/{slug}/surveys/new")
-def create_survey(request: Request, slug: str, user: User,
+def create_survey(request: Request, slug: str, member: Editor,
                   text: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
                   version: Annotated[str, Form()] = "") -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
+    slugs, active = member.workspaces, member.workspace
     if not sessions.csrf_ok(request, csrf):
         return _editor(request, slugs, active, None, text, 400,
                        [{"line": None, "path": "", "message": i18n.translate(
                            "login.expired", sessions.language(request))}])
     try:
-        applied = survey_service.add_survey(kk.db, slug, text, _username(user),
+        applied = survey_service.add_survey(kk.db, slug, text, member.viewer.username,
                                             base_version=_version(version))
     except survey_service.StaleEdit:
         return _editor(request, slugs, active, None, text, 409, stale=True)
@@ -322,31 +302,24 @@ def create_survey(request: Request, slug: str, user: User,
 
 
 @router.get("/w/{slug}/surveys/{survey_id}")
-def edit_survey(request: Request, slug: str, survey_id: str, _user: User) -> Response:
-    kk = kokemus(request)
-    found = _survey(request, kk, slug, survey_id)
-    if isinstance(found, Response):
-        return found
-    slugs, active, survey = found
+def edit_survey(request: Request, slug: str, survey_id: str, member: Analyst) -> Response:
+    slugs, active, survey = _survey(member, survey_id)
     return _editor(request, slugs, active, survey,
                    survey_service.survey_text(active.document, survey_id))
 
 
 @router.post("/w/{slug}/surveys/{survey_id}")
-def save_survey(request: Request, slug: str, survey_id: str, user: User,
+def save_survey(request: Request, slug: str, survey_id: str, member: Editor,
                 text: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
                 version: Annotated[str, Form()] = "") -> Response:
     kk = kokemus(request)
-    found = _survey(request, kk, slug, survey_id)
-    if isinstance(found, Response):
-        return found
-    slugs, active, survey = found
+    slugs, active, survey = _survey(member, survey_id)
     if not sessions.csrf_ok(request, csrf):
         return _editor(request, slugs, active, survey, text, 400,
                        [{"line": None, "path": "", "message": i18n.translate(
                            "login.expired", sessions.language(request))}])
     try:
-        applied = survey_service.replace_survey(kk.db, slug, text, _username(user),
+        applied = survey_service.replace_survey(kk.db, slug, text, member.viewer.username,
                                                 survey_id=survey_id,
                                                 base_version=_version(version))
     except survey_service.StaleEdit:
@@ -362,16 +335,13 @@ def save_survey(request: Request, slug: str, survey_id: str, user: User,
 
 
 @router.post("/w/{slug}/surveys/{survey_id}/trigger")
-def save_trigger(request: Request, slug: str, survey_id: str, user: User,
+def save_trigger(request: Request, slug: str, survey_id: str, member: Editor,
                  delay: Annotated[str, Form()] = "", sample: Annotated[str, Form()] = "",
                  csrf: Annotated[str, Form()] = "",
                  version: Annotated[str, Form()] = "") -> Response:
     """The common edits as fields; they change the same model as the YAML does."""
     kk = kokemus(request)
-    found = _survey(request, kk, slug, survey_id)
-    if isinstance(found, Response):
-        return found
-    slugs, active, survey = found
+    slugs, active, survey = _survey(member, survey_id)
     text = survey_service.survey_text(active.document, survey_id)
     lang = sessions.language(request)
     if not sessions.csrf_ok(request, csrf):
@@ -385,7 +355,7 @@ def save_trigger(request: Request, slug: str, survey_id: str, user: User,
             return _editor(request, slugs, active, survey, text, 422,
                            trigger_problems=[i18n.translate("surveys.bad_sample", lang)])
     try:
-        applied = survey_service.set_trigger(kk.db, slug, survey_id, _username(user),
+        applied = survey_service.set_trigger(kk.db, slug, survey_id, member.viewer.username,
                                              delay=delay or None, sample=rate,
                                              base_version=_version(version))
     except survey_service.StaleEdit:
@@ -399,17 +369,15 @@ def save_trigger(request: Request, slug: str, survey_id: str, user: User,
 
 
 @router.post("/w/{slug}/surveys/{survey_id}/remove")
-def delete_survey(request: Request, slug: str, survey_id: str, user: User,
+def delete_survey(request: Request, slug: str, survey_id: str, member: Editor,
                   csrf: Annotated[str, Form()] = "",
                   version: Annotated[str, Form()] = "") -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
+    slugs, active = member.workspaces, member.workspace
     if not sessions.csrf_ok(request, csrf):
         return RedirectResponse(f"/w/{slug}/surveys/{survey_id}", status_code=303)
     try:
-        applied = survey_service.remove_survey(kk.db, slug, survey_id, _username(user),
+        applied = survey_service.remove_survey(kk.db, slug, survey_id, member.viewer.username,
                                                base_version=_version(version))
     except survey_service.StaleEdit:
         survey = active.document.survey(survey_id)
@@ -444,8 +412,8 @@ def _day(raw: str | None, key: str, errors: list[str]) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw.strip())
-    except ValueError:
+        return calendar.day(raw)
+    except ValueError:  # not a day, or outside the calendar
         errors.append(key)
         return None
 
@@ -555,11 +523,9 @@ def _options(items: list[tuple[str, str]]) -> list[Item]:
 
 
 @router.get("/w/{slug}/responses")
-def response_browser(request: Request, slug: str, _user: User) -> Response:
+def response_browser(request: Request, slug: str, member: Reader) -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
+    slugs, active = member.workspaces, member.workspace
     lang = sessions.language(request)
     doc = active.document
     browse = parse_browse(dict(request.query_params), doc)
@@ -585,11 +551,9 @@ def response_browser(request: Request, slug: str, _user: User) -> Response:
 
 
 @router.get("/w/{slug}/responses/{response_id}")
-def response_detail(request: Request, slug: str, response_id: str, _user: User) -> Response:
+def response_detail(request: Request, slug: str, response_id: str, member: Reader) -> Response:
     kk = kokemus(request)
-    slugs, active = _workspace(kk, slug)
-    if active is None:
-        return _missing(request, slug, slugs)
+    slugs, active = member.workspaces, member.workspace
     row = response_store.get(kk.events, active.id, response_id)
     if row is None:
         return render(request, "not_found.html", 404, slug=f"{slug}/responses/{response_id}",

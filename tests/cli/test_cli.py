@@ -203,3 +203,31 @@ def test_demo_starts_clean_each_run_and_prints_a_working_login(
     refused = runner.invoke(app, ["demo", "--data-dir", "mine", "--no-serve"])
     assert refused.exit_code == 1 and "did not make" in refused.output
     assert (tmp_path / "mine" / "app.sqlite").read_text() == "precious"
+
+
+def test_users_commands_grant_revoke_disable_and_list(home: Path) -> None:
+    from kokemus.services import access, audit
+
+    made = runner.invoke(app, ["users", "create", "eeva", "--workspace", "my-company",
+                               "--role", "editor"])
+    assert made.exit_code == 0, made.output
+    assert "created user eeva with password" in made.output
+    wrong = runner.invoke(app, ["users", "grant", "eeva", "my-company", "boss"])
+    assert wrong.exit_code == 2 and "boss" in wrong.output
+    missing = runner.invoke(app, ["users", "grant", "eeva", "nobodys", "analyst"])
+    assert missing.exit_code == 1 and "no workspace 'nobodys'" in missing.output
+    assert runner.invoke(app, ["users", "grant", "eeva", "my-company", "analyst"]
+                         ).exit_code == 0
+    listed = runner.invoke(app, ["users", "list"])
+    assert "my-company: analyst" in listed.output and "2 users" in listed.output
+    assert runner.invoke(app, ["users", "disable", "eeva"]).exit_code == 0
+    assert runner.invoke(app, ["users", "revoke", "eeva", "my-company"]).exit_code == 0
+    again = runner.invoke(app, ["users", "revoke", "eeva", "my-company"])
+    assert again.exit_code == 1 and "has no role" in again.output
+    with bootstrap.build(Settings()) as kk:
+        rows, _ = audit.entries(kk.db)
+        eeva = next(p for p in access.list_users(kk.db) if p["username"] == "eeva")
+    assert [r["action"] for r in rows][:5] == ["role.revoke", "user.disable", "role.grant",
+                                                "role.grant", "user.create"]
+    assert all(r["actor"].startswith("cli") for r in rows[:5])
+    assert eeva["roles"] == {} and eeva["disabled_at"] is not None

@@ -83,6 +83,7 @@ def test_login_overview_and_language_switch(
     server: str, page: Page, kk: bootstrap.Kokemus, workspace: ActiveWorkspace
 ) -> None:
     access.create_user(kk.db, "anna", "salasana123")
+    access.grant(kk.db, "anna", workspace.slug, "agent")
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     ingest_events([
         {"id": f"e{i}", "type": "order_placed" if i % 2 == 0 else "delivered",

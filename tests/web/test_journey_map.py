@@ -31,6 +31,7 @@ DESIGNED_FI = ["Tuotesivu", "Tilaus ja toimitustapa", "Maksu", "Tilausvahvistus"
 def demo(kk: bootstrap.Kokemus) -> tuple[ActiveWorkspace, Journey]:
     generate.run(kk, customers=1500, end=date(2026, 6, 30))
     access.create_user(kk.db, "anna", PASSWORD)
+    access.grant(kk.db, "anna", "kodinkone", "agent")
     active = workspace_service.get(kk.db, "kodinkone")
     journey = next(j for j in active.document.journeys if j.id == "purchase")
     return active, journey

@@ -25,6 +25,7 @@ def test_journey_map_draws_the_designed_path_and_switches_colouring(
 ) -> None:
     generate.run(kk, customers=1500, end=date(2026, 6, 30))
     access.create_user(kk.db, "anna", "salasana123")
+    access.grant(kk.db, "anna", "kodinkone", "agent")
 
     page.goto(f"{server}/w/kodinkone")
     page.get_by_label("Käyttäjätunnus").fill("anna")

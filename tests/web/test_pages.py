@@ -35,7 +35,8 @@ def log_in(client: TestClient, username: str = "anna", password: str = PASSWORD,
 
 @pytest.fixture
 def anna(kk: bootstrap.Kokemus) -> str:
-    access.create_user(kk.db, "anna", PASSWORD)
+    """An instance administrator: she sees every workspace (roles: tests/web/test_roles.py)."""
+    access.create_user(kk.db, "anna", PASSWORD, admin=True)
     return "anna"
 
 
@@ -181,6 +182,7 @@ def test_the_users_own_language_is_the_default(
     client: TestClient, kk: bootstrap.Kokemus, workspace: ActiveWorkspace
 ) -> None:
     access.create_user(kk.db, "emma", PASSWORD, language="en")
+    access.grant(kk.db, "emma", workspace.slug, "agent")
     html = log_in(client, username="emma").text
     assert "Customer promises" in html
     assert "Signed in as emma" in html

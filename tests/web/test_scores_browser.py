@@ -20,6 +20,7 @@ SHOT = "/tmp/kokemus-scores.png"
 def test_scores_page_in_chromium(server: str, page: Page,  # noqa: F811
                                  kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> None:
     access.create_user(kk.db, "anna", "salasana123")
+    access.grant(kk.db, "anna", workspace.slug, "analyst")
     week = datetime(2026, 3, 2, 10, tzinfo=UTC)
     rows = []
     for w in range(8):  # eight weeks, NPS rising; phone answers too few to show

@@ -36,6 +36,7 @@ def test_edit_a_survey_in_the_browser(
     server: str, page: Page, kk: bootstrap.Kokemus, workspace: ActiveWorkspace
 ) -> None:
     access.create_user(kk.db, "anna", "salasana123")
+    access.grant(kk.db, "anna", workspace.slug, "editor")
     sign_in(page, server, "/w/my-company")
     page.get_by_role("link", name="Kyselyt").click()
     expect(page).to_have_url(f"{server}/w/my-company/surveys")
@@ -76,6 +77,7 @@ def test_filter_responses_in_the_browser(
     server: str, page: Page, kk: bootstrap.Kokemus, workspace: ActiveWorkspace
 ) -> None:
     access.create_user(kk.db, "anna", "salasana123")
+    access.grant(kk.db, "anna", workspace.slug, "agent")
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     rows = []
     for i, (nps, comment) in enumerate([(10, "Loistavaa"), (3, "Kone tuli rikki"),

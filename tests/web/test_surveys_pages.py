@@ -28,8 +28,9 @@ EDITOR = "/w/my-company/surveys/after-delivery"
 
 
 @pytest.fixture
-def anna(kk: bootstrap.Kokemus) -> str:
+def anna(kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> str:
     access.create_user(kk.db, "anna", "salasana123")
+    access.grant(kk.db, "anna", workspace.slug, "editor")
     return "anna"
 
 

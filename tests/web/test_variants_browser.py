@@ -27,6 +27,7 @@ def test_from_the_map_to_all_variants_and_onwards(
 ) -> None:
     generate.run(kk, customers=1500, end=date(2026, 6, 30))
     access.create_user(kk.db, "anna", "salasana123")
+    access.grant(kk.db, "anna", "kodinkone", "agent")
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 

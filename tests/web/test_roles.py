@@ -1,0 +1,188 @@
+"""Who may see what in the web UI: every workspace page and form walked with every role,
+an instance administrator, and an owner of another workspace (who gets 404, never data).
+
+The expected permission of each route is written down here; a route that is not listed
+fails the walk, so a new page cannot be added without saying who may see it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from starlette.routing import Route
+
+from kokemus import bootstrap
+from kokemus.domain.roles import Permission, Role
+from kokemus.services import access
+from kokemus.services import workspaces as workspace_service
+from kokemus.services.ingest import ingest_events
+from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.workspace import document
+from tests.conftest import STARTER
+from tests.web.test_pages import PASSWORD, csrf, log_in
+from tests.web.test_surveys_pages import response, store
+
+# (method, path) -> the permission it needs. Paths as the router declares them.
+EXPECTED: dict[tuple[str, str], Permission] = {
+    ("GET", "/w/{slug}"): Permission.VIEW,
+    ("GET", "/w/{slug}/journeys/{journey_id}"): Permission.VIEW,
+    ("GET", "/w/{slug}/journeys/{journey_id}/variants"): Permission.VIEW,
+    ("GET", "/w/{slug}/responses"): Permission.VIEW,
+    ("GET", "/w/{slug}/responses/{response_id}"): Permission.VIEW,
+    ("GET", "/w/{slug}/scores"): Permission.ANALYSE,
+    ("GET", "/w/{slug}/surveys"): Permission.ANALYSE,
+    ("GET", "/w/{slug}/surveys/{survey_id}"): Permission.ANALYSE,
+    ("GET", "/w/{slug}/surveys/new"): Permission.EDIT,
+    ("POST", "/w/{slug}/surveys/new"): Permission.EDIT,
+    ("POST", "/w/{slug}/surveys/{survey_id}"): Permission.EDIT,
+    ("POST", "/w/{slug}/surveys/{survey_id}/trigger"): Permission.EDIT,
+    ("POST", "/w/{slug}/surveys/{survey_id}/remove"): Permission.EDIT,
+    ("GET", "/w/{slug}/audit"): Permission.MANAGE,
+}
+VALUES = {"slug": "my-company", "journey_id": "purchase", "survey_id": "after-delivery",
+          "response_id": "r001"}
+# Words only the workspace's own pages show: none may reach an outsider.
+SECRETS = ("Yritykseni", "Ostopolku", "Toimitus kahdessa päivässä", "Kone tuli rikki",
+           "Tilaus")
+
+
+def routes(items: list[Any]) -> list[APIRoute | Route]:
+    """Every route, through included routers (FastAPI keeps them as their own objects)."""
+    flat: list[APIRoute | Route] = []
+    for item in items:
+        inner = getattr(item, "original_router", None)
+        if inner is not None:
+            flat += routes(inner.routes)
+        elif isinstance(item, APIRoute | Route):
+            flat.append(item)
+    return flat
+
+
+def workspace_routes(client: TestClient) -> list[tuple[str, str]]:
+    found = []
+    for route in routes(client.app.routes):  # type: ignore[attr-defined]
+        if route.path.startswith("/w/{slug}"):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                found.append((method, route.path))
+    return found
+
+
+@pytest.fixture
+def people(kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> dict[str, ActiveWorkspace]:
+    other = document.load(STARTER).model_copy(update={"workspace": "other-company"})
+    workspace_service.apply(kk.db, other)
+    ingest_events([{"id": "e1", "type": "order_placed", "customer": "c1", "channel": "web",
+                    "occurred_at": "2026-03-02T09:00:00+00:00"}], workspace, kk.events)
+    store(kk, workspace, [response(1, nps=3, comment="Kone tuli rikki")])
+    for role in Role:
+        access.create_user(kk.db, role.value, PASSWORD)
+        access.grant(kk.db, role.value, "my-company", role)
+    access.create_user(kk.db, "outsider", PASSWORD)
+    access.grant(kk.db, "outsider", "other-company", Role.OWNER)
+    access.create_user(kk.db, "root", PASSWORD, admin=True)
+    return {"mine": workspace, "other": workspace_service.get(kk.db, "other-company")}
+
+
+def call(client: TestClient, method: str, path: str) -> tuple[int, str]:
+    url = path.format(**VALUES)
+    if method == "GET":
+        answer = client.get(url, follow_redirects=False)
+    else:
+        token = csrf(client.get("/login").text) if "csrf" in client.get("/login").text else ""
+        answer = client.post(url, data={"csrf": token, "text": "id: x", "version": "1"},
+                             follow_redirects=False)
+    return answer.status_code, answer.text
+
+
+def test_every_workspace_route_says_who_may_use_it(client: TestClient) -> None:
+    assert sorted(workspace_routes(client)) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_reaches_what_it_may_and_nothing_more(
+    client: TestClient, people: dict[str, ActiveWorkspace], role: Role
+) -> None:
+    assert log_in(client, username=role.value).status_code == 200
+    for (method, path), permission in EXPECTED.items():
+        status, html = call(client, method, path)
+        if role.allows(permission):
+            assert status not in (403, 404), (role, method, path, status)
+        else:
+            assert status == 403, (role, method, path, status)
+            assert "Ei oikeutta" in html
+            for secret in ("Kone tuli rikki", "id: after-delivery"):
+                assert secret not in html, (role, path, secret)
+    # the other workspace does not exist for them, not even in the selector
+    assert client.get("/w/other-company").status_code == 404
+    assert "other-company" not in client.get("/w/my-company").text
+
+
+def test_a_user_of_another_workspace_gets_404_and_no_data(
+    client: TestClient, people: dict[str, ActiveWorkspace]
+) -> None:
+    log_in(client, username="outsider")
+    for method, path in EXPECTED:
+        status, html = call(client, method, path)
+        assert status == 404, (method, path, status)
+        for secret in SECRETS[2:]:
+            assert secret not in html, (path, secret)
+    # an unknown workspace answers exactly like one they may not see: no confirmation
+    unknown = client.get("/w/no-such-company")
+    hidden = client.get("/w/my-company")
+    assert unknown.status_code == hidden.status_code == 404
+    assert (unknown.text.replace("no-such-company", "X")
+            == hidden.text.replace("my-company", "X"))
+    # their own workspace works, and the home page leads there
+    assert client.get("/").url.path == "/w/other-company"
+
+
+def test_an_administrator_reaches_every_workspace(
+    client: TestClient, people: dict[str, ActiveWorkspace]
+) -> None:
+    log_in(client, username="root")
+    for method, path in EXPECTED:
+        status, _ = call(client, method, path)
+        assert status not in (403, 404), (method, path, status)
+    page = client.get("/w/my-company").text
+    assert "other-company" in page  # the selector lists both
+
+
+def test_an_analyst_reads_a_survey_but_gets_no_save_button(
+    client: TestClient, people: dict[str, ActiveWorkspace]
+) -> None:
+    log_in(client, username="analyst")
+    page = client.get("/w/my-company/surveys/after-delivery").text
+    assert "readonly" in page
+    assert "Tallenna" not in page and "/remove" not in page
+    nav = client.get("/w/my-company").text
+    assert "/w/my-company/scores" in nav and "/w/my-company/audit" not in nav
+    log_in(client, username="agent")
+    nav = client.get("/w/my-company").text
+    assert "/w/my-company/responses" in nav
+    assert "/w/my-company/scores" not in nav and "/w/my-company/surveys" not in nav
+
+
+def test_a_revoked_role_is_gone_on_the_next_request(
+    client: TestClient, kk: bootstrap.Kokemus, people: dict[str, ActiveWorkspace]
+) -> None:
+    log_in(client, username="editor")
+    assert client.get("/w/my-company/surveys").status_code == 200
+    access.grant(kk.db, "editor", "my-company", Role.AGENT)
+    assert client.get("/w/my-company/surveys").status_code == 403
+    access.revoke(kk.db, "editor", "my-company")
+    assert client.get("/w/my-company").status_code == 404
+    page = client.get("/")
+    assert "kokemus users grant editor WORKSPACE" in page.text
+
+
+def test_a_user_without_any_role_sees_how_to_get_one(
+    client: TestClient, kk: bootstrap.Kokemus, workspace: ActiveWorkspace
+) -> None:
+    access.create_user(kk.db, "newcomer", PASSWORD)
+    page = log_in(client, username="newcomer")
+    assert page.status_code == 200
+    assert re.search(r"kokemus users grant newcomer WORKSPACE", page.text)
+    assert "Yritykseni" not in page.text
