@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from kokemus import __version__, bootstrap
-from kokemus.api import auth, bodies, errors, feedback, ingest, journeys, reads, scores
+from kokemus.api import (
+    auth,
+    bodies,
+    errors,
+    feedback,
+    ingest,
+    journeys,
+    privacy,
+    reads,
+    scores,
+)
 from kokemus.config import Settings
 from kokemus.domain.events import Account, Customer, Event
 
@@ -42,6 +52,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(journeys.router)
     app.include_router(scores.router)
     app.include_router(feedback.router)
+    app.include_router(privacy.router)
     _publish_models(app, Event, Customer, Account)
 
     from kokemus.web import pages

@@ -1,0 +1,80 @@
+"""A customer's data rights over the API: export, erasure and consent (docs/privacy.md).
+
+Export and erasure need a key with the `admin` scope; each is written to the audit log
+under the key's prefix (`key:PREFIX`). Consents are read with `read` and recorded with
+`ingest`, the scope of the channels that hear the customer say yes or no.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from kokemus.api.auth import Ingest, Read, kokemus, requires
+from kokemus.domain.privacy import ConsentStatement
+from kokemus.services import consents, privacy
+from kokemus.services.workspaces import ActiveWorkspace
+
+router = APIRouter(prefix="/api/v1", tags=["privacy"])
+
+Admin = Annotated[ActiveWorkspace, Depends(requires("admin"))]
+CustomerId = Annotated[str, Path(max_length=200, description="The customer's id.")]
+
+
+def _actor(authorization: str | None) -> str:
+    """`key:PREFIX` of the key that passed `requires` (kk_PREFIX_secret)."""
+    parts = (authorization or "")[7:].strip().split("_", 2)
+    return f"key:{parts[1]}" if len(parts) == 3 else "key"
+
+
+@router.get("/customers/{customer_id}/export",
+            summary="Everything held about one customer, as one JSON document (admin)")
+async def export_customer(customer_id: CustomerId, request: Request, workspace: Admin,
+                          authorization: Annotated[str | None, Header()] = None
+                          ) -> dict[str, Any]:
+    return await run_in_threadpool(privacy.export_customer, kokemus(request), workspace,
+                                   customer_id, actor=_actor(authorization))
+
+
+@router.get("/accounts/{account_id}/export",
+            summary="A B2B account with everything held about its people (admin)")
+async def export_account(account_id: Annotated[str, Path(max_length=200)], request: Request,
+                         workspace: Admin,
+                         authorization: Annotated[str | None, Header()] = None
+                         ) -> dict[str, Any]:
+    return await run_in_threadpool(privacy.export_account, kokemus(request), workspace,
+                                   account_id, actor=_actor(authorization))
+
+
+@router.delete("/customers/{customer_id}",
+               summary="Erase one customer from both stores (admin); see docs/privacy.md")
+async def erase_customer(
+    customer_id: CustomerId, request: Request, workspace: Admin,
+    mode: Annotated[Literal["anonymize", "delete"], Query(
+        description="anonymize: keep the events and answers without the person; "
+                    "delete: remove them too.")] = "anonymize",
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    done = await run_in_threadpool(privacy.erase_customer, kokemus(request), workspace,
+                                   customer_id, actor=_actor(authorization), mode=mode)
+    return done.as_dict()
+
+
+@router.get("/customers/{customer_id}/consents",
+            summary="A customer's consent: what is in force per purpose, and the history")
+def get_consents(customer_id: CustomerId, request: Request, workspace: Read) -> dict[str, Any]:
+    db = kokemus(request).db
+    return {"customer": customer_id,
+            "current": consents.current(db, workspace.id, customer_id),
+            "history": consents.history(db, workspace.id, customer_id)}
+
+
+@router.post("/customers/{customer_id}/consents", status_code=201,
+             summary="Record what a customer agreed to or withdrew (one statement)")
+def post_consent(customer_id: CustomerId, statement: ConsentStatement, request: Request,
+                 workspace: Ingest,
+                 authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    return consents.record(kokemus(request).db, workspace, customer_id, statement,
+                           source="api", actor=_actor(authorization))
