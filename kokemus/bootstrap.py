@@ -1,32 +1,62 @@
-"""Composition root: settings in, wired stores out."""
+"""Composition root: settings in, wired stores out.
+
+The stores open when first used: a command that reads only the app store (keys, users,
+history) never opens the event store, so it runs beside `kokemus serve`, which holds the
+event store's one writer (DuckDB lets a single process write a database file)."""
 
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from kokemus.config import Settings
-from kokemus.storage import appstore
-from kokemus.storage.events import EventStore
-from kokemus.storage.writes import Writes
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from kokemus.storage.events import EventStore
+    from kokemus.storage.writes import Writes
 
 
 @dataclass
 class Kokemus:
     settings: Settings
     db: Engine
-    events: EventStore
-    writes: Writes = field(init=False)  # group commit for hot-path app-store writes
+    # the event store, opened on first use; given here, it is used as it is
+    opened_events: EventStore | None = None
+    _writes: Writes | None = field(default=None, init=False)
+    _opening: threading.Lock = field(default_factory=threading.Lock, init=False)
 
-    def __post_init__(self) -> None:
-        self.writes = Writes(self.db)
+    @property
+    def events(self) -> EventStore:
+        """The event store, opened now if it is not open yet."""
+        if self.opened_events is None:
+            with self._opening:
+                if self.opened_events is None:
+                    from kokemus.storage.events import EventStore
+
+                    self.opened_events = EventStore(self.settings.events_path)
+        return self.opened_events
+
+    @property
+    def writes(self) -> Writes:
+        """Group commit for hot-path app-store writes, started on first use."""
+        if self._writes is None:
+            with self._opening:
+                if self._writes is None:
+                    from kokemus.storage.writes import Writes
+
+                    self._writes = Writes(self.db)
+        return self._writes
 
     def close(self) -> None:
-        self.writes.close()
-        self.events.close()
+        if self._writes is not None:
+            self._writes.close()
+        if self.opened_events is not None:
+            self.opened_events.close()
         self.db.dispose()
 
     def __enter__(self) -> Kokemus:
@@ -37,11 +67,15 @@ class Kokemus:
 
 
 def build(settings: Settings, *, migrate: bool = True) -> Kokemus:
+    """The stores of `settings`: the app store connected (and migrated), the event store
+    opened when first used."""
+    from kokemus.storage import appstore
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = appstore.connect(settings.app_store_url)
     if migrate:
         appstore.migrate(db)
-    return Kokemus(settings=settings, db=db, events=EventStore(settings.events_path))
+    return Kokemus(settings=settings, db=db)
 
 
 def secret_key(settings: Settings) -> str:

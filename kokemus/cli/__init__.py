@@ -1,39 +1,50 @@
-"""The `kokemus` command: thin over the services; every error is one clear message."""
+"""The `kokemus` command: thin over the services; every error is one clear message.
+
+Start-up stays light (see cli/common.py): the modules here import typer and the standard
+library only, and each command imports what it uses when it runs."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
-from kokemus import bootstrap
+from kokemus.cli import common
+from kokemus.cli.backup import backup_command, restore_command
 from kokemus.cli.common import (
     DataDir,
+    LimitOpt,
+    OffsetOpt,
     WorkspaceOpt,
+    caption,
     err,
     out,
     reports_errors,
-    settings_for,
+    resolve,
+    shown,
+    stdout,
+    stores,
     workspace_for,
 )
+from kokemus.cli.customers import customers_app
 from kokemus.cli.feedback import feedback_app
 from kokemus.cli.journeys import journeys_app
 from kokemus.cli.scores import scores_app
 from kokemus.cli.users import users_app
-from kokemus.config import load_settings
 from kokemus.domain.errors import KokemusError
-from kokemus.services import access, audit, imports
-from kokemus.services import workspaces as workspace_service
-from kokemus.workspace import document
+
+if TYPE_CHECKING:
+    from socket import socket
+
+    from kokemus.bootstrap import Kokemus
+    from kokemus.config import Settings
+    from kokemus.services.imports import Kind
+    from kokemus.storage.events import EventStore
 
 app = typer.Typer(
     help="kokemus: customer experience management, from the promise to the action.",
@@ -49,6 +60,10 @@ app.add_typer(users_app, name="users")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(scores_app, name="scores")
+app.add_typer(customers_app, name="customers")
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+
 
 @app.command()
 @reports_errors
@@ -57,23 +72,30 @@ def init(
         "."),
 ) -> None:
     """Write a starter workspace.yaml and an empty data directory, and create the first admin."""
+    from kokemus import bootstrap
+    from kokemus.config import load_settings
+    from kokemus.workspace import document
+
+    directory = resolve(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "workspace.yaml"
     if target.exists():
-        err.print(f"{target} exists already; left as it is")
+        err.print(f"{shown(target)} exists already; left as it is")
     else:
         starter = Path(document.__file__).parent / "starter.yaml"
         target.write_text(starter.read_text(encoding="utf-8"), encoding="utf-8")
-        out.print(f"wrote {target}")
-    settings = load_settings(data_dir=directory / "kokemus-data")
+        out.print(f"wrote {shown(target)}")
+    settings = load_settings(data_dir=directory / common.DATA_FOLDER)
     with bootstrap.build(settings) as kk:
-        out.print(f"data in {settings.data_dir}/ (app store and event store)")
+        out.print(f"data in {shown(settings.data_dir)}/ (app store and event store)")
         _first_admin(kk)
-    go = "" if directory.resolve() == Path.cwd() else f"cd {directory} && "
+    go = "" if directory == common.here() else f"cd {shown(directory)} && "
     out.print(f"next: {go}kokemus apply workspace.yaml && kokemus serve")
 
 
-def _first_admin(kk: bootstrap.Kokemus) -> None:
+def _first_admin(kk: Kokemus) -> None:
+    from kokemus.services import access
+
     if access.has_users(kk.db):
         return
     password = access.create_user(kk.db, "admin", admin=True)
@@ -88,8 +110,11 @@ def apply_(
     data_dir: DataDir = None,
 ) -> None:
     """Validate and apply a workspace file; applying the same file twice changes nothing."""
+    from kokemus.services import workspaces as workspace_service
+    from kokemus.workspace import document
+
     workspace = document.load(file)
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    with stores(data_dir) as kk:
         result = workspace_service.apply(kk.db, workspace, source=str(file),
                                          applied_by=os.environ.get("USER"))
     if result.changed:
@@ -107,7 +132,10 @@ def export(
     data_dir: DataDir = None,
 ) -> None:
     """Write the current workspace (or an earlier version) as YAML."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from kokemus.services import workspaces as workspace_service
+    from kokemus.workspace import document
+
+    with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
         if version is not None:
             ws = workspace_service.get(kk.db, ws.slug, version)
@@ -116,18 +144,26 @@ def export(
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")
     else:
-        sys.stdout.write(text)
+        stdout().write(text)
 
 
 @app.command()
 @reports_errors
-def history(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
-    """List the applied versions of a workspace."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+def history(workspace: WorkspaceOpt = None, limit: LimitOpt = 50, offset: OffsetOpt = 0,
+            data_dir: DataDir = None) -> None:
+    """List the applied versions of a workspace, the latest first."""
+    from rich.table import Table
+
+    from kokemus.services import workspaces as workspace_service
+
+    with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
         rows = workspace_service.history(kk.db, ws.slug)
-    table = Table("version", "applied at", "by", "source", "digest")
-    for r in rows:
+    rows = sorted(rows, key=lambda r: -int(r["version"]))
+    page = rows[offset:offset + limit]
+    table = Table("version", "applied at (UTC)", "by", "source", "digest",
+                  caption=caption(len(page), len(rows), "versions", offset))
+    for r in page:
         table.add_row(str(r["version"]), f"{r['applied_at']:%Y-%m-%d %H:%M:%S}",
                       r["applied_by"] or "", r["source"] or "", r["digest"][:12])
     out.print(table)
@@ -138,32 +174,51 @@ def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
 ) -> None:
     """Print the JSON Schema of workspace files, for editors that validate YAML."""
+    import json
+
+    from kokemus.workspace import document
+
     text = json.dumps(document.json_schema(), indent=2, ensure_ascii=False) + "\n"
     if output:
         output.write_text(text, encoding="utf-8")
     else:
-        sys.stdout.write(text)
+        stdout().write(text)
 
 
-def _import(kind: imports.Kind, file: str, workspace: str | None, fmt: str | None,
+def _import(kind: Kind, file: str, workspace: str | None, fmt: str | None,
             rejects: Path | None, data_dir: Path | None) -> None:
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from kokemus.services import imports
+
+    with stores(data_dir, events=kind == "events", stdin=file == "-") as kk:
         ws = workspace_for(kk, workspace)
-        size = None if file == "-" else Path(file).stat().st_size
+        inv = common.invocation()
+        if file == "-" and inv is not None and inv.stdin is not None:
+            # forwarded to the server: standard input came along, kept in a file
+            path, fmt = str(inv.stdin), fmt or "jsonl"  # as for "-"
+            rejects = resolve(rejects or Path("kokemus-rejects.jsonl"))
+        else:
+            path = file if file == "-" else str(resolve(file))
+            rejects = resolve(rejects) if rejects else None
+        size = None if file == "-" else Path(path).stat().st_size
+        # the event store only for events: customers and accounts go to the app store alone,
+        # so their imports run beside a server
+        events = kk.events if kind == "events" else cast("EventStore", None)
         with Progress(
             "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-            TimeRemainingColumn(), console=err, transient=True,
+            TimeRemainingColumn(), console=common.real(err), transient=True,
         ) as bar:
             task = bar.add_task(f"importing {kind}", total=size)
             result = imports.import_file(
-                kind, file, ws, db=kk.db, events=kk.events, fmt=fmt, rejects=rejects,
+                kind, path, ws, db=kk.db, events=events, fmt=fmt, rejects=rejects,
                 progress=lambda done: bar.update(task, completed=done),
             )
     o = result.outcome
     out.print(f"{kind}: {result.rows} rows read, {o.accepted} accepted, "
               f"{o.duplicates} duplicates, {len(o.rejected)} rejected")
     if result.rejects_path:
-        out.print(f"rejected rows and reasons: {result.rejects_path}")
+        out.print(f"rejected rows and reasons: {shown(result.rejects_path)}")
         raise typer.Exit(2 if o.accepted == 0 else 0)
 
 
@@ -214,11 +269,11 @@ def import_log(
     events: activities become touchpoints, so every journey analysis runs on it."""
     from kokemus.services.logs import import_log as run_import
 
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
         with err.status(f"importing {file}"):
-            result = run_import(file, case=case, activity=activity, timestamp=timestamp,
-                                workspace=ws, events=kk.events, fmt=fmt,
+            result = run_import(resolve(file), case=case, activity=activity,
+                                timestamp=timestamp, workspace=ws, events=kk.events, fmt=fmt,
                                 channel=channel)
     out.print(f"log: {result.rows} rows, {result.stored} events stored, {result.duplicates} "
               f"duplicates, {result.skipped} skipped; {result.cases} cases, "
@@ -235,25 +290,37 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key; its secret is printed once and stored only as a hash."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from kokemus.services import access, audit
+
+    with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
         secret = access.create_key(kk.db, ws.slug, name, set(scope or ["ingest"]),
                                    actor=audit.cli_actor())
     err.print(f"key for workspace '{ws.slug}' (shown only now):")
-    print(secret)
+    stdout().write(secret + "\n")
 
 
 @keys_app.command("list")
 @reports_errors
-def keys_list(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
-    """List a workspace's keys (prefix, name, scopes; never the secret)."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+def keys_list(workspace: WorkspaceOpt = None, limit: LimitOpt = 50, offset: OffsetOpt = 0,
+              data_dir: DataDir = None) -> None:
+    """List a workspace's keys (prefix, name, scopes; never the secret), the newest first."""
+    from rich.table import Table
+
+    from kokemus.services import access
+
+    with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
         rows = access.list_keys(kk.db, ws.slug)
-    table = Table("prefix", "name", "scopes", "created", "revoked")
-    for r in rows:
+    rows = sorted(rows, key=lambda r: str(r["created_at"]), reverse=True)
+    page = rows[offset:offset + limit]
+    table = Table("prefix", "name", "scopes", "created (UTC)", "revoked (UTC)",
+                  caption=caption(len(page), len(rows), "keys", offset))
+    for r in page:
+        revoked = r["revoked_at"]
         table.add_row(str(r["prefix"]), str(r["name"]), str(r["scopes"]),
-                      f"{r['created_at']:%Y-%m-%d}", f"{r['revoked_at'] or ''}")
+                      f"{r['created_at']:%Y-%m-%d}",
+                      f"{revoked:%Y-%m-%d %H:%M}" if revoked else "")
     out.print(table)
 
 
@@ -261,8 +328,11 @@ def keys_list(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
 @reports_errors
 def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")],
                 data_dir: DataDir = None) -> None:
-    """Revoke a key by its prefix (the part after kk_)."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    """Revoke a key by its prefix (the part after kk_); a running server refuses it within
+    seconds."""
+    from kokemus.services import access, audit
+
+    with stores(data_dir) as kk:
         access.revoke_key(kk.db, prefix, actor=audit.cli_actor())
     out.print(f"revoked {prefix}")
 
@@ -278,19 +348,31 @@ def serve(
         "[default: KOKEMUS_WORKER, on].")] = None,
 ) -> None:
     """Serve the API and the web UI."""
+    from kokemus.config import load_settings
+
+    settings = load_settings(data_dir=common.find_data_dir(data_dir), host=host, port=port,
+                             worker=worker)
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
     import gc
 
     import uvicorn
 
+    from kokemus import bootstrap
     from kokemus.api.app import create_app
+    from kokemus.cli import served
     from kokemus.engine.worker import Worker
 
-    settings = load_settings(data_dir=data_dir, host=host, port=port, worker=worker)
+    host, port = settings.host, settings.port
     # uvicorn shuts down gracefully on SIGTERM and then raises it again: as an exit, not a
     # kill, so the `finally` below stops the worker between runs and closes the stores
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     kk = bootstrap.build(settings)
     running: Worker | None = None
+    server = served.Server.new()
+    announced = False
     try:
         # DuckDB gets all cores but one: the one left runs the event loop, which parses and
         # validates requests while DuckDB writes (on 2 cores: DuckDB 1 thread, no contention)
@@ -298,14 +380,29 @@ def serve(
         application = create_app(settings, kk)
         # survey invitations: planned from new events and sent, beside the server's requests
         running = Worker(kk, settings.worker_interval).start() if settings.worker else None
+
+        class Listening(uvicorn.Server):
+            async def startup(self, sockets: list[socket] | None = None) -> None:
+                await super().startup(sockets)
+                nonlocal announced
+                if self.started:  # listening: announce it to commands in the data folder
+                    bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
+                    served.write_server_file(settings.data_dir, server, host, int(bound))
+                    announced = True
+
+        served.install(application, kk, server)
         # what start-up built lives as long as the server: out of the cycle collector's way,
         # so its full collections walk only what requests leave behind
         gc.collect()
         gc.freeze()
         out.print(f"kokemus on http://{host}:{port}/  (API docs: /api/docs)")
         # loop and http "auto": uvloop and httptools where installed (uvicorn[standard])
-        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+        config = uvicorn.Config(application, host=host, port=port, log_level="warning",
+                                access_log=False)
+        Listening(config).run()
     finally:
+        if announced:
+            served.remove_server_file(settings.data_dir, server)
         if running is not None:
             running.stop()
         kk.close()
@@ -330,21 +427,27 @@ def demo(
         help="Folder for the demo's stores; made anew on every run.")] = Path("kokemus-demo"),
 ) -> None:
     """Generate the three demo scenarios (seeded, repeatable) and serve them."""
+    from kokemus import bootstrap
+    from kokemus.config import load_settings
     from kokemus.demo import generate
+    from kokemus.services import access
 
+    data_dir = resolve(data_dir)
     _fresh_demo_folder(data_dir)
-    settings = settings_for(data_dir)
+    settings = load_settings(data_dir=data_dir)
     with bootstrap.build(settings) as kk:
-        summary = generate.run(kk, customers=customers, days=days, seed=seed, console=out,
-                               end=end.date() if end else None)
+        summary = generate.run(kk, customers=customers, days=days, seed=seed,
+                               console=common.real(out), end=end.date() if end else None)
         password = access.reset_password(kk.db, "admin", admin=True)
     for line in summary:
         out.print(line)
     out.print(f"\nweb UI: http://127.0.0.1:{port}/  log in as [bold]admin[/bold], "
               f"password [bold]{password}[/bold]")
+    out.print(f"the CLI on this data: export KOKEMUS_DATA_DIR={data_dir}  "
+              f"(or --data-dir {data_dir})", highlight=False, soft_wrap=True)
     if serve_after:
         # the demo's customers are made up: no invitation emails to their addresses
-        serve(host="127.0.0.1", port=port, data_dir=settings.data_dir, worker=False)
+        _serve(load_settings(data_dir=data_dir, host="127.0.0.1", port=port, worker=False))
 
 
 DEMO_MARKER = ".kokemus-demo"
@@ -352,6 +455,8 @@ DEMO_MARKER = ".kokemus-demo"
 
 def _fresh_demo_folder(path: Path) -> None:
     """Remove the previous demo's folder (only one the demo made) so each run starts clean."""
+    import shutil
+
     if path.exists() and any(path.iterdir()):
         if not (path / DEMO_MARKER).exists():
             raise KokemusError(f"{path} holds data that the demo did not make; "
@@ -362,4 +467,5 @@ def _fresh_demo_folder(path: Path) -> None:
 
 
 def main() -> None:
+    common.argv = sys.argv[1:]
     app()

@@ -1,36 +1,37 @@
 """`kokemus feedback ...`: plan and send survey invitations, list them, opt a customer out.
 
-The commands open the stores themselves, so they run while `kokemus serve` is stopped (its
-worker does the same work every few seconds while it runs).
+Planning reads the event store, so `plan` and `run` go to a running server (see
+cli/served.py), where they wait for its worker's run in progress; the others need only the
+app store and run beside it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from kokemus import bootstrap
 from kokemus.cli.common import (
     DataDir,
+    LimitOpt,
+    OffsetOpt,
     Output,
     OutputOpt,
     WorkspaceOpt,
+    caption,
     out,
     reports_errors,
-    settings_for,
+    stores,
     workspace_for,
     write_csv,
     write_json,
 )
-from kokemus.engine import outbox
-from kokemus.engine.dispatch import Dispatched, dispatch
-from kokemus.engine.triggers import Planned, plan
-from kokemus.services import feedback as feedback_service
-from kokemus.storage import people
+
+if TYPE_CHECKING:
+    from kokemus.engine.dispatch import Dispatched
+    from kokemus.engine.triggers import Planned
 
 feedback_app = typer.Typer(
     help="Survey invitations: planned from events, sent by email or shown by the widget.",
@@ -68,7 +69,9 @@ def _dispatched(result: Dispatched) -> None:
 @reports_errors
 def plan_(data_dir: DataDir = None) -> None:
     """Plan invitations for the events stored since the last run (every workspace)."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from kokemus.engine.triggers import plan
+
+    with stores(data_dir, events=True) as kk:
         _planned(plan(kk))
 
 
@@ -76,7 +79,9 @@ def plan_(data_dir: DataDir = None) -> None:
 @reports_errors
 def send(data_dir: DataDir = None) -> None:
     """Send the invitations that are due, by email (SMTP settings) or to the widget."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from kokemus.engine.dispatch import dispatch
+
+    with stores(data_dir, events=True) as kk:
         _dispatched(dispatch(kk))
 
 
@@ -84,8 +89,11 @@ def send(data_dir: DataDir = None) -> None:
 @reports_errors
 def run(data_dir: DataDir = None) -> None:
     """Plan, then send: what the server's worker does every few seconds, once."""
+    from kokemus.engine.dispatch import dispatch
+    from kokemus.engine.triggers import plan
+
     now = datetime.now(UTC)
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    with stores(data_dir, events=True) as kk:
         _planned(plan(kk, now))
         _dispatched(dispatch(kk, now))
 
@@ -95,17 +103,25 @@ def run(data_dir: DataDir = None) -> None:
 def invitations(
     status: Annotated[Status | None, typer.Option(help="Only invitations in this status.")] = None,
     survey: Annotated[str | None, typer.Option(help="Only this survey's.")] = None,
-    limit: Annotated[int, typer.Option(help="Show at most this many, latest due first.")] = 50,
+    limit: LimitOpt = 50,
+    offset: OffsetOpt = 0,
     output: OutputOpt = Output.table,
     workspace: WorkspaceOpt = None,
     data_dir: DataDir = None,
 ) -> None:
-    """List invitations with their status and reason, and the counts by status."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    """List invitations with their status and reason (latest due first), and the counts by
+    status."""
+    from rich.table import Table
+
+    from kokemus.engine import outbox
+
+    with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
         counted = outbox.counts(kk.db, ws.id)
         rows = outbox.latest(kk.db, ws.id, status=status.value if status else None,
-                             survey=survey, limit=limit)
+                             survey=survey, limit=limit, offset=offset)
+        total = outbox.count(kk.db, ws.id, status=status.value if status else None,
+                             survey=survey)
     if output is Output.json:
         write_json({"counts": counted, "invitations": rows}, default=_text)
         return
@@ -114,7 +130,8 @@ def invitations(
         return
     out.print("  ".join(f"{status}: {n}" for status, n in counted.items()))
     table = Table("survey", "customer", "channel", "status", "reason", "tries", "event",
-                  "due", "sent")
+                  "due (UTC)", "sent (UTC)",
+                  caption=caption(len(rows), total, "invitations", offset))
     for r in rows:
         table.add_row(r["survey"], r["customer"], r["channel"], r["status"], r["reason"] or "",
                       str(r["attempts"]), r["event_type"] or "", _text(r["due_at"]),
@@ -131,7 +148,10 @@ def opt_out(
 ) -> None:
     """Send this customer no more surveys (any survey of the workspace); planned ones are
     skipped."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from kokemus.services import feedback as feedback_service
+    from kokemus.storage import people
+
+    with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
         known = people.get_customer(kk.db, ws.id, customer) is not None
         feedback_service.opt_out(kk.db, ws.id, customer, source="cli", now=datetime.now(UTC))

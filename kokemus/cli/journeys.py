@@ -2,42 +2,43 @@
 
 from __future__ import annotations
 
-import sys
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
-import pyarrow as pa
 import typer
-from rich.table import Table
-from sqlalchemy import Engine as Engine_
 
-from kokemus import bootstrap
-from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
-from kokemus.analytics.engines import DuckDBEngine, Engine
-from kokemus.analytics.logs import Log, Subject, selection
-from kokemus.analytics.scores import answers_sql
 from kokemus.cli.common import (
     DataDir,
+    OffsetOpt,
     Output,
     OutputOpt,
     WorkspaceOpt,
+    caption,
     err,
     out,
     reports_errors,
-    settings_for,
+    stdout,
+    stores,
     workspace_for,
     write_csv,
     write_json,
 )
-from kokemus.domain.durations import parse_duration
 from kokemus.domain.errors import KokemusError
-from kokemus.domain.journeys import Journey
-from kokemus.services.workspaces import ActiveWorkspace
-from kokemus.storage import people
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlalchemy import Engine as Engine_
+
+    from kokemus.analytics.engines import Engine
+    from kokemus.analytics.logs import Log
+    from kokemus.bootstrap import Kokemus
+    from kokemus.domain.journeys import Journey
+    from kokemus.services.workspaces import ActiveWorkspace
 
 journeys_app = typer.Typer(
     help="How customers actually travel: paths, variants, conformance, drop-off.",
@@ -80,7 +81,10 @@ class Filters:
     outcome: OutcomeChoice | None = None
 
 
-def _journey_log(kk: bootstrap.Kokemus, ws: ActiveWorkspace, f: Filters) -> Log:
+def _journey_log(kk: Kokemus, ws: ActiveWorkspace, f: Filters) -> Log:
+    from kokemus.analytics.logs import Subject, selection
+    from kokemus.storage import people
+
     journey = None
     if f.journey is not None:
         known = {j.id: j for j in ws.document.journeys}
@@ -104,39 +108,109 @@ def _journey_log(kk: bootstrap.Kokemus, ws: ActiveWorkspace, f: Filters) -> Log:
                      goal=goal)
 
 
-Result: TypeAlias = pa.Table | Mapping[str, pa.Table]
+@dataclass(frozen=True)
+class Paged:
+    """One page of a longer result (the analysis paged it itself), and how many rows exist."""
+
+    table: pa.Table
+    total: int
+
+
+Result: TypeAlias = "pa.Table | Paged | Mapping[str, pa.Table]"
+
+TABLE_ROWS = 50  # rows per table shown when --limit is not given (JSON and CSV: all)
+
+JourneyLimitOpt = Annotated[int | None, typer.Option(
+    min=0, help=f"Rows per table [default: {TABLE_ROWS} in a table, all in JSON and CSV].",
+    show_default=False)]
 
 
 @dataclass(frozen=True)
 class Question:
-    """What an analysis gets: the engine, the chosen log, the workspace, the app store."""
+    """What an analysis gets: the engine, the chosen log, the workspace, the app store, and
+    the page asked for (an analysis may page itself and answer `Paged`)."""
 
     engine: Engine
     log: Log
     workspace: ActiveWorkspace
     db: Engine_
+    limit: int | None = None
+    offset: int = 0
 
 
-def show(result: Result, output: Output, title: str) -> None:
-    """Print an analysis result (one table, or several by name) as tables, JSON or CSV."""
-    tables = {title: result} if isinstance(result, pa.Table) else dict(result)
+def _rows_limit(limit: int | None, output: Output) -> int | None:
+    return limit if limit is not None else (TABLE_ROWS if output is Output.table else None)
+
+
+def show(result: Result, output: Output, title: str, *, limit: int | None = None,
+         offset: int = 0, noun: str = "rows") -> None:
+    """Print an analysis result (one table, or several by name) as tables, JSON or CSV:
+    `limit` rows of each from `offset` on, the table's caption saying how many exist."""
+    import pyarrow as pa
+
+    parts = {title: result} if isinstance(result, pa.Table | Paged) else dict(result)
+    pages: dict[str, tuple[pa.Table, int]] = {}
+    for name, part in parts.items():
+        if isinstance(part, Paged):
+            pages[name] = (part.table, part.total)
+        else:
+            end = part.num_rows if limit is None else min(part.num_rows, offset + limit)
+            pages[name] = (part.slice(offset, max(0, end - offset)), part.num_rows)
     if output is Output.json:
-        records: Any = ({name: t.to_pylist() for name, t in tables.items()}
-                        if len(tables) > 1 else next(iter(tables.values())).to_pylist())
+        records: Any = ({name: t.to_pylist() for name, (t, _) in pages.items()}
+                        if len(pages) > 1 else next(iter(pages.values()))[0].to_pylist())
         write_json(records)
         return
-    for name, table in tables.items():
+    for name, (table, total) in pages.items():
         if output is Output.csv:
-            if len(tables) > 1:
-                sys.stdout.write(f"# {name}\n")
+            if len(pages) > 1:
+                stdout().write(f"# {name}\n")
             write_csv(({k: _cell(v) for k, v in row.items()} for row in table.to_pylist()),
                       table.column_names)
             continue
-        shown = Table(*table.column_names, title=name)
-        for row in table.to_pylist():
-            shown.add_row(*(duration(v) if k.endswith("_s") else _cell(v)
-                            for k, v in row.items()))
-        out.print(shown)
+        out.print(render(table, name, caption(table.num_rows, total,
+                                              noun if len(pages) == 1 else "rows", offset)))
+
+
+def render(table: pa.Table, title: str, note: str) -> Any:
+    """A result table as Rich renders it: each column headed with its unit (durations in
+    one unit per column, shares in %), wrapped to the terminal's width."""
+    from rich.table import Table
+
+    columns: list[tuple[str, Callable[[Any], str]]] = []
+    for name in table.column_names:
+        values = table.column(name).to_pylist()
+        if name.endswith("_s"):
+            unit, size = _duration_unit(values)
+            columns.append((f"{name[:-2].replace('_', ' ')} ({unit})",
+                            functools.partial(_in_unit, size=size)))
+        elif "share" in name or name.endswith("_rate"):
+            columns.append((f"{name.replace('_', ' ')} (%)", _percent))
+        else:
+            columns.append((name.replace("_", " "), _cell))
+    shown = Table(*(heading for heading, _ in columns), title=title, caption=note)
+    for row in zip(*(table.column(name).to_pylist() for name in table.column_names),
+                   strict=True):
+        shown.add_row(*(cell(v) for (_, cell), v in zip(columns, row, strict=True)))
+    return shown
+
+
+def _in_unit(value: float | None, size: float) -> str:
+    return "" if value is None else f"{value / size:,.1f}"
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def _duration_unit(values: list[Any]) -> tuple[str, float]:
+    """The unit a column of seconds reads best in: that of its median value."""
+    known = sorted(abs(v) for v in values if v is not None)
+    middle = known[len(known) // 2] if known else 0
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if middle >= size * (1.5 if unit != "min" else 1):
+            return unit, size
+    return "s", 1.0
 
 
 def duration(seconds: float | None) -> str:
@@ -160,25 +234,31 @@ def _cell(value: Any) -> str:
 
 
 def ask(workspace: str | None, data_dir: Path | None, filters: Filters,
-        analysis: Callable[[Question], Result]) -> Result:
-    with bootstrap.build(settings_for(data_dir)) as kk:
+        analysis: Callable[[Question], Result], *, limit: int | None = None,
+        offset: int = 0) -> Result:
+    from kokemus.analytics.engines import DuckDBEngine
+
+    with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
         log = _journey_log(kk, ws, filters)
         with kk.events.reading() as cursor:
-            return analysis(Question(DuckDBEngine(cursor), log, ws, kk.db))
+            return analysis(Question(DuckDBEngine(cursor), log, ws, kk.db, limit, offset))
 
 
-def _command(name: str, help_text: str, analysis: Callable[[Question], Result]) -> None:
+def _command(name: str, help_text: str, analysis: Callable[[Question], Result],
+             noun: str = "rows") -> None:
     @journeys_app.command(name, help=help_text)
     @reports_errors
     def command(workspace: WorkspaceOpt = None, journey: JourneyOpt = None,
                 channel: ChannelOpt = None, since: SinceOpt = None, until: UntilOpt = None,
                 by_account: AccountOpt = False, segment: SegmentOpt = None,
-                outcome: OutcomeOpt = None, output: OutputOpt = Output.table,
+                outcome: OutcomeOpt = None, limit: JourneyLimitOpt = None,
+                offset: OffsetOpt = 0, output: OutputOpt = Output.table,
                 data_dir: DataDir = None) -> None:
         filters = Filters(journey, channel, since, until, by_account, segment, outcome)
-        result = ask(workspace, data_dir, filters, analysis)
-        show(result, output, help_text.split(":")[0])
+        rows = _rows_limit(limit, output)
+        result = ask(workspace, data_dir, filters, analysis, limit=rows, offset=offset)
+        show(result, output, help_text.split(":")[0], limit=rows, offset=offset, noun=noun)
 
 
 def _goal(q: Question) -> str | None:
@@ -186,26 +266,60 @@ def _goal(q: Question) -> str | None:
     return goals[0] if len(goals) == 1 else None
 
 
+def _dfg(q: Question) -> Result:
+    from kokemus.analytics import journeys
+
+    return journeys.dfg(q.engine, q.log)
+
+
+def _variants(q: Question) -> Result:
+    from kokemus.analytics import journeys
+
+    page = journeys.variants(q.engine, q.log, limit=q.limit, offset=q.offset)
+    return Paged(page, journeys.variant_count(q.engine, q.log))
+
+
+def _starts(q: Question) -> Result:
+    from kokemus.analytics import journeys
+
+    return journeys.start_end(q.engine, q.log)
+
+
+def _channels(q: Question) -> Result:
+    from kokemus.analytics import channels
+
+    return vars(channels.channel_switches(q.engine, q.log))
+
+
+def _consistency(q: Question) -> Result:
+    from kokemus.analytics import channels
+    from kokemus.analytics.scores import answers_sql
+
+    return channels.touchpoint_by_channel(q.engine, q.log, goal=_goal(q),
+                                          scores=answers_sql(q.workspace.id))
+
+
+def _committee(q: Question) -> Result:
+    from kokemus.analytics import accounts
+
+    members = accounts.read_members(q.db, q.workspace.id)
+    return vars(accounts.committee_coverage(q.engine, q.workspace.id,
+                                            accounts.roles_relation(members)))
+
+
 _command("dfg", "Directly-follows graph: pairs of consecutive touchpoints with counts and "
-         "the time between them (median, p90, seconds).",
-         lambda q: journeys.dfg(q.engine, q.log))
+         "the time between them (median, p90).", _dfg, "pairs")
 _command("variants", "Variants: the distinct ordered paths, with cases and share.",
-         lambda q: journeys.variants(q.engine, q.log, limit=50))
+         _variants, "variants")
 _command("starts", "Starts and ends: how many journeys begin and end at each touchpoint.",
-         lambda q: journeys.start_end(q.engine, q.log))
+         _starts, "touchpoints")
 _command("channels", "Channel switching: consecutive channel pairs, multichannel share, "
-         "channels per journey, common channel sequences.",
-         lambda q: vars(channels.channel_switches(q.engine, q.log)))
+         "channels per journey, common channel sequences.", _channels)
 _command("consistency", "Consistency across channels: the same touchpoint by channel, with "
          "conversion to the journey's goal, time to the next step and the survey answers "
-         "given there (NPS, CES, CSAT with n); large spreads flagged.",
-         lambda q: channels.touchpoint_by_channel(
-             q.engine, q.log, goal=_goal(q), scores=answers_sql(q.workspace.id)))
+         "given there (NPS, CES, CSAT with n); large spreads flagged.", _consistency)
 _command("committee", "B2B buying committee: who was reached where, coverage per account, "
-         "and win rates by coverage and by whether the decider was reached.",
-         lambda q: vars(accounts.committee_coverage(
-             q.engine, q.workspace.id,
-             accounts.roles_relation(accounts.read_members(q.db, q.workspace.id)))))
+         "and win rates by coverage and by whether the decider was reached.", _committee)
 
 
 def _journey(q: Question, journey_id: str | None) -> Journey:
@@ -220,7 +334,9 @@ def _journey(q: Question, journey_id: str | None) -> Journey:
     return found
 
 
-def _figures(result: conformance.Conformance) -> pa.Table:
+def _figures(result: Any) -> pa.Table:
+    import pyarrow as pa
+
     return pa.table({k: [getattr(result, k)] for k in (
         "cases", "fitness", "transition_fitness", "conforming_share", "complete_share")})
 
@@ -233,11 +349,14 @@ def conformance_command(
     segment: SegmentOpt = None, outcome: OutcomeOpt = None,
     variants: Annotated[int, typer.Option(help="Exact alignments of the N commonest "
                                                "variants.")] = 20,
+    limit: JourneyLimitOpt = None, offset: OffsetOpt = 0,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """Conformance to the designed path: fitness, deviations per kind (skipped, wrong order,
     loop, unexpected), skipped touchpoints, and exact alignments of the commonest variants."""
     def analysis(q: Question) -> Result:
+        from kokemus.analytics import conformance
+
         chosen = _journey(q, journey)
         result = conformance.conformance(q.engine, q.log, chosen)
         return {"conformance": _figures(result), "deviations": result.deviations,
@@ -245,9 +364,10 @@ def conformance_command(
                 "by touchpoint": conformance.deviations_by_touchpoint(q.engine, q.log, chosen),
                 "variants": conformance.align_variants(q.engine, q.log, chosen, top=variants)}
 
+    rows = _rows_limit(limit, output)
     show(ask(workspace, data_dir,
              Filters(journey, channel, since, until, by_account, segment, outcome), analysis),
-         output, "conformance")
+         output, "conformance", limit=rows, offset=offset)
 
 
 @journeys_app.command("dropoff")
@@ -260,11 +380,16 @@ def dropoff_command(
         help="Goal touchpoint(s); default: the journey's goal.")] = None,
     idle_days: Annotated[float, typer.Option(
         help="A journey idle this long without its goal is lost, not in flight.")] = 30,
+    limit: JourneyLimitOpt = None, offset: OffsetOpt = 0,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """Drop-off: where journeys end without their goal (lost touchpoints, ranked), how many
     reached it, are in flight or lost, and where they stall longest."""
     def analysis(q: Question) -> Result:
+        import pyarrow as pa
+
+        from kokemus.analytics import dropoff
+
         goals = goal or [g for g in [_journey(q, journey).goal] if g]
         if not goals:
             raise KokemusError("the journey has no goal: name one with --goal")
@@ -274,9 +399,10 @@ def dropoff_command(
                                                    idle_days=idle_days),
                 "stalls": dropoff.stalls(q.engine, q.log, "transition", min_steps=10)}
 
+    rows = _rows_limit(limit, output)
     show(ask(workspace, data_dir,
              Filters(journey, channel, since, until, by_account, segment, outcome), analysis),
-         output, "dropoff")
+         output, "dropoff", limit=rows, offset=offset)
 
 
 @journeys_app.command("funnel")
@@ -291,22 +417,28 @@ def funnel_command(
     workspace: WorkspaceOpt = None, journey: JourneyOpt = None, channel: ChannelOpt = None,
     since: SinceOpt = None, until: UntilOpt = None, by_account: AccountOpt = False,
     segment: SegmentOpt = None, outcome: OutcomeOpt = None,
+    limit: JourneyLimitOpt = None, offset: OffsetOpt = 0,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """Funnel: ordered steps with time windows; cases, conversion and time per step."""
     def window(text: str | None) -> timedelta | None:
+        from kokemus.domain.durations import parse_duration
+
         try:
             return None if text is None else timedelta(seconds=parse_duration(text))
         except ValueError as exc:
             raise KokemusError(str(exc)) from None
 
     def analysis(q: Question) -> Result:
+        from kokemus.analytics import funnels
+
         return funnels.funnel(q.engine, q.log, step, within=window(within),
                               step_within=window(step_within))
 
+    rows = _rows_limit(limit, output)
     show(ask(workspace, data_dir,
              Filters(journey, channel, since, until, by_account, segment, outcome), analysis),
-         output, "funnel")
+         output, "funnel", limit=rows, offset=offset)
 
 
 @journeys_app.command("order")
@@ -319,7 +451,7 @@ def order_command(
     (the DFG in one pass); `kokemus serve` does it now and then by itself."""
     from kokemus.engine.worker import order_journeys
 
-    with bootstrap.build(settings_for(data_dir)) as kk, err.status("ordering the journeys"):
+    with stores(data_dir, events=True) as kk, err.status("ordering the journeys"):
         done = order_journeys(kk, force=force)
     if not done.rebuilt:
         out.print(f"journeys already in case order up to event {done.upto_seq}")

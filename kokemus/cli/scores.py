@@ -4,29 +4,32 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from kokemus import bootstrap
-from kokemus.analytics import scores
 from kokemus.cli.common import (
     DataDir,
+    OffsetOpt,
     Output,
     OutputOpt,
     WorkspaceOpt,
+    caption,
     out,
     reports_errors,
-    settings_for,
+    stores,
     workspace_for,
     write_csv,
     write_json,
 )
 from kokemus.domain.errors import KokemusError
-from kokemus.domain.scores import Change, Score
+
+if TYPE_CHECKING:
+    from kokemus.analytics import scores
+    from kokemus.domain.scores import Change, Score
 
 TOO_FEW = "too few answers"
+GROUPS_SHOWN = 50  # groups in a table when --limit is not given
 
 scores_app = typer.Typer(
     help="Scores from the survey answers: NPS, CES (mean and % easy) and CSAT, each with n "
@@ -72,14 +75,20 @@ def scores_command(
                                                "account, role, survey, week or month.")] = None,
     touchpoint: TouchpointOpt = None, channel: ChannelOpt = None, segment: SegmentOpt = None,
     since: SinceOpt = None, until: UntilOpt = None, complete: CompleteOpt = False,
+    limit: Annotated[int | None, typer.Option(
+        min=0, help="Groups shown with --by [default: 50 in a table, all in JSON and CSV].",
+        show_default=False)] = None,
+    offset: OffsetOpt = 0,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """NPS, CES and CSAT overall, or one row per group with --by."""
     if ctx.invoked_subcommand is not None:
         return
+    from kokemus.analytics import scores
+
     filters = scores.Filters(survey, touchpoint, channel, segment, _utc(since), _utc(until),
                              complete)
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
         if survey is not None and ws.document.survey(survey) is None:
             raise KokemusError(f"no survey '{survey}' in workspace '{ws.slug}'")
@@ -87,19 +96,25 @@ def scores_command(
         with kk.events.reading() as cursor:
             result = scores.report(cursor, ws.id, (by.value,) if by else (), filters, min_n)
     groups = result.breakdowns[by.value] if by else [result.overall]
-    show(groups, output, by.value if by else "all", f"scores of {ws.slug}")
+    total = len(groups)
+    rows = limit if limit is not None else (GROUPS_SHOWN if output is Output.table else None)
+    groups = groups[offset:] if rows is None else groups[offset:offset + rows]
+    noun = f"{by.value}s" if by else "groups"
+    show(groups, output, by.value if by else "all", f"scores of {ws.slug}",
+         caption(len(groups), total, noun, offset) if by else None)
 
 
-def _figure(s: Score, percent: bool = False, digits: int = 0) -> str:
+def _figure(s: Score, digits: int = 0) -> str:
     if s.value is None or s.low is None or s.high is None:
         return "-"
     if not s.enough:
         return TOO_FEW
-    unit = " %" if percent else ""
-    return f"{s.value:.{digits}f}{unit} ({s.low:.{digits}f}–{s.high:.{digits}f})"
+    return f"{s.value:.{digits}f} ({s.low:.{digits}f}–{s.high:.{digits}f})"
 
 
 def _flat(group: scores.Scores, by: str) -> dict[str, Any]:
+    from kokemus.analytics import scores
+
     row: dict[str, Any] = {by: group.key, "responses": group.responses}
     for kind in scores.KINDS:
         s = group.score(kind)
@@ -108,7 +123,8 @@ def _flat(group: scores.Scores, by: str) -> dict[str, Any]:
     return row
 
 
-def show(groups: list[scores.Scores], output: Output, by: str, title: str) -> None:
+def show(groups: list[scores.Scores], output: Output, by: str, title: str,
+         note: str | None = None) -> None:
     if output is Output.json:
         records = [{"by": by, **g.as_dict()} for g in groups]
         write_json(records)
@@ -117,18 +133,20 @@ def show(groups: list[scores.Scores], output: Output, by: str, title: str) -> No
         rows = [_flat(g, by) for g in groups]
         write_csv(rows, list(_flat(groups[0], by)) if rows else [by, "responses"])
         return
+    from rich.table import Table
+
     # each cell: the figure with its interval, and its n below, so the table fits 80 columns
-    table = Table(by, "NPS", "CES mean", "CES easy", "CSAT", title=title,
-                  caption="95% intervals in brackets")
+    table = Table(by, "NPS (-100–100)", "CES mean (1–7)", "CES easy (%)", "CSAT (%)",
+                  title=title, caption="; ".join(
+                      part for part in (note, "95% intervals in brackets") if part))
     for g in groups:
         table.add_row(g.key or "all", *(
-            f"{_figure(s, percent, digits)}\nn={s.n}" for s, percent, digits in (
-                (g.nps, False, 0), (g.ces, False, 2), (g.ces_easy, True, 0),
-                (g.csat, True, 0))))
+            f"{_figure(s, digits)}\nn={s.n}" for s, digits in (
+                (g.nps, 0), (g.ces, 2), (g.ces_easy, 0), (g.csat, 0))))
     out.print(table)
 
 
-def _period(text: str) -> scores.Period:
+def _period(text: str) -> tuple[datetime, datetime]:
     try:
         start, end = (datetime.strptime(part, "%Y-%m-%d").replace(tzinfo=UTC)
                       for part in text.split(".."))
@@ -149,8 +167,12 @@ def compare_command(
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """Each score in two periods and its change, marked significant only when it is."""
+    from rich.table import Table
+
+    from kokemus.analytics import scores
+
     filters = scores.Filters(survey, touchpoint, channel, segment, complete_only=complete)
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
         with kk.events.reading() as cursor:
             result = scores.compare(cursor, ws.id, _period(before), _period(after), filters,
@@ -163,12 +185,13 @@ def compare_command(
         write_csv(rows, list(rows[0]))
         return
     table = Table("score", f"before {before}", "n", f"after {after}", "n", "change",
-                  "significant", title="change between two periods")
+                  "significant", title="change between two periods",
+                  caption="NPS -100–100, CES mean 1–7, CES easy and CSAT in %; "
+                          "95% intervals in brackets")
     for kind, c in result.changes.items():
-        percent = kind in ("ces_easy", "csat")
         digits = 2 if kind == "ces" else 0
-        table.add_row(kind, _figure(c.before, percent, digits), str(c.before.n),
-                      _figure(c.after, percent, digits), str(c.after.n),
+        table.add_row(kind, _figure(c.before, digits), str(c.before.n),
+                      _figure(c.after, digits), str(c.after.n),
                       "-" if c.difference is None else f"{c.difference:+.{digits or 1}f}",
                       "yes" if c.significant else "no")
     out.print(table)

@@ -9,12 +9,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from kokemus import bootstrap
-from kokemus.cli.common import DataDir, out, reports_errors, settings_for
+from kokemus.cli.common import DataDir, out, reports_errors, stores
 from kokemus.domain.roles import Role
-from kokemus.services import access, audit
 
 users_app = typer.Typer(help="People who sign in to the web UI, and their roles.",
                         no_args_is_help=True)
@@ -37,9 +34,11 @@ def users_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user with a generated password, printed once."""
+    from kokemus.services import access, audit
+
     if (workspace is None) != (role is None):
         raise typer.BadParameter("--workspace and --role go together")
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    with stores(data_dir) as kk:
         password = access.create_user(kk.db, username, admin=admin, language=language,
                                       actor=audit.cli_actor())
         if workspace is not None and role is not None:
@@ -52,7 +51,9 @@ def users_create(
 def users_grant(username: UserArg, workspace: WorkspaceArg, role: RoleArg,
                 data_dir: DataDir = None) -> None:
     """Give a user a role in a workspace (replacing the role they had there)."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from kokemus.services import access, audit
+
+    with stores(data_dir) as kk:
         access.grant(kk.db, username, workspace, role, actor=audit.cli_actor())
     out.print(f"{username} is {role.value} in {workspace}")
 
@@ -61,7 +62,9 @@ def users_grant(username: UserArg, workspace: WorkspaceArg, role: RoleArg,
 @reports_errors
 def users_revoke(username: UserArg, workspace: WorkspaceArg, data_dir: DataDir = None) -> None:
     """Take away a user's role in a workspace; their next request no longer sees it."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from kokemus.services import access, audit
+
+    with stores(data_dir) as kk:
         access.revoke(kk.db, username, workspace, actor=audit.cli_actor())
     out.print(f"{username} has no role in {workspace} any more")
 
@@ -74,7 +77,9 @@ def users_disable(
     data_dir: DataDir = None,
 ) -> None:
     """Disable a user: their sessions end at once and they cannot sign in (--enable undoes)."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from kokemus.services import access, audit
+
+    with stores(data_dir) as kk:
         access.disable_user(kk.db, username, disabled=not enable, actor=audit.cli_actor())
     out.print(f"{username} {'enabled' if enable else 'disabled; their sessions have ended'}")
 
@@ -87,7 +92,11 @@ def users_list(
     data_dir: DataDir = None,
 ) -> None:
     """List users with their roles per workspace."""
-    with bootstrap.build(settings_for(data_dir)) as kk:
+    from rich.table import Table
+
+    from kokemus.services import access
+
+    with stores(data_dir) as kk:
         rows = access.list_users(kk.db, workspace)
     table = Table("user", "roles", "admin", "language", "created", "disabled",
                   caption=f"{len(rows)} users")

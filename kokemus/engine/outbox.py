@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 
 from kokemus.storage.tables import invitations
 
@@ -24,15 +24,30 @@ def counts(db: Engine, workspace_id: int) -> dict[str, int]:
 
 
 def latest(db: Engine, workspace_id: int, *, status: str | None = None,
-           survey: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """The most recently due invitations first."""
-    query = select(*(invitations.c[name] for name in SHOWN)).where(
-        invitations.c.workspace_id == workspace_id)
+           survey: str | None = None, limit: int = 50,
+           offset: int = 0) -> list[dict[str, Any]]:
+    """The most recently due invitations first (`limit` of them, after `offset`)."""
+    query = _chosen(select(*(invitations.c[name] for name in SHOWN)), workspace_id,
+                    status, survey)
+    with db.connect() as conn:
+        rows = conn.execute(query.order_by(invitations.c.due_at.desc(), invitations.c.id)
+                            .limit(limit).offset(offset)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def count(db: Engine, workspace_id: int, *, status: str | None = None,
+          survey: str | None = None) -> int:
+    """How many invitations `latest` pages through."""
+    query = _chosen(select(func.count()).select_from(invitations), workspace_id, status, survey)
+    with db.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _chosen(query: Select[Any], workspace_id: int, status: str | None,
+            survey: str | None) -> Select[Any]:
+    query = query.where(invitations.c.workspace_id == workspace_id)
     if status:
         query = query.where(invitations.c.status == status)
     if survey:
         query = query.where(invitations.c.survey == survey)
-    with db.connect() as conn:
-        rows = conn.execute(query.order_by(invitations.c.due_at.desc(), invitations.c.id)
-                            .limit(limit)).mappings().all()
-    return [dict(r) for r in rows]
+    return query

@@ -71,7 +71,10 @@ def test_unknown_journey_is_a_clear_error(imported: Path) -> None:
 
 def test_table_output_reads_like_durations(imported: Path) -> None:
     result = runner.invoke(app, ["journeys", "dfg"])
-    assert "24.0 h" in result.output and "1.8 d" in result.output
+    # each column of seconds in the unit its median reads best in, the unit in its heading
+    assert "median (h)" in result.output and "p90 (d)" in result.output
+    assert "24.0" in result.output and "1.8" in result.output
+    assert "1 pair" in result.output
 
 
 def test_channels_and_consistency(imported: Path) -> None:
