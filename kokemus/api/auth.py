@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
-from kokemus.api.errors import ApiError
+from kokemus.api.errors import ApiError, unknown_workspace
 from kokemus.bootstrap import Kokemus
 from kokemus.services import access
 from kokemus.services import workspaces as workspace_service
@@ -63,8 +63,7 @@ def requires(scope: str) -> Callable[..., Awaitable[ActiveWorkspace]]:
             raise ApiError(401, "unauthorized", "unknown or revoked API key")
         if x_kokemus_workspace and x_kokemus_workspace != owner.workspace:
             if x_kokemus_workspace not in workspace_service.slugs(kk.db):
-                raise ApiError(404, "unknown_workspace",
-                               f"no workspace '{x_kokemus_workspace}'")
+                raise unknown_workspace(x_kokemus_workspace)
             raise ApiError(403, "forbidden",
                            f"this key belongs to workspace '{owner.workspace}'")
         if scope not in owner.scopes and "admin" not in owner.scopes:

@@ -22,6 +22,18 @@ def body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "message": message, **extra}
 
 
+# Unknown things are named one way on every route: code unknown_<thing>, message
+# "no <thing> '<id>'" (in workspace '<slug>' when it lives in one), with `known` ids
+# where the caller may see them.
+def unknown_survey(survey_id: str, slug: str, known: list[str]) -> ApiError:
+    return ApiError(404, "unknown_survey", f"no survey '{survey_id}' in workspace '{slug}'",
+                    known=known)
+
+
+def unknown_workspace(slug: str) -> ApiError:
+    return ApiError(404, "unknown_workspace", f"no workspace '{slug}'")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kokemus import bootstrap
 from kokemus.api.auth import Ingest, Read, kokemus
-from kokemus.api.errors import ApiError
-from kokemus.domain.surveys import AnswerError, Survey
+from kokemus.api.errors import ApiError, unknown_survey
+from kokemus.domain.surveys import AnswerError, Survey, json_problems
 from kokemus.domain.texts import Language
 from kokemus.services import feedback
 from kokemus.services.workspaces import ActiveWorkspace
@@ -60,8 +60,7 @@ def _survey(workspace: ActiveWorkspace, survey_id: str) -> Survey:
     survey = workspace.document.survey(survey_id)
     if survey is None:
         known = [s.id for s in workspace.document.surveys]
-        raise ApiError(404, "unknown_survey", f"no survey '{survey_id}' in workspace "
-                       f"'{workspace.slug}'", known=known)
+        raise unknown_survey(survey_id, workspace.slug, known)
     return survey
 
 
@@ -69,6 +68,13 @@ def _touchpoint(workspace: ActiveWorkspace, touchpoint: str | None) -> None:
     if touchpoint is not None and workspace.document.touchpoint(touchpoint) is None:
         known = sorted(workspace.touchpoints)
         raise ApiError(404, "unknown_touchpoint", f"no touchpoint '{touchpoint}'", known=known)
+
+
+def _channel(workspace: ActiveWorkspace, channel: str | None) -> None:
+    # as the events API checks it: an unknown channel would become a group of its own
+    if channel is not None and workspace.channels and channel not in workspace.channels:
+        raise ApiError(404, "unknown_channel", f"no channel '{channel}' in workspace "
+                       f"'{workspace.slug}'", known=sorted(workspace.channels))
 
 
 def _customer(request: Request, workspace: ActiveWorkspace, customer: str) -> None:
@@ -87,6 +93,8 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 def create_invitation(body: InvitationIn, request: Request, workspace: Ingest) -> InvitationOut:
     _survey(workspace, body.survey)
     _touchpoint(workspace, body.touchpoint)
+    if "channel" in body.model_fields_set:  # the default, web, is where the widget shows
+        _channel(workspace, body.channel)
     _customer(request, workspace, body.customer)
     kk = kokemus(request)
     row = feedback.invite(kk.db, workspace, body.survey, body.customer, channel=body.channel,
@@ -100,6 +108,7 @@ def save_response(body: ResponseIn, request: Request, workspace: Ingest) -> dict
     kk = kokemus(request)
     survey = _survey(workspace, body.survey)
     _touchpoint(workspace, body.touchpoint)
+    _channel(workspace, body.channel)
     invitation = feedback.get_invitation(kk.db, body.id) if body.id else None
     if invitation is not None and invitation["workspace_id"] != workspace.id:
         invitation = None  # another workspace's invitation: this id is just an id here
@@ -116,6 +125,15 @@ def save_response(body: ResponseIn, request: Request, workspace: Ingest) -> dict
     if existing is not None and existing["survey"] != survey.id:
         raise ApiError(409, "conflict", f"response '{response_id}' answers survey "
                        f"'{existing['survey']}', not '{survey.id}'")
+    typed = json_problems(survey, body.answers)
+    if typed:  # named together with whatever else is wrong in the other answers
+        wrong = {q for q, _ in typed}
+        try:
+            survey.check({q: v for q, v in body.answers.items() if q not in wrong})
+        except AnswerError as exc:
+            typed = exc.problems + typed
+        raise ApiError(422, "invalid_answers", "; ".join(f"{q}: {r}" for q, r in typed),
+                       problems=[{"question": q, "reason": r} for q, r in typed])
     try:
         row = feedback.submit(
             kk, workspace, survey, body.answers, response_id=response_id, source="api",

@@ -16,14 +16,15 @@ from kokemus.analytics.logs import Log, Outcome, selection
 from kokemus.analytics.scores import answers_sql
 from kokemus.api.auth import Read, kokemus
 from kokemus.api.errors import ApiError
+from kokemus.domain.calendar import LONGEST_SECONDS, Moment
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 
 router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
 
 Channels = Annotated[list[str] | None, Query(description="Only these channels.")]
-Since = Annotated[datetime | None, Query(description="From this time on (ISO 8601).")]
-Until = Annotated[datetime | None, Query(description="Before this time (ISO 8601).")]
+Since = Annotated[Moment | None, Query(description="From this time on (ISO 8601).")]
+Until = Annotated[Moment | None, Query(description="Before this time (ISO 8601).")]
 Journey = Annotated[str | None, Query(description="A journey id; default: all touchpoints.")]
 Accounts = Annotated[bool, Query(description="Cases are B2B accounts, not customers.")]
 Segment = Annotated[str | None, Query(description="Only customers in this segment.")]
@@ -167,7 +168,8 @@ async def get_dropoff(request: Request, workspace: Read, journey: str,
                       channel: Channels = None, since: Since = None, until: Until = None,
                       accounts: Accounts = False,
                       goal: Annotated[list[str] | None, Query()] = None,
-                      idle_days: Annotated[float, Query(gt=0)] = 30) -> dict[str, Any]:
+                      idle_days: Annotated[float, Query(
+                          gt=0, le=LONGEST_SECONDS / 86400)] = 30) -> dict[str, Any]:
     goals = goal or [g for g in [_designed(workspace, journey).goal] if g]
     if not goals:
         raise ApiError(422, "invalid", "the journey has no goal: name one with goal=")
@@ -185,8 +187,9 @@ async def get_dropoff(request: Request, workspace: Read, journey: str,
 @router.get("/funnel", summary="Ordered steps with time windows: conversion and time")
 async def get_funnel(request: Request, workspace: Read,
                      step: Annotated[list[str], Query(min_length=1)],
-                     within_s: Annotated[float | None, Query(gt=0)] = None,
-                     step_within_s: Annotated[float | None, Query(gt=0)] = None,
+                     within_s: Annotated[float | None, Query(gt=0, le=LONGEST_SECONDS)] = None,
+                     step_within_s: Annotated[float | None, Query(
+                         gt=0, le=LONGEST_SECONDS)] = None,
                      journey: Journey = None, channel: Channels = None, since: Since = None,
                      until: Until = None, accounts: Accounts = False) -> dict[str, Any]:
     log = journey_log(workspace, journey, channel, since, until, accounts)

@@ -3,7 +3,7 @@ whether there are enough answers to show it."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,7 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from kokemus.analytics import scores
 from kokemus.api.auth import Read, kokemus
-from kokemus.api.errors import ApiError
+from kokemus.api.errors import ApiError, unknown_survey
+from kokemus.domain import calendar
+from kokemus.domain.calendar import Moment
 from kokemus.services.workspaces import ActiveWorkspace
 
 router = APIRouter(prefix="/api/v1/scores", tags=["scores"])
@@ -22,14 +24,15 @@ ChannelQ = Annotated[str | None, Query(description="Only this channel.")]
 SegmentQ = Annotated[str | None, Query(description="Only customers in this segment.")]
 CompleteQ = Annotated[bool, Query(description="Only finished responses (default: partial "
                                               "answers count too).")]
-Since = Annotated[datetime | None, Query(
+Since = Annotated[Moment | None, Query(
     description="Responses started from this time on (ISO 8601; a time without zone is UTC).")]
-Until = Annotated[datetime | None, Query(description="Responses started before this time.")]
+Until = Annotated[Moment | None, Query(description="Responses started before this time.")]
 
 
 def _survey(workspace: ActiveWorkspace, survey: str | None) -> None:
     if survey is not None and workspace.document.survey(survey) is None:
-        raise ApiError(404, "not_found", f"no survey '{survey}'")
+        raise unknown_survey(survey, workspace.slug,
+                             [s.id for s in workspace.document.surveys])
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -68,14 +71,13 @@ async def get_scores(
 
 def _period(text: str, name: str) -> scores.Period:
     try:
-        start, end = (date.fromisoformat(part) for part in text.split(".."))
-    except ValueError:
+        start, end = (calendar.day(part) for part in text.split(".."))
+    except ValueError as exc:
         raise ApiError(422, "invalid", f"{name}: a period is YYYY-MM-DD..YYYY-MM-DD "
-                                       "(both days included)") from None
+                                       f"(both days included): {exc}") from None
     if end < start:
         raise ApiError(422, "invalid", f"{name}: the period ends before it starts")
-    return (datetime.combine(start, time(), UTC),
-            datetime.combine(end + timedelta(days=1), time(), UTC))
+    return calendar.day_start(start), calendar.day_end(end)
 
 
 @router.get("/compare", summary="Each score in two periods, and whether it changed")

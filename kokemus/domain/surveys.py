@@ -404,6 +404,44 @@ def answer_of(q: Question, value: Any) -> Any:
     raise ValueError(f"unknown question type {q.type}")  # pragma: no cover - union is closed
 
 
+def json_problems(survey: Survey, answers: dict[str, Any]) -> list[tuple[str, str]]:
+    """Answers sent as JSON (the response API) carry their types, and a scale answer is a
+    number: not text that looks like one ("9"), and not null (leave a question out to skip
+    it). The hosted form can only post text, so `answer_of` reads its "9" as 9; this is the
+    stricter edge of the API, applied before `Survey.check`."""
+    problems: list[tuple[str, str]] = []
+    for qid, value in answers.items():
+        q = survey.question(qid)
+        if isinstance(q, Nps | Ces | Csat | Rating):
+            low, high = (q.min, q.max) if isinstance(q, Rating) else q.scale
+            if not _is_number(value):
+                problems.append((qid, f"expected a number on the scale {low}-{high}, "
+                                      f"got {_described(value)}"))
+        elif isinstance(q, ElementsOfValue | ExpectationPerception) and isinstance(value, dict):
+            low, high = q.scale
+            for key, item in value.items():
+                sides = (item.items() if isinstance(q, ExpectationPerception)
+                         and isinstance(item, dict) else [("", item)])
+                for side, number in sides:
+                    if not _is_number(number) and not isinstance(number, dict):
+                        where = f"{key}.{side}" if side else str(key)
+                        problems.append((qid, f"{where}: expected a number on the scale "
+                                              f"{low}-{high}, got {_described(number)}"))
+    return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _described(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return f"{type(value).__name__} {value!r}" if isinstance(value, bool) else repr(value)
+
+
 def _mapping(value: Any, keys: list[str], where: str = "") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{where}expected an object with keys among {', '.join(keys)}")

@@ -135,9 +135,13 @@ def _relative(item: Located, position: int, first: int, last: int) -> Located:
 def _id_in(text: str) -> str:
     """The id the survey text gives; SurveyTextError if it gives none (or is no YAML)."""
     try:
-        data = yaml.safe_load(text)
+        deep = document.too_deep(text)
+        data = yaml.safe_load(text) if deep is None else None
     except yaml.YAMLError:
-        data = None
+        deep, data = None, None
+    if deep is not None:  # before PyYAML's recursive loader would fail on it
+        raise SurveyTextError([Located(Problem(
+            (), f"nested deeper than {document.MAX_DEPTH} levels"), deep)])
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         raise SurveyTextError([Located(Problem(("id",), "the survey needs an id"), None)])
     return str(data["id"])

@@ -29,6 +29,7 @@ from kokemus.analytics import ordering
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Outcome, events_log, literal
 from kokemus.bootstrap import Kokemus
+from kokemus.domain import calendar
 from kokemus.domain.journeys import Journey
 from kokemus.domain.texts import localized
 from kokemus.domain.workspace import Workspace
@@ -90,8 +91,8 @@ def _day(text: str | None, error: str, errors: list[str]) -> date | None:
     if not text or not text.strip():
         return None
     try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
+        return calendar.day(text)
+    except ValueError:  # not a day, or outside the calendar
         errors.append(error)
         return None
 

@@ -109,9 +109,34 @@ def _problems(error: ValidationError) -> list[Problem]:
     return list(unique.values())
 
 
+# A workspace nests a few levels (journeys, stages, touchpoints, questions); PyYAML builds
+# its nodes recursively and would end in a RecursionError long before a file nested a
+# thousand deep was read, so the nesting is measured first, on the parser's flat events.
+MAX_DEPTH = 64
+
+
+def too_deep(text: str) -> int | None:
+    """The line where `text` nests deeper than MAX_DEPTH levels, or None. YAMLError when
+    it is not YAML at all."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                return mark.line + 1 if mark is not None else 1
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+    return None
+
+
 def loads(text: str, source: str = "<workspace>") -> Workspace:
     """Parse and validate a workspace document; WorkspaceFileError lists every problem found."""
     try:
+        deep = too_deep(text)
+        if deep is not None:
+            problem = Problem((), f"nested deeper than {MAX_DEPTH} levels")
+            raise WorkspaceFileError(source, [Located(problem, deep)])
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

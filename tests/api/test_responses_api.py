@@ -84,7 +84,7 @@ def test_response_saved_then_updated_by_the_same_id(client: TestClient, auth: di
     assert read.json()["answers"] == body["answers"] and read.json()["comment"] == "Slow"
     # Without an id every post is a new response (a kiosk's anonymous answer).
     kiosk = client.post("/api/v1/responses", headers=auth, json={
-        "survey": "after-delivery", "channel": "kiosk", "language": "en",
+        "survey": "after-delivery", "channel": "web", "language": "en",
         "answers": {"recommend": 10}, "complete": True})
     assert kiosk.status_code == 200 and kiosk.json()["id"] != "call-1"
     assert kiosk.json()["customer"] is None and kiosk.json()["language"] == "en"
@@ -103,7 +103,7 @@ def test_invalid_answers_name_each_question(client: TestClient, auth: dict[str, 
     problems = {p["question"]: p["reason"] for p in bad.json()["problems"]}
     assert problems == {"colour": "no such question in this survey",
                         "recommend": "11 is outside the scale 0-10",
-                        "effort": "expected a whole number, got 'easy'"}
+                        "effort": "expected a number on the scale 1-7, got the text 'easy'"}
     required = client.post("/api/v1/responses", headers=auth, json={
         "survey": "after-delivery", "answers": {"effort": 2}, "complete": True})
     assert required.status_code == 422
@@ -135,7 +135,7 @@ def test_unknown_survey_customer_and_touchpoint(client: TestClient, auth: dict[s
 def test_response_to_an_invitation_answers_it(client: TestClient, auth: dict[str, str],
                                               kk: bootstrap.Kokemus, people: None) -> None:
     made = client.post("/api/v1/invitations", headers=auth, json={
-        "survey": "after-delivery", "customer": "emma", "channel": "kiosk"}).json()
+        "survey": "after-delivery", "customer": "emma", "channel": "phone"}).json()
     saved = client.post("/api/v1/responses", headers=auth, json={
         "id": made["id"], "survey": "after-delivery", "answers": {"recommend": 8},
         "complete": True})
