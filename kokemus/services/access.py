@@ -47,6 +47,8 @@ def _digest(secret: str) -> str:
 def create_key(db: Engine, workspace: str, name: str, scopes: set[str], *,
                actor: str = "system") -> str:
     """A new key; the secret is returned once and only its hash is kept."""
+    if not 0 < len(name.strip()) <= 200:
+        raise Invalid("a key's name has 1 to 200 characters")
     unknown = scopes - SCOPES
     if unknown or not scopes:
         raise Invalid(f"scopes must be some of {', '.join(sorted(SCOPES))}; got {sorted(scopes)}")

@@ -50,11 +50,10 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(PageNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.include_router(router)
-    from kokemus.web import audit_log, scores, surveys
+    from kokemus.web import audit_log, members, privacy, scores, surveys
 
-    app.include_router(scores.router)
-    app.include_router(surveys.router)
-    app.include_router(audit_log.router)
+    for module in (scores, surveys, members, privacy, audit_log):
+        app.include_router(module.router)
     forms.install(app, settings)
 
 

@@ -41,9 +41,17 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("POST", "/w/{slug}/surveys/{survey_id}/trigger"): Permission.EDIT,
     ("POST", "/w/{slug}/surveys/{survey_id}/remove"): Permission.EDIT,
     ("GET", "/w/{slug}/audit"): Permission.MANAGE,
+    ("GET", "/w/{slug}/members"): Permission.MANAGE,
+    ("POST", "/w/{slug}/members"): Permission.MANAGE,
+    ("POST", "/w/{slug}/members/{username}/revoke"): Permission.MANAGE,
+    ("POST", "/w/{slug}/keys"): Permission.MANAGE,
+    ("POST", "/w/{slug}/keys/{prefix}/revoke"): Permission.MANAGE,
+    ("GET", "/w/{slug}/privacy"): Permission.MANAGE,
+    ("GET", "/w/{slug}/privacy/export"): Permission.MANAGE,
+    ("POST", "/w/{slug}/privacy/erase"): Permission.MANAGE,
 }
 VALUES = {"slug": "my-company", "journey_id": "purchase", "survey_id": "after-delivery",
-          "response_id": "r001"}
+          "response_id": "r001", "username": "agent", "prefix": ""}
 # Words only the workspace's own pages show: none may reach an outsider.
 SECRETS = ("Yritykseni", "Ostopolku", "Toimitus kahdessa päivässä", "Kone tuli rikki",
            "Tilaus")
@@ -83,6 +91,7 @@ def people(kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> dict[str, Activ
     access.create_user(kk.db, "outsider", PASSWORD)
     access.grant(kk.db, "outsider", "other-company", Role.OWNER)
     access.create_user(kk.db, "root", PASSWORD, admin=True)
+    VALUES["prefix"] = access.create_key(kk.db, "my-company", "crm", {"ingest"}).split("_")[1]
     return {"mine": workspace, "other": workspace_service.get(kk.db, "other-company")}
 
 

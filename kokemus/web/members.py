@@ -1,0 +1,112 @@
+"""A workspace's people and API keys, for its owners: grant, change and take away roles,
+create and revoke keys. A new password or key secret is shown once, on the page that made
+it, and never put in the session cookie (which is signed, not encrypted)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from kokemus.api.auth import kokemus
+from kokemus.domain.errors import Invalid, NotFound
+from kokemus.domain.roles import Role
+from kokemus.services import access
+from kokemus.web import i18n, sessions
+from kokemus.web.page import Member, Owner, render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+NOTICE = "members_notice"
+
+
+def _page(request: Request, member: Member, status: int = 200, **context: Any) -> Response:
+    db = kokemus(request).db
+    slug = member.workspace.slug
+    people = access.list_users(db, slug)
+    return render(request, "members.html", status, slug=slug,
+                  people=[{**p, "role": p["roles"][slug]} for p in people],
+                  keys=access.list_keys(db, slug), roles=list(Role),
+                  scopes=sorted(access.SCOPES), me=member.viewer.username,
+                  notice=request.session.pop(NOTICE, None), **context)
+
+
+def _back(request: Request, slug: str, key: str, **params: str) -> Response:
+    request.session[NOTICE] = {"key": key, "params": params}
+    return RedirectResponse(f"/w/{slug}/members", status_code=303)
+
+
+@router.get("/w/{slug}/members")
+def members_page(request: Request, member: Owner) -> Response:
+    return _page(request, member)
+
+
+@router.post("/w/{slug}/members")
+def add_member(request: Request, member: Owner, username: Annotated[str, Form()] = "",
+               role: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
+    """Give a person a role here; a name nobody has yet becomes a new user, whose generated
+    password this page shows once."""
+    lang = sessions.language(request)
+    if not sessions.csrf_ok(request, csrf):
+        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
+    name, db, slug = username.strip(), kokemus(request).db, member.workspace.slug
+    if name == member.viewer.username:
+        return _page(request, member, 422, error=i18n.translate("members.not_yourself", lang))
+    password = None
+    try:
+        Role(role)
+        if not any(p["username"] == name for p in access.list_users(db)):
+            password = access.create_user(db, name, language=lang, actor=member.actor)
+        access.grant(db, name, slug, role, actor=member.actor)
+    except ValueError:
+        return _page(request, member, 422, error=i18n.translate("members.bad_role", lang))
+    except Invalid as exc:
+        return _page(request, member, 422, error=str(exc))
+    if password is None:
+        return _back(request, slug, "members.granted", username=name, role=role)
+    return _page(request, member, new_user=name, password=password)
+
+
+@router.post("/w/{slug}/members/{username}/revoke")
+def revoke_member(request: Request, username: str, member: Owner,
+                  csrf: Annotated[str, Form()] = "") -> Response:
+    lang = sessions.language(request)
+    if not sessions.csrf_ok(request, csrf):
+        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
+    if username == member.viewer.username:
+        return _page(request, member, 422, error=i18n.translate("members.not_yourself", lang))
+    try:
+        access.revoke(kokemus(request).db, username, member.workspace.slug, actor=member.actor)
+    except NotFound as exc:
+        return _page(request, member, 404, error=str(exc))
+    return _back(request, member.workspace.slug, "members.revoked", username=username)
+
+
+@router.post("/w/{slug}/keys")
+def create_key(request: Request, member: Owner, name: Annotated[str, Form()] = "",
+               scope: Annotated[list[str] | None, Form()] = None,
+               csrf: Annotated[str, Form()] = "") -> Response:
+    lang = sessions.language(request)
+    if not sessions.csrf_ok(request, csrf):
+        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
+    try:
+        secret = access.create_key(kokemus(request).db, member.workspace.slug, name.strip(),
+                                   set(scope or []), actor=member.actor)
+    except Invalid as exc:
+        return _page(request, member, 422, error=str(exc))
+    return _page(request, member, new_key=secret)
+
+
+@router.post("/w/{slug}/keys/{prefix}/revoke")
+def revoke_key(request: Request, prefix: str, member: Owner,
+               csrf: Annotated[str, Form()] = "") -> Response:
+    lang = sessions.language(request)
+    if not sessions.csrf_ok(request, csrf):
+        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
+    try:
+        # only a key of this workspace: an owner here cannot revoke another workspace's key
+        access.revoke_key(kokemus(request).db, prefix, workspace=member.workspace.slug,
+                          actor=member.actor)
+    except NotFound as exc:
+        return _page(request, member, 404, error=str(exc))
+    return _back(request, member.workspace.slug, "members.key_revoked", prefix=prefix)
