@@ -397,8 +397,10 @@ def _serve(settings: Settings) -> None:
         gc.freeze()
         out.print(f"kokemus on http://{host}:{port}/  (API docs: /api/docs)")
         # loop and http "auto": uvloop and httptools where installed (uvicorn[standard])
+        # proxy_headers off: only KOKEMUS_TRUSTED_PROXIES decides whether X-Forwarded-For
+        # names the client (uvicorn would trust it from 127.0.0.1 by default)
         config = uvicorn.Config(application, host=host, port=port, log_level="warning",
-                                access_log=False)
+                                access_log=False, proxy_headers=False)
         Listening(config).run()
     finally:
         if announced:
