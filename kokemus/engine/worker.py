@@ -1,7 +1,8 @@
 """The worker: plan invitations from new events, then dispatch the due ones, every N seconds;
 now and then rebuild the case-ordered copy of the journeys the sequence analytics read; and
 every hour (and on its first run) apply the workspaces' retention periods
-(services/retention.py: old events deleted, old comments removed, copies rebuilt).
+(services/retention.py: old events deleted, old comments removed, copies rebuilt) and
+remove timed-out web sessions.
 
 `kokemus serve` runs it in a background thread (settings `worker`, `worker_interval`,
 `journey_order_interval`); `kokemus feedback run` runs it once. A failing run is logged and
@@ -20,7 +21,7 @@ from kokemus.bootstrap import Kokemus
 from kokemus.engine.dispatch import Dispatched, dispatch
 from kokemus.engine.mail import Mailer
 from kokemus.engine.triggers import Planned, plan
-from kokemus.services import retention
+from kokemus.services import retention, sessions
 
 RETENTION_SECONDS = 3600.0  # between two retention runs of the worker
 
@@ -89,6 +90,12 @@ class Worker:
                          done.events, done.comments)
         except Exception:
             log.exception("applying the retention periods failed")
+        try:  # timed-out sessions are refused when used; this clears the ones never used again
+            settings = self.kk.settings
+            sessions.sweep(self.kk.db, idle=settings.session_idle_timeout,
+                           absolute=settings.session_max_age)
+        except Exception:
+            log.exception("removing ended sessions failed")
 
     def _order_when_due(self) -> None:
         every = self.kk.settings.journey_order_interval

@@ -197,3 +197,16 @@ def test_password_checks_wait_for_a_hashing_slot_and_are_refused_when_none_frees
     finally:
         one_hashing_slot.release()
     assert log_in(client).url.path == "/w/my-company"
+
+
+def test_the_sweep_removes_timed_out_sessions_only(kk: bootstrap.Kokemus, anna: str) -> None:
+    from kokemus.services import sessions as session_service
+
+    old = session_service.start(kk.db, 1)
+    fresh = session_service.start(kk.db, 1)
+    with kk.db.begin() as conn:
+        conn.execute(update(sessions).where(sessions.c.id == session_service._digest(old))
+                     .values(seen_at=datetime.now(UTC) - timedelta(hours=9)))
+    assert session_service.sweep(kk.db, idle=8 * 3600, absolute=7 * 86400) == 1
+    assert session_rows(kk) == 1
+    assert session_service.current(kk.db, fresh, idle=8 * 3600, absolute=7 * 86400) is not None
