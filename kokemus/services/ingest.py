@@ -35,6 +35,14 @@ class Rejected:
     reason: str
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """An item its source could not even read (a CSV row that is not UTF-8, or larger than a
+    field may be): it takes its place in the batch and is rejected with this reason."""
+
+    reason: str
+
+
 @dataclass
 class Outcome:
     """What happened to a batch: counts, and for each rejected item its index and reason."""
@@ -83,6 +91,9 @@ def validate_events(
     events: list[Event] = []
     rejected: list[Rejected] = []
     for i, item in enumerate(items):
+        if isinstance(item, Unreadable):
+            rejected.append(Rejected(i, item.reason))
+            continue
         try:
             event = (_EVENT.validate_json(item) if isinstance(item, bytes)
                      else _EVENT.validate_python(item))
@@ -195,6 +206,9 @@ def _validated(
     rows: dict[str, Any] = {}
     rejected: list[Rejected] = []
     for i, item in enumerate(items):
+        if isinstance(item, Unreadable):
+            rejected.append(Rejected(i, item.reason))
+            continue
         try:
             row = (adapter.validate_json(item) if isinstance(item, bytes)
                    else adapter.validate_python(item))
