@@ -12,6 +12,7 @@ from kokemus import __version__, bootstrap
 from kokemus.api import (
     auth,
     bodies,
+    docs,
     errors,
     feedback,
     ingest,
@@ -39,7 +40,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
         title="kokemus",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # docs.install: Swagger UI from the vendored copy
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -54,6 +55,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(feedback.router)
     app.include_router(privacy.router)
     _publish_models(app, Event, Customer, Account)
+    docs.install(app)
 
     from kokemus.web import pages
 

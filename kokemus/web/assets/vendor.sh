@@ -17,3 +17,13 @@ cp "$pico/css/pico.min.css" "$out/pico.min.css"
 cp "$pico/LICENSE.md" "$out/pico.LICENSE.md"
 version=$(node -p "require('$pico/package.json').version")
 echo "vendored @picocss/pico $version into $out"
+
+# Swagger UI for the API reference (/api/docs); its @scarf/scarf dependency is telemetry
+# run by an install script, which --ignore-scripts above keeps from running
+swagger="$work/node_modules/swagger-ui-dist"
+cp "$swagger/swagger-ui-bundle.js" "$out/swagger-ui-bundle.js"
+cp "$swagger/swagger-ui.css" "$out/swagger-ui.css"
+cp "$swagger/LICENSE" "$out/swagger-ui.LICENSE"
+cp "$swagger/NOTICE" "$out/swagger-ui.NOTICE"
+version=$(node -p "require('$swagger/package.json').version")
+echo "vendored swagger-ui-dist $version into $out"
