@@ -1,8 +1,9 @@
 """Invitation emails: composed from the survey in the customer's language, sent over SMTP.
 
 An email carries the signed, expiring survey link; when the survey opens with an NPS or
-CES question it also carries that scale as one-click links (a click records the answer
-and opens the rest of the form), and an opt-out link, also in the List-Unsubscribe header.
+CES question it also carries that scale as one-click links (a click opens the form with
+that point chosen; Send saves it, since link scanners fetch every link: web/forms.py), and
+an opt-out link, also in the List-Unsubscribe header.
 The Message-ID is made from the invitation id, so the same invitation always has the same
 one (a mail system that sees it twice can tell).
 """

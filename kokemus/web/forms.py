@@ -324,7 +324,18 @@ def _open(request: Request, token: str, *, mark_opened: bool = True,
 
 @router.get("/s/{token}")
 def show(request: Request, token: str) -> Response:
-    """The form; answers in the query (an email's one-click scale) are saved first."""
+    """The form; answers in the query (an email's one-click scale) are chosen on it, not saved.
+
+    A GET never saves an answer. Mail security scanners and link previews fetch every link
+    of an email, here all eleven scale points in order: with "a GET saves" the last one
+    fetched (10) became the customer's NPS before they read the mail, and with "the first
+    click counts" it would be the first one (0), which the customer's own click could then
+    not replace. So the click opens the form with the clicked point chosen and a notice that
+    it is not saved yet; the customer's Send (a POST, which scanners do not make) saves it.
+    A second click shows its point in the same way and leaves the saved answer as it is
+    until Send. The cost is one press more per answer; what is stored is what the customer
+    chose. A value that is not valid is refused with its reason, as before.
+    """
     embed = request.query_params.get("embed") == "1"
     given = {k: v for k, v in request.query_params.items() if k != "embed"}
     if given and (limited := _limited(request, embed)):
@@ -338,12 +349,12 @@ def show(request: Request, token: str) -> Response:
     answers = {k: v for k, v in given.items() if opened.survey.question(k) is not None}
     if answers:
         try:
-            row = _save(kokemus(request), opened, answers, source="email",
-                        now=datetime.now(UTC), complete=False)
-            saved = row["answers"]
+            opened.survey.check({**saved, **answers})
         except AnswerError as exc:
             return _form_page(request, token, opened, {**saved, **answers}, embed=embed,
                               problems=dict(reversed(exc.problems)), status=422)
+        return _form_page(request, token, opened, {**saved, **answers}, embed=embed,
+                          notice="survey.unsaved")
     return _form_page(request, token, opened, saved, embed=embed)
 
 

@@ -96,6 +96,23 @@ def test_english_detractor_is_asked_why(server: str, page: Page, kk: bootstrap.K
     assert row["answers"] == {"recommend": 3, "why": "Call before you come."}
 
 
+def test_one_click_from_the_email_is_saved_by_send(server: str, page: Page,
+                                                   kk: bootstrap.Kokemus,
+                                                   workspace: ActiveWorkspace,
+                                                   people: None) -> None:
+    invitation = feedback.invite(kk.db, workspace, "after-delivery", "emma", channel="email",
+                                 now=datetime.now(UTC))
+    page.goto(feedback.link(server, SECRET, invitation, answer=("recommend", 10)))
+    recommend = page.get_by_role("radiogroup", name=re.compile("How likely"))
+    expect(recommend.get_by_role("radio", name="10", exact=True)).to_be_checked()
+    expect(page.get_by_role("status")).to_contain_text("not saved yet")
+    assert responses.get(kk.events, workspace.id, invitation["id"]) is None
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+    row = responses.get(kk.events, workspace.id, invitation["id"])
+    assert row is not None and row["answers"] == {"recommend": 10} and row["complete"]
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """Another site (its own origin) that embeds the widget: a folder served on loopback."""

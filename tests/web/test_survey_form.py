@@ -79,21 +79,63 @@ def test_form_in_the_customers_language(client: TestClient, kk: bootstrap.Kokemu
     assert "Not at all likely" in words and "Send" in words and "Lähetä" not in words
 
 
-def test_one_click_answer_is_saved_and_preselected(client: TestClient, kk: bootstrap.Kokemus,
-                                                   workspace: ActiveWorkspace,
-                                                   people: None) -> None:
+def test_one_click_answer_is_chosen_but_saved_only_by_send(
+        client: TestClient, kk: bootstrap.Kokemus, workspace: ActiveWorkspace,
+        people: None) -> None:
     invitation = invite(kk, workspace, "aino")
     url = feedback.link("http://testserver", SECRET, invitation, answer=("recommend", 3))
     page = client.get(url)
     assert page.status_code == 200
+    assert saved(kk, workspace, invitation) is None  # a GET saves nothing
+    assert checked(page.text, "recommend") == ["3"]
+    assert "Vastaustasi ei ole vielä tallennettu. Tarkista se ja paina Lähetä." in text(page.text)
+    # A detractor's one click already shows the why-question.
+    assert 'name="why"' in page.text
+    sent = client.post(path(invitation), data={"shown": "recommend effort satisfied why",
+                                               "recommend": "3"})
+    assert sent.status_code == 200
     row = saved(kk, workspace, invitation)
     assert row is not None
     assert row["answers"] == {"recommend": 3} and row["nps"] == 3
-    assert row["source"] == "email" and row["complete"] is False
     assert row["customer"] == "aino" and row["touchpoint"] == "delivery"
-    assert checked(page.text, "recommend") == ["3"]
-    # A detractor's one click already shows the why-question.
-    assert 'name="why"' in page.text
+
+
+def test_a_link_scanner_fetching_every_link_saves_nothing(
+        client: TestClient, kk: bootstrap.Kokemus, workspace: ActiveWorkspace,
+        people: None) -> None:
+    """Mail security scanners GET every link of an email: all eleven scale points."""
+    invitation = invite(kk, workspace, "emma")
+    for value in range(11):
+        url = feedback.link("http://testserver", SECRET, invitation, answer=("recommend", value))
+        assert client.get(url).status_code == 200
+    assert saved(kk, workspace, invitation) is None
+    # the customer's own click and Send
+    client.get(path(invitation) + "?recommend=9")
+    client.post(path(invitation), data={"shown": "recommend effort satisfied", "recommend": "9"})
+    row = saved(kk, workspace, invitation)
+    assert row is not None and row["answers"] == {"recommend": 9} and row["complete"]
+
+
+def test_a_second_click_never_replaces_a_sent_answer(
+        client: TestClient, kk: bootstrap.Kokemus, workspace: ActiveWorkspace,
+        people: None) -> None:
+    invitation = invite(kk, workspace, "emma")
+    # a detractor's answer sent: partial, the form asks why, so the link still opens
+    client.post(path(invitation), data={"shown": "recommend", "recommend": "3"})
+    again = client.get(path(invitation) + "?recommend=9", headers={"Accept-Language": "en"})
+    assert again.status_code == 200
+    assert checked(again.text, "recommend") == ["9"]
+    assert "Your answer is not saved yet. Check it and press Send." in text(again.text)
+    row = saved(kk, workspace, invitation)
+    assert row is not None and row["answers"] == {"recommend": 3} and row["revision"] == 1
+    # the page without a click shows what is saved
+    assert checked(client.get(path(invitation)).text, "recommend") == ["3"]
+    # once complete, the link is used up: a click changes nothing
+    client.post(path(invitation), data={"shown": "why", "why": "Late"})
+    assert client.get(path(invitation) + "?recommend=10").status_code == 410
+    row = saved(kk, workspace, invitation)
+    assert row is not None and row["answers"] == {"recommend": 3, "why": "Late"}
+    assert row["complete"]
 
 
 def test_partial_then_complete_updates_one_response(client: TestClient, kk: bootstrap.Kokemus,
@@ -109,7 +151,7 @@ def test_partial_then_complete_updates_one_response(client: TestClient, kk: boot
     assert row["source"] == "form"
     # A partial answer first, then the rest: one row, revision 2, the first answer kept.
     other = invite(kk, workspace, "aino")
-    client.get(feedback.link("http://testserver", SECRET, other, answer=("recommend", 10)))
+    client.post(path(other), data={"shown": "recommend", "recommend": "3"})  # asks why
     done = client.post(path(other), data={"shown": "recommend effort satisfied",
                                           "recommend": "10", "effort": "6", "satisfied": "5"})
     assert done.status_code == 200 and "Kiitos vastauksestasi!" in text(done.text)
