@@ -469,5 +469,15 @@ def _fresh_demo_folder(path: Path) -> None:
 
 
 def main() -> None:
-    common.argv = sys.argv[1:]
-    app()
+    args = common.argv = sys.argv[1:]
+    # Typer turns every command into a click command before running one; a command of a
+    # group needs only its group's: a root holding just that group runs it the same way
+    # (`kokemus keys list` starts ~0.1 s sooner)
+    group = next((info for info in app.registered_groups if args and info.name == args[0]),
+                 None)
+    if group is None:
+        app()
+        return
+    root = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
+    root.registered_groups.append(group)
+    root(args=args, prog_name="kokemus")
