@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/journeys.py
 	$(BIN)/python bench/feedback.py
+	$(BIN)/python bench/trust.py
 
 clean:
 	rm -rf $(VENV) kokemus-demo .pytest_cache .mypy_cache .ruff_cache

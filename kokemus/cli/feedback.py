@@ -70,8 +70,9 @@ def _dispatched(result: Dispatched) -> None:
 def plan_(data_dir: DataDir = None) -> None:
     """Plan invitations for the events stored since the last run (every workspace)."""
     from kokemus.engine.triggers import plan
+    from kokemus.engine.worker import RUNS
 
-    with stores(data_dir, events=True) as kk:
+    with stores(data_dir, events=True) as kk, RUNS:
         _planned(plan(kk))
 
 
@@ -80,8 +81,9 @@ def plan_(data_dir: DataDir = None) -> None:
 def send(data_dir: DataDir = None) -> None:
     """Send the invitations that are due, by email (SMTP settings) or to the widget."""
     from kokemus.engine.dispatch import dispatch
+    from kokemus.engine.worker import RUNS
 
-    with stores(data_dir, events=True) as kk:
+    with stores(data_dir, events=True) as kk, RUNS:
         _dispatched(dispatch(kk))
 
 
@@ -91,9 +93,10 @@ def run(data_dir: DataDir = None) -> None:
     """Plan, then send: what the server's worker does every few seconds, once."""
     from kokemus.engine.dispatch import dispatch
     from kokemus.engine.triggers import plan
+    from kokemus.engine.worker import RUNS
 
     now = datetime.now(UTC)
-    with stores(data_dir, events=True) as kk:
+    with stores(data_dir, events=True) as kk, RUNS:
         _planned(plan(kk, now))
         _dispatched(dispatch(kk, now))
 

@@ -449,9 +449,9 @@ def order_command(
 ) -> None:
     """Store the journeys in case order, so the sequence analyses read them without sorting
     (the DFG in one pass); `kokemus serve` does it now and then by itself."""
-    from kokemus.engine.worker import order_journeys
+    from kokemus.engine.worker import RUNS, order_journeys
 
-    with stores(data_dir, events=True) as kk, err.status("ordering the journeys"):
+    with stores(data_dir, events=True) as kk, RUNS, err.status("ordering the journeys"):
         done = order_journeys(kk, force=force)
     if not done.rebuilt:
         out.print(f"journeys already in case order up to event {done.upto_seq}")

@@ -24,6 +24,9 @@ from kokemus.engine.triggers import Planned, plan
 from kokemus.services import retention, sessions
 
 RETENTION_SECONDS = 3600.0  # between two retention runs of the worker
+# One engine run at a time in a process: the worker's, or a command that `kokemus serve`
+# runs for the CLI (`feedback plan/send/run`, `journeys order`), never both at once.
+RUNS = threading.Lock()
 
 log = logging.getLogger("kokemus.engine")
 
@@ -66,15 +69,16 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                planned, sent = run_once(self.kk)
-                if planned.invited or sent.sent or sent.failed:
-                    log.info("invitations: %d planned, %d sent, %d failed",
-                             planned.invited, sent.sent, sent.failed)
-            except Exception:  # the next run tries again; the server must keep serving
-                log.exception("invitation run failed")
-            self._retain_when_due()
-            self._order_when_due()
+            with RUNS:
+                try:
+                    planned, sent = run_once(self.kk)
+                    if planned.invited or sent.sent or sent.failed:
+                        log.info("invitations: %d planned, %d sent, %d failed",
+                                 planned.invited, sent.sent, sent.failed)
+                except Exception:  # the next run tries again; the server must keep serving
+                    log.exception("invitation run failed")
+                self._retain_when_due()
+                self._order_when_due()
             self.runs += 1
             self._stop.wait(self.interval)
 

@@ -142,3 +142,25 @@ def test_serve_without_the_worker_sends_nothing(mailing: Path, inbox: Inbox) -> 
     serve_until(free_port(), lambda: time.monotonic() - started > 2, "--no-worker")
     assert not inbox.envelopes
     assert listing()["counts"]["planned"] == 0  # nothing planned either
+
+
+def test_an_engine_command_waits_for_the_workers_run(home: Path) -> None:  # noqa: F811
+    """Inside a server, `feedback plan` and the worker never plan at the same time."""
+    import threading
+
+    from kokemus.engine.worker import RUNS
+
+    finished = threading.Event()
+    outputs: list[str] = []
+
+    def plan() -> None:
+        outputs.append(runner.invoke(app, ["feedback", "plan"]).output)
+        finished.set()
+
+    with RUNS:  # the worker's run in progress
+        thread = threading.Thread(target=plan)
+        thread.start()
+        assert not finished.wait(1.0)
+    assert finished.wait(30)
+    thread.join()
+    assert "planned" in outputs[0]
