@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from kokemus.cli.common import DataDir, out, reports_errors, stores
+from kokemus.cli.common import (
+    DataDir,
+    LimitOpt,
+    OffsetOpt,
+    caption,
+    out,
+    reports_errors,
+    stores,
+)
 from kokemus.domain.roles import Role
 
 users_app = typer.Typer(help="People who sign in to the web UI, and their roles.",
@@ -89,6 +97,8 @@ def users_disable(
 def users_list(
     workspace: Annotated[str | None, typer.Option(
         "--workspace", "-w", help="Only the members of this workspace.")] = None,
+    limit: LimitOpt = 50,
+    offset: OffsetOpt = 0,
     data_dir: DataDir = None,
 ) -> None:
     """List users with their roles per workspace."""
@@ -98,9 +108,10 @@ def users_list(
 
     with stores(data_dir) as kk:
         rows = access.list_users(kk.db, workspace)
-    table = Table("user", "roles", "admin", "language", "created", "disabled",
-                  caption=f"{len(rows)} users")
-    for r in rows:
+    page = rows[offset:offset + limit]
+    table = Table("user", "roles", "admin", "lang", "created", "disabled",
+                  caption=caption(len(page), len(rows), "users", offset))
+    for r in page:
         roles = ", ".join(f"{ws}: {role}" for ws, role in r["roles"].items())
         table.add_row(r["username"], roles, "yes" if r["admin"] else "", r["language"],
                       f"{r['created_at']:%Y-%m-%d}",

@@ -231,3 +231,12 @@ def test_users_commands_grant_revoke_disable_and_list(home: Path) -> None:
                                                 "role.grant", "user.create"]
     assert all(r["actor"].startswith("cli") for r in rows[:5])
     assert eeva["roles"] == {} and eeva["disabled_at"] is not None
+
+
+def test_users_list_pages_and_says_how_many_in_all(home: Path) -> None:
+    for name in ("aaro", "bea", "cecilia"):
+        assert runner.invoke(app, ["users", "create", name]).exit_code == 0
+    listed = runner.invoke(app, ["users", "list", "--limit", "2", "--offset", "1"])
+    assert "2–3 of 4 users" in listed.output
+    assert "admin" in listed.output and "bea" in listed.output  # by name: aaro, admin, ...
+    assert "aaro" not in listed.output and "cecilia" not in listed.output
