@@ -26,7 +26,18 @@ cannot hide behind a waiting client. One asyncio thread drives 16 keep-alive con
 so the client takes little CPU from the server. The first second warms up and is not
 counted. Afterwards the stores are opened again and every posted response is checked.
 
-Targets: scores_1m_s < 1; submit_p99_ms < 50 at 200 requests/s.
+submit_capacity_rps, floor_rps, submit_to_floor: the same server and client, searched over
+offered rates (bench/loadgen.py `capacity`: doubling, then halving the interval; each step
+--step-seconds after half a second not counted, each post a new invitation) for the highest
+rate held with p99 under 50 ms and no error; and the floor, bench/floor.py's minimal FastAPI
+route reading a small form, served by uvicorn as `kokemus serve` serves, searched the same
+way in the same run. Absolute rates differ 2.5x between hosts; the ratio is the figure.
+
+After the posts the stores are opened again: every post answered 200 (at the fixed rate and
+in the search) holds exactly one complete response and an answered invitation, and nothing
+else is complete.
+
+Targets: scores_1m_s < 1; submit_p99_ms < 50 at 200 requests/s; submit_to_floor >= 0.15.
 """
 
 from __future__ import annotations
@@ -37,14 +48,16 @@ import shutil
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
-from loadgen import HOST, Server, log, open_loop, percentile
+from loadgen import HOST, Server, capacity, floor_capacity, log, percentile, run, searched
+from sqlalchemy import func, insert, select
 
 from kokemus import bootstrap
 from kokemus.analytics import scores
@@ -53,6 +66,7 @@ from kokemus.domain.events import Customer
 from kokemus.services import feedback
 from kokemus.services import workspaces as workspace_service
 from kokemus.storage import people, responses
+from kokemus.storage.tables import invitations
 from kokemus.workspace import document
 
 STARTER = Path(document.__file__).parent / "starter.yaml"
@@ -197,28 +211,45 @@ def bench_scores(root: Path, n: int) -> dict[str, Any]:
 
 def prepare(data: Path, count: int) -> list[str]:
     """The starter workspace, `count` customers and an invitation for each; their form
-    paths (/s/{token})."""
+    paths (/s/{token}). Every form has been opened, and every other one holds a one-click
+    answer from the email (saved through feedback.submit), so a post merges with it."""
     settings = Settings(data_dir=data, secret_key=SECRET)
     now = datetime.now(UTC)
     with bootstrap.build(settings) as kk:
         workspace_service.apply(kk.db, document.load(STARTER), source=str(STARTER))
         ws = workspace_service.get(kk.db, "my-company")
-        people.upsert_customers(kk.db, ws.id, [
-            Customer(id=f"c{i}", language="fi" if i % 3 else "en") for i in range(count)],
-            now=now)
-        paths = []
+        customers = [Customer(id=f"c{i}", language="fi" if i % 3 else "en")
+                     for i in range(count)]
+        people.upsert_customers(kk.db, ws.id, customers, now=now)
         survey = ws.document.survey("after-delivery")
         assert survey is not None
+        # rows as feedback.invite makes them, written in one transaction (one each would
+        # take minutes for a search's tens of thousands), already opened
+        rows = []
         for i in range(count):
-            invitation = feedback.invite(kk.db, ws, "after-delivery", f"c{i}", channel="email",
-                                         now=now)
-            paths.append(feedback.link("", SECRET, invitation))
-            # As in life, the form was opened before it is sent, and every other respondent
-            # clicked the scale in the email first: the submission reads and merges that.
-            opened = feedback.open_link(kk, SECRET, paths[-1].rsplit("/", 1)[1], now)
-            if i % 2:
-                feedback.submit(kk, ws, survey, {"recommend": 9}, response_id=invitation["id"],
-                                source="email", now=now, invitation=opened.invitation)
+            ident = feedback.new_id()
+            rows.append({
+                "id": ident, "workspace_id": ws.id, "survey": survey.id, "customer": f"c{i}",
+                "touchpoint": survey.touchpoint, "channel": "email",
+                "event_id": f"manual:{ident}", "event_type": None, "occurred_at": now,
+                "due_at": now, "status": "sent", "reason": None, "attempts": 0,
+                "sent_at": now,
+                "expires_at": now + timedelta(seconds=ws.document.feedback.link_seconds),
+                "opened_at": now, "answered_at": None, "created_at": now})
+        with kk.db.begin() as conn:
+            conn.execute(insert(invitations), rows)
+        paths = [feedback.link("", SECRET, row) for row in rows]
+
+        def click(i: int) -> None:
+            opened = feedback.open_link(kk, SECRET, paths[i].rsplit("/", 1)[1], now,
+                                        mark_opened=False, read_response=False)
+            feedback.submit(kk, ws, survey, {"recommend": 9}, response_id=rows[i]["id"],
+                            source="email", now=now, invitation=opened.invitation,
+                            person=opened.person)
+
+        # many at once: the event store's writer saves those waiting together
+        with ThreadPoolExecutor(32) as pool:
+            list(pool.map(click, range(1, count, 2)))
     return paths
 
 
@@ -232,50 +263,96 @@ def body(i: int) -> bytes:
     return fields.encode()
 
 
-def post_form(port: int, paths: list[str], rate: int, seconds: float,
-              workers: int = 16) -> tuple[list[float], float, list[bytes]]:
-    """Open loop at `rate` per second; latencies of the counted requests (from their due
-    time), the achieved rate over them, and any unexpected status lines."""
-    warm = rate
-    count = min(len(paths), int(rate * seconds) + warm)
-    requests = [(f"POST {paths[i]} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-                 "Content-Type: application/x-www-form-urlencoded\r\n"
-                 f"Content-Length: {len(body(i))}\r\n\r\n").encode() + body(i)
-                for i in range(count)]
-    return open_loop(port, requests, rate, warm, workers)
+def form_request(port: int, paths: list[str]) -> Any:
+    """The i-th post: the form of invitation i, answered."""
+    def request(i: int) -> bytes:
+        answers = body(i)
+        return (f"POST {paths[i]} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(answers)}\r\n\r\n").encode() + answers
+    return request
 
 
-def bench_submit(root: Path, rate: int, seconds: float) -> dict[str, Any]:
-    data = root / "form"
-    count = int(rate * seconds) + rate
-    log(f"submit: starter workspace, {count:,} customers and invitations")
-    began = time.perf_counter()
-    paths = prepare(data, count)
-    log(f"submit: prepared in {time.perf_counter() - began:.1f} s; starting kokemus serve")
-    server = Server(data, {"KOKEMUS_SECRET_KEY": SECRET, "KOKEMUS_FORM_RATE_LIMIT": "0",
-                           "KOKEMUS_WORKER": "false"})
-    try:
-        log(f"submit: POST /s/{{token}} at {rate}/s for {seconds:.0f} s (+1 s warm-up)")
-        latencies, achieved, failures = post_form(server.port, paths, rate, seconds)
-    finally:
-        server.stop()
-    if failures:
-        raise SystemExit(f"{len(failures)} form posts failed, e.g. {failures[0]!r}")
+def check_stored(data: Path, paths: list[str], acknowledged: list[int]) -> None:
+    """Every post answered 200 holds exactly one complete response and an answered
+    invitation; no other response is complete, no response is stored twice."""
+    ids = [path.rsplit("/", 1)[1].split(".")[0] for path in paths]
+    posted = {ids[i] for i in acknowledged}
     with bootstrap.build(Settings(data_dir=data, secret_key=SECRET)) as kk:
         ws = workspace_service.get(kk.db, "my-company")
         with kk.events.reading() as cursor:
-            found = cursor.execute("SELECT count(*), count(*) FILTER (WHERE complete) "
-                                   "FROM responses WHERE workspace_id = ?", [ws.id]).fetchone()
-    assert found == (count, count), f"responses saved: {found}, posted {count}"
-    result = {
+            twice = cursor.execute("SELECT id FROM responses WHERE workspace_id = ? GROUP BY id "
+                                   "HAVING count(*) > 1", [ws.id]).fetchall()
+            complete = {r[0] for r in cursor.execute(
+                "SELECT id FROM responses WHERE workspace_id = ? AND complete",
+                [ws.id]).fetchall()}
+        with kk.db.connect() as conn:
+            answered = conn.execute(select(func.count()).select_from(invitations).where(
+                invitations.c.answered_at.is_not(None))).scalar_one()
+    assert not twice, f"responses stored twice: {twice[:5]}"
+    assert complete == posted, (f"{len(posted)} posts acknowledged, {len(complete)} complete "
+                                f"responses; {len(posted - complete)} acknowledged not saved")
+    assert answered == len(posted), f"{answered} invitations answered, {len(posted)} posted"
+    log(f"checked: {len(posted):,} acknowledged posts, each one complete response, "
+        "stored once; the invitations answered")
+
+
+def bench_submit(root: Path, rate: int, seconds: float, step_seconds: float,
+                 pool: int) -> dict[str, Any]:
+    data = root / "form"
+    fixed = int(rate * seconds) + rate
+    count = fixed + pool
+    log(f"submit: starter workspace, {count:,} customers and invitations")
+    began = time.perf_counter()
+    paths = prepare(data, count)
+    log(f"submit: prepared in {time.perf_counter() - began:.1f} s")
+    result: dict[str, Any] = {}
+    if step_seconds > 0:
+        log("floor: a minimal FastAPI form route, served the same way")
+        floor, floor_steps = floor_capacity(
+            "/form", "application/x-www-form-urlencoded", body(0), step_seconds)
+        result["floor_rps"] = floor
+        log(f"floor: {floor}/s")
+    log("submit: starting kokemus serve")
+    server = Server(data, {"KOKEMUS_SECRET_KEY": SECRET, "KOKEMUS_FORM_RATE_LIMIT": "0",
+                           "KOKEMUS_WORKER": "false"})
+    acknowledged: list[int] = []
+    try:
+        request = form_request(server.port, paths)
+        log(f"submit: POST /s/{{token}} at {rate}/s for {seconds:.0f} s (+1 s warm-up)")
+        done = run(server.port, request, rate, rate, count=fixed)
+        acknowledged += done.acknowledged
+        if done.failures:
+            raise SystemExit(f"{len(done.failures)} form posts failed, e.g. "
+                             f"{done.failures[0]!r}")
+        latencies, achieved = done.latencies, done.achieved
+        if step_seconds > 0:
+            log("submit: capacity search")
+            step = searched(server.port, request, step_seconds, available=count, first=fixed)
+
+            def kept(rate: int) -> Any:
+                done = step(rate)
+                acknowledged.extend(done.acknowledged)
+                return done
+
+            held, steps = capacity(kept, 25, label="submit: ")
+            result["submit_capacity_rps"] = held
+            result["submit_to_floor"] = round(held / result["floor_rps"], 3)
+            result["submit_steps"] = [[s.rate, s.passed, s.p99_ms] for s in steps]
+            result["floor_steps"] = [[s.rate, s.passed, s.p99_ms] for s in floor_steps]
+            log(f"submit: capacity {held}/s, {result['submit_to_floor']} of the floor")
+    finally:
+        server.stop()
+    check_stored(data, paths, acknowledged)
+    result.update({
         "submit_p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "submit_p99_ms": round(percentile(latencies, 99) * 1000, 2),
         "submit_max_ms": round(max(latencies) * 1000, 2),
         "submit_rps": round(achieved, 1),
         "submit_requests": len(latencies),
-    }
+    })
     log(f"submit: p50 {result['submit_p50_ms']} ms, p99 {result['submit_p99_ms']} ms, "
-        f"max {result['submit_max_ms']} ms at {achieved:.1f}/s; {count:,} responses saved")
+        f"max {result['submit_max_ms']} ms at {achieved:.1f}/s")
     return result
 
 
@@ -284,17 +361,25 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--rate", type=int, default=200, help="Form posts per second.")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--step-seconds", type=float, default=4.0,
+                        help="Length of each capacity-search step; 0 skips the search.")
+    parser.add_argument("--pool", type=int, default=40_000,
+                        help="Invitations made for the capacity search.")
     parser.add_argument("--skip", default="", help="Comma-separated: scores, submit.")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     root = Path(tempfile.mkdtemp(prefix="kokemus-feedback-bench-"))
-    result: dict[str, Any] = {"submit_p99_ms": None, "submit_rps": None, "scores_1m_s": None}
+    result: dict[str, Any] = {"submit_p99_ms": None, "submit_rps": None, "scores_1m_s": None,
+                              "floor_rps": None, "submit_capacity_rps": None,
+                              "submit_to_floor": None}
     try:
         if "scores" not in skip:
             result.update(bench_scores(root, args.responses))
         if "submit" not in skip:
-            result.update(bench_submit(root, args.rate, args.seconds))
+            pool = args.pool if args.step_seconds > 0 else 0
+            result.update(bench_submit(root, args.rate, args.seconds, args.step_seconds, pool))
         result["cpus"] = os.cpu_count()
+        result["load_average"] = round(os.getloadavg()[0], 2)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(orjson.dumps(result).decode())

@@ -5,8 +5,17 @@ is one JSON object with the figures.
     python bench/ingest.py            # full run (about 5 minutes on 2 cores)
     python bench/ingest.py --quick    # smaller sizes, no 10M import
 
+single_capacity_rps, floor_rps, single_to_floor: the highest offered rate of single-event
+POSTs held with p99 under 50 ms and no error (bench/loadgen.py `capacity`: doubling, then
+halving the interval; each step --step-seconds after half a second not counted; every event
+a new id), and the same search over the floor, bench/floor.py's minimal FastAPI route
+reading a small JSON body, served by uvicorn as `kokemus serve` serves, in the same run.
+After the server stops, the event store is opened again: every event acknowledged (200,
+accepted) is stored exactly once, and no other single event is.
+
 Targets: http_batch_events_per_s >= 50,000; import_10m_s < 180 with import_10m_peak_mb
-< 1,500; single_p99_ms < 20 (500 requests/s, open loop, latency from the scheduled time).
+< 1,500; single_p99_ms < 20 (500 requests/s, open loop, latency from the scheduled time);
+single_to_floor >= 0.3.
 """
 
 from __future__ import annotations
@@ -28,7 +37,17 @@ import duckdb
 import orjson
 import psutil
 import pyarrow as pa
-from loadgen import HOST, KOKEMUS, Server, log, open_loop, percentile
+from loadgen import (
+    HOST,
+    KOKEMUS,
+    Server,
+    capacity,
+    floor_capacity,
+    log,
+    open_loop,
+    percentile,
+    searched,
+)
 
 TYPES = (b"order_placed", b"delivered")
 CHANNELS = (b"web", b"email", b"phone")
@@ -193,6 +212,45 @@ def single_latency(port: int, key: str, rate: int, seconds: float, workers: int)
     return latencies
 
 
+def single_capacity(port: int, key: str, seconds: float) -> tuple[int, list[Any], list[int]]:
+    """The capacity search over single-event posts (each event a new id, prefix "k"); the
+    rate held, the steps and the indexes of the events acknowledged."""
+    head = (f"POST /api/v1/events HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n").encode()
+
+    def request(i: int) -> bytes:
+        body = event_line(b"k", i)
+        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+    acknowledged: list[int] = []
+    step = searched(port, request, seconds)
+
+    def kept(rate: int) -> Any:
+        done = step(rate)
+        acknowledged.extend(done.acknowledged)
+        return done
+
+    held, steps = capacity(kept, 125, label="single: ")
+    return held, steps, acknowledged
+
+
+def check_single(data: Path, acknowledged: list[int]) -> None:
+    """Every single event acknowledged is stored exactly once; no other one is."""
+    con = duckdb.connect(str(data / "events.duckdb"), read_only=True)
+    try:
+        stored = con.execute("SELECT id, count(*) FROM events WHERE id LIKE 'k%' "
+                             "GROUP BY id").fetchall()
+    finally:
+        con.close()
+    twice = [ident for ident, n in stored if n != 1]
+    assert not twice, f"events stored more than once: {twice[:5]}"
+    expected = {f"k{i}" for i in acknowledged}
+    found = {ident for ident, _ in stored}
+    assert found == expected, (f"{len(expected)} events acknowledged, {len(found)} stored; "
+                               f"{len(expected - found)} acknowledged not stored")
+    log(f"checked: {len(expected):,} acknowledged single events, each stored once")
+
+
 # ---------------------------------------------------------------------------- raw DuckDB
 
 
@@ -271,9 +329,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--single-seconds", type=float)
     parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--step-seconds", type=float, default=4.0,
+                        help="Length of each capacity-search step.")
     parser.add_argument("--import-events", type=int)
     parser.add_argument("--skip", action="append", default=[],
-                        help="http, raw, single or import (for profiling one part)")
+                        help="http, raw, single, capacity or import (for profiling one part)")
     args = parser.parse_args()
     events = args.events or (200_000 if args.quick else 1_500_000)
     events -= events % args.batch
@@ -283,15 +343,25 @@ def main() -> None:
     result: dict[str, Any] = {
         "http_batch_events_per_s": None, "raw_append_events_per_s": None, "ratio_to_raw": None,
         "import_10m_s": None, "import_10m_peak_mb": None, "single_p99_ms": None,
+        "floor_rps": None, "single_capacity_rps": None, "single_to_floor": None,
         "events": events, "batch": args.batch, "connections": args.connections,
         "cores": os.cpu_count(), "quick": args.quick,
         "duckdb": duckdb.__version__,
     }
     root = Path(tempfile.mkdtemp(prefix="kokemus-bench-"))
     try:
-        if "http" not in args.skip or "single" not in args.skip:
+        searching = "capacity" not in args.skip
+        if searching:
+            log("floor: a minimal FastAPI JSON route, served the same way")
+            floor, floor_steps = floor_capacity("/json", "application/json",
+                                                event_line(b"f", 0), args.step_seconds)
+            result["floor_rps"] = floor
+            result["floor_steps"] = [[s.rate, s.passed, s.p99_ms] for s in floor_steps]
+            log(f"floor: {floor}/s")
+        if "http" not in args.skip or "single" not in args.skip or searching:
             data, key = workspace(root / "http")
             server = Server(data)
+            acknowledged: list[int] = []
             try:
                 if "http" not in args.skip:
                     log(f"http: {events:,} events in batches of {args.batch} over "
@@ -312,8 +382,18 @@ def main() -> None:
                     result["single_requests"] = len(lat)
                     log(f"single: p50 {result['single_p50_ms']} ms, "
                         f"p99 {result['single_p99_ms']} ms, max {result['single_max_ms']} ms")
+                if searching:
+                    log("single: capacity search")
+                    held, steps, acknowledged = single_capacity(server.port, key,
+                                                                args.step_seconds)
+                    result["single_capacity_rps"] = held
+                    result["single_to_floor"] = round(held / result["floor_rps"], 3)
+                    result["single_steps"] = [[s.rate, s.passed, s.p99_ms] for s in steps]
+                    log(f"single: capacity {held}/s, {result['single_to_floor']} of the floor")
             finally:
                 server.stop()
+            if searching:
+                check_single(data, acknowledged)
         if "raw" not in args.skip:
             log("raw: building the same rows as Arrow batches")
             batches = arrow_batches(events, args.batch)
@@ -333,6 +413,7 @@ def main() -> None:
             log(f"import: {seconds:.1f} s, peak {peak_mb:,.0f} MB: {output}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    result["load_average"] = round(os.getloadavg()[0], 2)
     print(orjson.dumps(result).decode())
 
 
