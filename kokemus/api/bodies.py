@@ -6,6 +6,10 @@ body is received; a body without one (chunked) is counted as it streams in and c
 413 as soon as it passes the limit. Nothing past the limit is ever buffered, so a 200 MB
 upload costs the server no more memory than a small one. The answer is the API's error
 shape: {"error": "body_too_large", "message": ..., "limit": bytes}.
+
+The same edge refuses a NUL character in the address (a path or query `%00`): no store keeps
+one (PostgreSQL refuses it in text), so it could only end as a 500 further in; here it is
+422 `invalid`.
 """
 
 from __future__ import annotations
@@ -50,10 +54,13 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await _answer(send, 422, _NUL)
+            return
         limit = self.limit_for(scope.get("path", ""))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _answer(send, limit)  # the body is never received
+            await _answer(send, 413, too_large(limit))  # the body is never received
             return
 
         received = 0
@@ -84,7 +91,7 @@ class BodyLimit:
             if not cut_off:
                 raise
         if cut_off and not started:
-            await _answer(send, limit)
+            await _answer(send, 413, too_large(limit))
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -97,9 +104,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _answer(send: Send, limit: int) -> None:
-    content = too_large(limit)
-    await send({"type": "http.response.start", "status": 413, "headers": [
+_NUL = orjson.dumps({"error": "invalid", "message": "the address holds a NUL character "
+                                                   "(%00), which no store keeps"})
+
+
+async def _answer(send: Send, status: int, content: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(content)).encode()),
         (b"connection", b"close"),

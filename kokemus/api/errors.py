@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kokemus.domain.errors import Invalid, NotFound
@@ -16,6 +18,38 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every API error; some carry more (`known`, `limit`, `problems`)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(description="Machine-readable code, e.g. unknown_survey.")
+    message: str = Field(description="What is wrong, for a person.")
+
+
+# What each status means on the API, for the OpenAPI document (docs/api.md has the table).
+_MEANING = {
+    400: "invalid_json: the body is not JSON.",
+    401: "unauthorized: no key, an unknown key or a revoked key.",
+    403: "forbidden: the key lacks the scope, or names another workspace.",
+    404: "unknown_workspace, unknown_survey, unknown_...: a name the workspace does not "
+         "have (with `known`); not_found: no such resource.",
+    409: "conflict: the id belongs to another survey's response or invitation.",
+    413: "body_too_large: the body is over the limit (`limit`, bytes); batch_too_large: "
+         "more items than the limit.",
+    422: "invalid, empty_batch, invalid_answers: the request fails validation "
+         "(`problems` names each parameter or field).",
+}
+# What any key-authenticated route can answer: no or a wrong key, a workspace header naming
+# none, a body over the limit (on any route), a parameter that fails validation.
+AUTHENTICATED = (401, 403, 404, 413, 422)
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route or router: each status with the error body and its meaning."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]}
+            for status in statuses}
 
 
 def body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -47,6 +81,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Invalid)
     async def _invalid(_: Request, exc: Invalid) -> JSONResponse:
         return JSONResponse(body("invalid", str(exc)), 422)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses to keep (PostgreSQL: a NUL in text, a number out of
+        # its range) is the input's fault, not the server's: the models should have refused
+        # it first, and this answers what they missed as what it is.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "not storable"
+        return JSONResponse(body("invalid", f"a value cannot be stored: {reason}"), 422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

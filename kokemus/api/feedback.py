@@ -11,14 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kokemus import bootstrap
 from kokemus.api.auth import Ingest, Read, kokemus
-from kokemus.api.errors import ApiError, unknown_survey
+from kokemus.api.errors import AUTHENTICATED, ApiError, documented, unknown_survey
 from kokemus.domain.surveys import AnswerError, Survey, json_problems
 from kokemus.domain.texts import Language
 from kokemus.services import feedback
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people, responses
 
-router = APIRouter(prefix="/api/v1", tags=["feedback"])
+router = APIRouter(prefix="/api/v1", tags=["feedback"], responses=documented(*AUTHENTICATED))
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 
@@ -89,6 +89,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/invitations", status_code=201, response_model=InvitationOut,
+             responses=documented(400),
              summary="An invitation usable at once: its signed link for the widget or a message")
 def create_invitation(body: InvitationIn, request: Request, workspace: Ingest) -> InvitationOut:
     _survey(workspace, body.survey)
@@ -103,7 +104,8 @@ def create_invitation(body: InvitationIn, request: Request, workspace: Ingest) -
     return InvitationOut(id=row["id"], link=link, expires_at=row["expires_at"])
 
 
-@router.post("/responses", summary="Save answers (partial or complete); the same id updates")
+@router.post("/responses", responses=documented(400, 409),
+             summary="Save answers (partial or complete); the same id updates")
 def save_response(body: ResponseIn, request: Request, workspace: Ingest) -> dict[str, Any]:
     kk = kokemus(request)
     survey = _survey(workspace, body.survey)

@@ -15,14 +15,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from kokemus.api.auth import Ingest, kokemus
-from kokemus.api.errors import ApiError, invalid_json
+from kokemus.api.errors import AUTHENTICATED, ApiError, documented, invalid_json
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.events import Account, Customer, Event
 from kokemus.services import ingest
 from kokemus.services.ingest import Outcome
 from kokemus.services.workspaces import ActiveWorkspace
 
-router = APIRouter(prefix="/api/v1", tags=["ingest"])
+router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=documented(*AUTHENTICATED))
 # the routes that take a batch, and with it the larger body limit (settings.max_batch_body)
 BATCH_PATHS = ("/api/v1/events", "/api/v1/customers", "/api/v1/accounts")
 _INLINE_BYTES = 16_384  # event bodies up to this size are validated on the event loop
@@ -95,7 +95,8 @@ async def _ingest(
 
 
 @router.post("/events", response_model=IngestAnswer,
-             openapi_extra=_body_schema(Event), summary="Send one event or a batch")
+             openapi_extra=_body_schema(Event), responses=documented(400),
+             summary="Send one event or a batch")
 async def post_events(request: Request, workspace: Ingest) -> Response:
     """Store events; an event's id is its idempotency key, so a retried batch stores
     nothing twice. Answer: counts, and the index and reason of each rejected item."""
@@ -127,14 +128,16 @@ def _prepare(raw: bytes, workspace: ActiveWorkspace,
 
 
 @router.post("/customers", response_model=IngestAnswer,
-             openapi_extra=_body_schema(Customer), summary="Create or replace customers")
+             openapi_extra=_body_schema(Customer), responses=documented(400),
+             summary="Create or replace customers")
 async def post_customers(request: Request, workspace: Ingest) -> Response:
     return await _ingest(request, workspace,
                          lambda items, ws, kk: ingest.ingest_customers(items, ws, kk.db))
 
 
 @router.post("/accounts", response_model=IngestAnswer,
-             openapi_extra=_body_schema(Account), summary="Create or replace B2B accounts")
+             openapi_extra=_body_schema(Account), responses=documented(400),
+             summary="Create or replace B2B accounts")
 async def post_accounts(request: Request, workspace: Ingest) -> Response:
     """Accounts with their stakeholders (people in the buying decision, with a role)."""
     return await _ingest(request, workspace,

@@ -15,12 +15,13 @@ from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Outcome, selection
 from kokemus.analytics.scores import answers_sql
 from kokemus.api.auth import Read, kokemus
-from kokemus.api.errors import ApiError
+from kokemus.api.errors import AUTHENTICATED, ApiError, documented
 from kokemus.domain.calendar import LONGEST_SECONDS, Moment
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 
-router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
+router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"],
+                   responses=documented(*AUTHENTICATED))
 
 Channels = Annotated[list[str] | None, Query(description="Only these channels.")]
 Since = Annotated[Moment | None, Query(description="From this time on (ISO 8601).")]

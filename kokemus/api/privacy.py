@@ -13,11 +13,12 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kokemus.api.auth import Ingest, Read, kokemus, requires
+from kokemus.api.errors import AUTHENTICATED, documented
 from kokemus.domain.privacy import ConsentStatement
 from kokemus.services import consents, privacy
 from kokemus.services.workspaces import ActiveWorkspace
 
-router = APIRouter(prefix="/api/v1", tags=["privacy"])
+router = APIRouter(prefix="/api/v1", tags=["privacy"], responses=documented(*AUTHENTICATED))
 
 Admin = Annotated[ActiveWorkspace, Depends(requires("admin"))]
 CustomerId = Annotated[str, Path(max_length=200, description="The customer's id.")]
@@ -72,6 +73,7 @@ def get_consents(customer_id: CustomerId, request: Request, workspace: Read) -> 
 
 
 @router.post("/customers/{customer_id}/consents", status_code=201,
+             responses=documented(400),
              summary="Record what a customer agreed to or withdrew (one statement)")
 def post_consent(customer_id: CustomerId, statement: ConsentStatement, request: Request,
                  workspace: Ingest,

@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from kokemus.api.auth import Read, kokemus
-from kokemus.api.errors import ApiError
+from kokemus.api.errors import AUTHENTICATED, ApiError, documented
 from kokemus.storage import people
 from kokemus.storage.tables import accounts, customers
 from kokemus.workspace.document import canonical
 
-router = APIRouter(prefix="/api/v1", tags=["read"])
+router = APIRouter(prefix="/api/v1", tags=["read"], responses=documented(*AUTHENTICATED))
 
 
 @router.get("/workspace", summary="The current workspace document")

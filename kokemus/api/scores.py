@@ -11,12 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from kokemus.analytics import scores
 from kokemus.api.auth import Read, kokemus
-from kokemus.api.errors import ApiError, unknown_survey
+from kokemus.api.errors import AUTHENTICATED, ApiError, documented, unknown_survey
 from kokemus.domain import calendar
 from kokemus.domain.calendar import Moment
 from kokemus.services.workspaces import ActiveWorkspace
 
-router = APIRouter(prefix="/api/v1/scores", tags=["scores"])
+router = APIRouter(prefix="/api/v1/scores", tags=["scores"], responses=documented(*AUTHENTICATED))
 
 SurveyQ = Annotated[str | None, Query(description="Only this survey.")]
 TouchpointQ = Annotated[str | None, Query(description="Only answers about this touchpoint.")]

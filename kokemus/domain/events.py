@@ -31,7 +31,10 @@ def _bounded(value: dict[str, Any]) -> dict[str, Any]:
                     else item if isinstance(item, list) else ())
         stack.extend((child, depth + 1) for child in children
                      if isinstance(child, dict | list))
-    size = len(orjson.dumps(value))
+    text = orjson.dumps(value)
+    if b"\\u0000" in text:
+        raise PydanticCustomError("nul", "holds a NUL character (\\u0000), which no store keeps")
+    size = len(text)
     if size > MAX_JSON_BYTES:
         raise PydanticCustomError(
             "too_large", "{size} bytes of JSON; at most {max_bytes}",
@@ -43,7 +46,15 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded), Field(
     description=f"Any JSON object, nested at most {MAX_JSON_DEPTH} levels deep and at most "
                 f"{MAX_JSON_BYTES} bytes as JSON.")]
 
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+def _no_nul(text: str) -> str:
+    # PostgreSQL keeps no NUL character in text, nor does JSON text in a store survive one
+    if "\x00" in text:
+        raise PydanticCustomError("nul", "holds a NUL character (\\u0000), which no store keeps")
+    return text
+
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+                       AfterValidator(_no_nul)]
 EventType = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)
 ]
@@ -71,8 +82,8 @@ class Event(Incoming):
 
 class Customer(Incoming):
     id: Identifier
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")] | None = None
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)] | None = None
     language: Language | None = None
     segments: list[Name] = Field(default_factory=list)
     account: Identifier | None = None
@@ -89,7 +100,7 @@ class Stakeholder(Incoming):
 
 class Account(Incoming):
     id: Identifier
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)]
     segments: list[Name] = Field(default_factory=list)
     attributes: JsonObject = Field(default_factory=dict)
     stakeholders: list[Stakeholder] = Field(

@@ -380,6 +380,8 @@ def answer_of(q: Question, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("expected text")
         text = value.strip()
+        if "\x00" in text:  # no store keeps one
+            raise ValueError("text holds a NUL character")
         if len(text) > q.max_length:
             raise ValueError(f"text is {len(text)} characters, at most {q.max_length} allowed")
         return text
