@@ -9,6 +9,7 @@ forged, expired or completed link is refused with a reason a page can show.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Executable, insert, select, update
 
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.errors import KokemusError, NotFound
@@ -221,6 +222,62 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
     decides, over the saved answers, which answers a changed one hides and whether the
     response is complete (the returned row says), so the form needs no read of its own.
     """
+    planned = submission(kk, workspace, survey, answers, response_id=response_id,
+                         source=source, now=now, complete=complete, invitation=invitation,
+                         customer=customer, touchpoint=touchpoint, channel=channel,
+                         language=language, event_id=event_id, person=person,
+                         on_page=on_page)
+    row = responses.update(kk.events, workspace.id, response_id, planned.change)
+    if (marks := planned.marks(row)) is not None:
+        kk.writes.run(marks)
+    return row
+
+
+async def save(kk: Kokemus, planned: Submission) -> dict[str, Any]:
+    """`submit` for a caller on the event loop: the same two writes in the same order (the
+    response, then the invitation's marks), each acknowledged after its commit, awaited
+    rather than holding a thread while the writers work."""
+    row: dict[str, Any] = await asyncio.wrap_future(responses.submit_update(
+        kk.events, planned.workspace_id, planned.response_id, planned.change))
+    if (marks := planned.marks(row)) is not None:
+        await asyncio.wrap_future(kk.writes.submit(marks))
+    return row
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A submission ready to write: the change the response writer makes over the saved row,
+    and the invitation marks that follow once the response is saved."""
+
+    workspace_id: int
+    response_id: str
+    change: responses.Change
+    invitation: dict[str, Any] | None
+    now: datetime
+
+    def marks(self, row: dict[str, Any]) -> Executable | None:
+        """The invitation's opened (and, for a complete response, answered) marks, in one
+        statement; None when it holds them already."""
+        invitation = self.invitation
+        if invitation is None or (invitation.get("opened_at") is not None and not (
+                row["complete"] and invitation.get("answered_at") is None)):
+            return None
+        values: dict[str, Any] = {"opened_at": invitation.get("opened_at") or self.now}
+        if row["complete"]:
+            values.update(answered_at=self.now, status="answered")
+        # One write per submission, whatever it marks, committed with the others waiting.
+        return update(invitations).where(invitations.c.id == invitation["id"]).values(**values)
+
+
+def submission(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey,
+               answers: dict[str, Any], *, response_id: str, source: Source, now: datetime,
+               complete: bool = False, invitation: dict[str, Any] | None = None,
+               customer: str | None = None, touchpoint: str | None = None,
+               channel: str | None = None, language: str | None = None,
+               event_id: str | None = None, person: dict[str, Any] | None = None,
+               on_page: list[str] | None = None) -> Submission:
+    """What `submit` writes, with the reads it needs done (the triggering event's channel,
+    the customer's row when not given); see `submit` for the arguments."""
     if invitation is not None:
         customer = invitation["customer"]
         touchpoint = touchpoint or invitation["touchpoint"]
@@ -256,16 +313,7 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
             "revision": (old["revision"] + 1) if old else 1,
         }
 
-    row = responses.update(kk.events, workspace.id, response_id, change)
-    if invitation is not None and (invitation.get("opened_at") is None or (
-            row["complete"] and invitation.get("answered_at") is None)):
-        marks: dict[str, Any] = {"opened_at": invitation.get("opened_at") or now}
-        if row["complete"]:
-            marks.update(answered_at=now, status="answered")
-        # One write per submission, whatever it marks, committed with the others waiting.
-        kk.writes.run(update(invitations).where(invitations.c.id == invitation["id"])
-                      .values(**marks))
-    return row
+    return Submission(workspace.id, response_id, change, invitation, now)
 
 
 def _event_channel(kk: Kokemus, workspace_id: int, event_id: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,9 @@ SCHEMA = pa.schema([
 SCORE_COLUMNS = ("nps", "ces", "csat")
 
 _SELECT = ", ".join(COLUMNS)
+_ROW = "(" + ", ".join("?" for _ in COLUMNS) + ")"
+# Up to this many rows a group's insert binds values instead of scanning Arrow (see _insert).
+_FEW_ROWS = 32
 
 Change = Callable[[dict[str, Any] | None], dict[str, Any]]
 
@@ -62,9 +66,14 @@ def update(store: EventStore, workspace_id: int, response_id: str,
     cost a few DuckDB commits, not 200. An exception from `change` (a refused answer) fails
     this update alone and leaves the stored response as it was.
     """
-    row: dict[str, Any] = store.submit_job(
-        _write_group, (workspace_id, response_id, change)).result()
+    row: dict[str, Any] = submit_update(store, workspace_id, response_id, change).result()
     return row
+
+
+def submit_update(store: EventStore, workspace_id: int, response_id: str,
+                  change: Change) -> Future[dict[str, Any]]:
+    """`update` handed to the writer; the future gives the new row once it is committed."""
+    return store.submit_job(_write_group, (workspace_id, response_id, change))
 
 
 def _write_group(con: duckdb.DuckDBPyConnection,
@@ -78,6 +87,7 @@ def _write_group(con: duckdb.DuckDBPyConnection,
         row = _row(values)
         if (row["workspace_id"], row["id"]) in current:
             current[(row["workspace_id"], row["id"])] = row
+    stored = {key for key, row in current.items() if row is not None}
     results: list[Any] = []
     changed: set[tuple[int, str]] = set()
     for ws, ident, change in jobs:  # in arrival order: a later job sees an earlier one's row
@@ -90,11 +100,37 @@ def _write_group(con: duckdb.DuckDBPyConnection,
         changed.add((ws, ident))
         results.append(new)
     if changed:
-        rows = [current[key] for key in keys if key in changed]
-        _replace(con, pa.Table.from_pylist(
-            [{**r, "answers": orjson.dumps(r["answers"]).decode()} for r in rows if r],
-            schema=SCHEMA), existing=bool(found))
+        rows = [{**r, "answers": orjson.dumps(r["answers"]).decode()}
+                for key in keys if key in changed and (r := current[key])]
+        _delete(con, [key for key in keys if key in changed and key in stored])
+        _insert(con, rows)
     return results
+
+
+def _delete(con: duckdb.DuckDBPyConnection, stored: list[tuple[int, str]]) -> None:
+    """Delete the rows of the `stored` keys (the rows a group replaces), looked up by the
+    id's index: a join with the group's rows would scan the whole table."""
+    for ws in dict.fromkeys(ws for ws, _ in stored):
+        ids = [ident for w, ident in stored if w == ws]
+        con.execute(f"DELETE FROM responses WHERE workspace_id = ? AND id IN "
+                    f"({', '.join('?' for _ in ids)})", [ws, *ids])
+
+
+def _insert(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert a group's rows: a few as bound values, more through an Arrow scan. Alone,
+    binding costs ~1.5 ms and 0.4 ms a row and the Arrow scan 3-4 ms whatever the size; in
+    the busy server the scan took 12 ms for 6 rows (building the table and the scan take the
+    GIL back many times, each a wait while the event loop holds it), binding 8 ms."""
+    if len(rows) <= _FEW_ROWS:
+        con.execute(f"INSERT INTO responses ({_SELECT}) VALUES "
+                    + ", ".join([_ROW] * len(rows)),
+                    [row[column] for row in rows for column in COLUMNS])
+        return
+    con.register("inserting", pa.Table.from_pylist(rows, schema=SCHEMA))
+    try:
+        con.execute(f"INSERT INTO responses ({_SELECT}) SELECT {_SELECT} FROM inserting")
+    finally:
+        con.unregister("inserting")
 
 
 def _replace(con: duckdb.DuckDBPyConnection, batch: pa.Table, *, existing: bool = True) -> None:

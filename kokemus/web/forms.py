@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,14 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.form_limit = RateLimit(settings.form_rate_limit)
     app.state.link_secret = bootstrap.secret_key(settings)
     app.include_router(router)
+    # Ready before the first post: an invitation burst's first second would otherwise load
+    # the catalogs and compile the templates in every thread at once (seconds of YAML
+    # parsing under the GIL), and a render would stat the template files each time.
+    templates.env.auto_reload = False
+    for language in i18n.LANGUAGES:
+        i18n.catalog(language)
+    for name in ("survey_form.html", "survey_message.html"):
+        templates.get_template(name)
 
 
 def headers(embed: bool) -> dict[str, str]:
@@ -360,11 +369,37 @@ def show(request: Request, token: str) -> Response:
 
 @router.post("/s/{token}")
 async def answer(request: Request, token: str) -> Response:
+    """Save a post. The reads (the link's invitation, workspace and customer) take one trip
+    to a worker thread; the two writes are awaited on the event loop, so a burst of posts
+    waiting for the writers' commits holds no threads (a sync route would hold one of the
+    pool's 40 for each, and their contention for the GIL slowed the writers)."""
     form = await request.form()
-    return await run_in_threadpool(_answer, request, token, form)
+    ready = await run_in_threadpool(_ready, request, token, form)
+    if isinstance(ready, Response):
+        return ready
+    try:
+        row = await feedback.save(kokemus(request), ready.submission)
+    except AnswerError as exc:
+        return await run_in_threadpool(_refused, request, token, ready, exc)
+    if not row["complete"]:
+        return _form_page(request, token, ready.opened, row["answers"], embed=ready.embed,
+                          notice="survey.more")
+    return _thanks(request, token, ready.opened, ready.embed)
 
 
-def _answer(request: Request, token: str, form: FormData) -> Response:
+@dataclass(frozen=True)
+class _Ready:
+    """A post that passed the link and rate checks, with what its save writes."""
+
+    opened: Opened
+    embed: bool
+    source: feedback.Source
+    now: datetime
+    posted: dict[str, Any]
+    submission: feedback.Submission
+
+
+def _ready(request: Request, token: str, form: FormData) -> _Ready | Response:
     embed = form.get("embed") == "1" or request.query_params.get("embed") == "1"
     if limited := _limited(request, embed):
         return limited
@@ -382,18 +417,22 @@ def _answer(request: Request, token: str, form: FormData) -> Response:
         on_page = [q.id for q in survey.shown(_saved(opened))]
     on_page = [q for q in on_page if survey.question(q) is not None]
     posted = _posted(survey, form, on_page)
-    try:
-        row = _save(kk, opened, posted, source=source, now=now, on_page=on_page)
-    except AnswerError as exc:
-        problems = dict(reversed(exc.problems))  # the first reason of each question
-        saved = _saved(opened) or _saved(_open(request, token, mark_opened=False))
-        _keep_valid(kk, opened, posted, problems, source, now)
-        return _form_page(request, token, opened, {**saved, **posted}, embed=embed,
-                          problems=problems, status=422)
-    if not row["complete"]:
-        return _form_page(request, token, opened, row["answers"], embed=embed,
-                          notice="survey.more")
-    return _thanks(request, token, opened, embed)
+    submission = feedback.submission(
+        kk, opened.workspace, survey, posted, response_id=opened.invitation["id"],
+        source=source, now=now, invitation=opened.invitation, person=opened.person,
+        on_page=on_page)
+    return _Ready(opened, embed, source, now, posted, submission)
+
+
+def _refused(request: Request, token: str, ready: _Ready, exc: AnswerError) -> Response:
+    """The form again with each refused answer's reason; the answers that were fine are
+    kept (as a partial response)."""
+    kk, opened, posted = kokemus(request), ready.opened, ready.posted
+    problems = dict(reversed(exc.problems))  # the first reason of each question
+    saved = _saved(opened) or _saved(_open(request, token, mark_opened=False))
+    _keep_valid(kk, opened, posted, problems, ready.source, ready.now)
+    return _form_page(request, token, opened, {**saved, **posted}, embed=ready.embed,
+                      problems=problems, status=422)
 
 
 def _saved(opened: Opened) -> dict[str, Any]:
