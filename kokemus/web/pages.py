@@ -198,7 +198,8 @@ def journey_map_page(
     filters = journey_map.parse_filters(journey, active.document, start, end, channel, colour,
                                         segment, outcome)
     view = journey_map.build(kk, active, journey, filters, sessions.language(request))
-    return render(request, "journey_map.html", map=view)
+    # a filter the page could not use is a bad request, named on the page it asked for
+    return render(request, "journey_map.html", 422 if filters.errors else 200, map=view)
 
 
 @router.get("/w/{slug}/journeys/{journey_id}/variants")
@@ -224,4 +225,4 @@ def variants_page(
     explore = variants.parse_explore(through, repeats, page,
                                      [tp.id for tp in journey.touchpoints])
     view = variants.build(kk, active, journey, filters, explore, sessions.language(request))
-    return render(request, "variants.html", v=view)
+    return render(request, "variants.html", 422 if view.errors else 200, v=view)

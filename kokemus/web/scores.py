@@ -84,6 +84,7 @@ class Filters:
     survey: str | None = None
     start: date | None = None
     end: date | None = None  # the last day included
+    errors: tuple[str, ...] = ()  # message keys of values that were not used
 
 
 @dataclass
@@ -130,11 +131,16 @@ def _day(text: str | None) -> date | None:
 
 def parse_filters(by: str | None, trend: str | None, survey: str | None, start: str | None,
                   end: str | None, surveys: list[str]) -> Filters:
-    """The page's GET parameters; anything unknown falls back to the default."""
+    """The page's GET parameters; anything unknown falls back to the default, and a date
+    that is not one (or is past the calendar's edge) is named among the errors."""
     chosen_by: scores.Breakdown = next((b for b in BREAKDOWNS if b == by), "touchpoint")
     chosen_trend: scores.Breakdown = next((t for t in TRENDS if t == trend), "week")
+    first, last = _day(start), _day(end)
+    errors = tuple(key for key, text, value in (("scores.bad_from", start, first),
+                                                ("scores.bad_to", end, last))
+                   if text and value is None)
     return Filters(chosen_by, chosen_trend, survey if survey in surveys else None,
-                   _day(start), _day(end))
+                   first, last, errors)
 
 
 def _names(ws: ActiveWorkspace, by: str, language: str) -> dict[str, str]:
@@ -274,4 +280,5 @@ def scores_page(
     filters = parse_filters(by, trend, survey, start, end,
                             [s.id for s in active.document.surveys])
     page = build(kk, active, filters, sessions.language(request))
-    return render(request, "scores.html", page=page)
+    # a value the page could not use is a bad request, said on the page it asked for
+    return render(request, "scores.html", 422 if filters.errors else 200, page=page)

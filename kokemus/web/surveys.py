@@ -534,7 +534,8 @@ def response_browser(request: Request, slug: str, member: Reader) -> Response:
     pages = max(1, -(-total // PAGE_SIZE))
     t = i18n.translator(lang)
     return render(
-        request, "responses.html", workspaces=slugs, current=slug, slug=slug,
+        request, "responses.html", 422 if browse.errors else 200, workspaces=slugs,
+        current=slug, slug=slug,
         workspace_name=_company(doc, lang), browse=browse, total=total, pages=pages,
         shown_from=(browse.page - 1) * PAGE_SIZE + 1 if rows else 0,
         shown_to=(browse.page - 1) * PAGE_SIZE + len(rows),

@@ -195,3 +195,18 @@ def test_a_user_without_any_role_sees_how_to_get_one(
     assert page.status_code == 200
     assert re.search(r"kokemus users grant newcomer WORKSPACE", page.text)
     assert "Yritykseni" not in page.text
+
+
+@pytest.mark.parametrize("path", ["/w/my-company/scores", "/w/my-company/responses",
+                                  "/w/my-company/journeys/purchase",
+                                  "/w/my-company/journeys/purchase/variants"])
+def test_dates_past_the_calendars_edge_are_a_named_422_on_every_page(
+    client: TestClient, people: dict[str, ActiveWorkspace], path: str
+) -> None:
+    log_in(client, username="owner")
+    for query in ({"to": "9999-12-31"}, {"from": "0001-01-01"}, {"to": "2026-02-30"}):
+        page = client.get(path, params=query)
+        assert page.status_code == 422, (path, query)
+        assert "ei ole päivämäärä" in page.text, (path, query)
+    assert client.get(path, params={"from": "2026-01-01", "to": "2026-12-31"}
+                      ).status_code == 200

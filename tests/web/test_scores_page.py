@@ -108,5 +108,6 @@ def test_unknown_workspace_and_bad_parameters(client: TestClient, anna: str,  # 
     log_in(client)
     assert client.get("/w/nope/scores").status_code == 404
     page = client.get("/w/my-company/scores?by=colour&trend=year&from=x&survey=nope")
-    assert page.status_code == 200 and "Ei vielä vastauksia" in page.text
+    assert page.status_code == 422 and "Ei vielä vastauksia" in page.text
+    assert "Alkupäivä ei ole päivämäärä" in page.text  # the one value that was not used
     assert 'href="/w/my-company/scores"' in client.get("/w/my-company").text
