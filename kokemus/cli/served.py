@@ -127,7 +127,8 @@ def install(app: FastAPI, kk: Kokemus, server: Server) -> None:
     async def run_command(request: Request) -> JSONResponse:
         client = request.client.host if request.client else ""
         token = request.headers.get(TOKEN_HEADER, "")
-        if client not in LOOPBACK or not secrets.compare_digest(token, server.token):
+        if client not in LOOPBACK or not secrets.compare_digest(token.encode(),
+                                                              server.token.encode()):
             return JSONResponse({"detail": "not found"}, status_code=404)
         try:
             spec = json.loads(request.headers.get("X-Kokemus-Command", ""))

@@ -66,7 +66,8 @@ def verify(secret: str, token: str, now: datetime) -> str:
     invitation_id, expiry, mac = parts
     body = f"{invitation_id}.{expiry}"
     expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()[:16])
-    if not hmac.compare_digest(expected, mac):
+    # bytes: compare_digest refuses a str that is not ASCII, and a link is anyone's input
+    if not hmac.compare_digest(expected.encode(), mac.encode()):
         raise LinkError("forged", "this survey link is not valid")
     if int(expiry, 16) < now.timestamp():
         raise LinkError("expired", "this survey link has expired")

@@ -96,6 +96,13 @@ class FailureLimit:
         with self._lock:
             self._failures.pop(key, None)
 
+    def refund(self, key: str) -> None:
+        """Take back the newest failure of `key` (a try counted in advance that succeeded)."""
+        with self._lock:
+            times = self._failures.get(key)
+            if times:
+                times.pop()
+
 
 def client_address(request: Request,
                    trusted: Sequence[IPv4Network | IPv6Network] = ()) -> str:

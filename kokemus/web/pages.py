@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Annotated
 from urllib.parse import quote
 
@@ -58,14 +59,51 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 class SignInLimits:
-    """Failed sign-ins counted per user name and per client address (in this process)."""
+    """Failed sign-ins, counted in this process: per user name from one address (so that
+    nobody can lock a colleague out from elsewhere), per user name from anywhere (at ten
+    times that: a guess spread over many addresses), and per client address.
+
+    A try is counted as a failure before its password is checked and taken back when it
+    succeeds: counted afterwards, a burst of tries sent at once would all pass the check
+    while the first ones were still hashing."""
+
+    SPREAD = 10  # the name's limit from anywhere, in multiples of its limit from one address
 
     def __init__(self, settings: Settings) -> None:
-        self.accounts = FailureLimit(settings.signin_failures_per_account,
-                                     settings.signin_window)
-        self.addresses = FailureLimit(settings.signin_failures_per_address,
-                                      settings.signin_window)
+        per, window = settings.signin_failures_per_account, settings.signin_window
+        self.here = FailureLimit(per, window)
+        self.anywhere = FailureLimit(per * self.SPREAD, window)
+        self.addresses = FailureLimit(settings.signin_failures_per_address, window)
         self.proxies = settings.proxy_networks
+        self._lock = threading.Lock()
+
+    def _keys(self, name: str, address: str) -> list[tuple[FailureLimit, str]]:
+        account = name.casefold()
+        return [(self.here, f"{account}\0{address}"), (self.anywhere, account),
+                (self.addresses, address)]
+
+    def charge(self, name: str, address: str) -> float:
+        """Count this try in advance; the seconds to wait instead when a limit is reached."""
+        keys = self._keys(name, address)
+        with self._lock:
+            wait = max(limit.wait(key) for limit, key in keys)
+            if wait <= 0:
+                for limit, key in keys:
+                    limit.fail(key)
+            return wait
+
+    def succeeded(self, name: str, address: str) -> None:
+        here, anywhere, addresses = self._keys(name, address)
+        with self._lock:
+            here[0].clear(here[1])
+            anywhere[0].refund(anywhere[1])
+            addresses[0].refund(addresses[1])
+
+    def refund(self, name: str, address: str) -> None:
+        """A try that was not judged (the server was too busy to check it)."""
+        with self._lock:
+            for limit, key in self._keys(name, address):
+                limit.refund(key)
 
 
 async def _to_login(_: Request, exc: sessions.LoginRequired) -> Response:
@@ -105,8 +143,7 @@ async def login(
                       error="login.expired")
     limits: SignInLimits = request.app.state.signin_limits
     address = client_address(request, limits.proxies)
-    account_key = name.casefold()
-    wait = max(limits.accounts.wait(account_key), limits.addresses.wait(address))
+    wait = limits.charge(name, address)
     kk = kokemus(request)
     if wait > 0:
         log.warning("sign-in refused (too many failures): user=%r address=%s", name, address)
@@ -119,18 +156,17 @@ async def login(
         # argon2 takes a core for ~50 ms: off the event loop, so other requests go on
         account = await run_in_threadpool(access.authenticate, kk.db, name, password)
     except access.Busy:
+        limits.refund(name, address)
         response = render(request, "login.html", 503, next=target, username=name,
                           error="login.busy")
         response.headers["Retry-After"] = "5"
         return response
     if account is None:
-        limits.accounts.fail(account_key)
-        limits.addresses.fail(address)
         log.warning("sign-in failed: user=%r address=%s", name, address)
         await run_in_threadpool(_record, kk, f"anonymous@{address}", "signin.fail", name)
         return render(request, "login.html", 401, next=target, username=name,
                       error="login.failed")
-    limits.accounts.clear(account_key)
+    limits.succeeded(name, address)
     sessions.log_in(request, int(str(account["id"])), address)
     await run_in_threadpool(_record, kk, f"user:{name}", "signin", name)
     return RedirectResponse(target, status_code=303)

@@ -95,7 +95,9 @@ def csrf_token(request: Request) -> str:
 
 def csrf_ok(request: Request, sent: str | None) -> bool:
     token = request.session.get("csrf")
-    return isinstance(token, str) and sent is not None and hmac.compare_digest(token, sent)
+    # bytes: compare_digest refuses a str that is not ASCII (a 500 for any "ä" sent)
+    return (isinstance(token, str) and sent is not None
+            and hmac.compare_digest(token.encode(), sent.encode()))
 
 
 def safe_next(path: str | None, default: str = "/") -> str:

@@ -210,3 +210,31 @@ def test_the_sweep_removes_timed_out_sessions_only(kk: bootstrap.Kokemus, anna: 
     assert session_service.sweep(kk.db, idle=8 * 3600, absolute=7 * 86400) == 1
     assert session_rows(kk) == 1
     assert session_service.current(kk.db, fresh, idle=8 * 3600, absolute=7 * 86400) is not None
+
+
+def test_tries_are_counted_before_the_password_is_checked() -> None:
+    """A burst of tries sent at once: each is counted as it comes, before any hashing ends,
+    so no more than the limit reach the password check."""
+    from kokemus.web.pages import SignInLimits
+
+    limits = SignInLimits(Settings(signin_failures_per_account=5,
+                                   signin_failures_per_address=20))
+    allowed = [limits.charge("admin", "203.0.113.9") == 0 for _ in range(40)]
+    assert sum(allowed) == 5
+    # a success takes its own try back and clears the name's count from that address
+    limits.succeeded("admin", "203.0.113.9")
+    assert limits.charge("admin", "203.0.113.9") == 0
+
+
+def test_failures_from_elsewhere_do_not_lock_the_owner_out() -> None:
+    from kokemus.web.pages import SignInLimits
+
+    limits = SignInLimits(Settings())
+    for _ in range(5):
+        assert limits.charge("admin", "198.51.100.66") == 0
+    assert limits.charge("admin", "198.51.100.66") > 0  # the attacker waits
+    assert limits.charge("admin", "203.0.113.9") == 0  # the owner, at her desk, does not
+    # spread over many addresses, a name still has a ceiling (ten times the limit)
+    for i in range(60):
+        limits.charge("admin", f"192.0.2.{i}")
+    assert limits.charge("admin", "192.0.2.250") > 0
