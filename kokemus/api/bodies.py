@@ -36,9 +36,15 @@ def too_large(limit: int) -> bytes:
                                     f"{limit} bytes", "limit": limit})
 
 
+# Routes under this prefix take any size: only `kokemus serve`'s own loopback route for the
+# command line is there; it needs its token and streams the body (an import's standard
+# input) to a file, never into memory.
+UNBOUNDED_PREFIX = "/api/internal/"
+
+
 class BodyLimit:
     """At most `limit` bytes of body per request; `larger` bytes on the paths `larger_paths`
-    (the batch routes, where 10,000 items must fit)."""
+    (the batch routes, where 10,000 items must fit); none under UNBOUNDED_PREFIX."""
 
     def __init__(self, app: ASGIApp, limit: int, larger: int | None = None,
                  larger_paths: Collection[str] = ()) -> None:
@@ -56,6 +62,9 @@ class BodyLimit:
             return
         if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
             await _answer(send, 422, _NUL)
+            return
+        if scope.get("path", "").startswith(UNBOUNDED_PREFIX):
+            await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope.get("path", ""))
         declared = _content_length(scope)

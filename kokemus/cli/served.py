@@ -204,17 +204,24 @@ def _post(server: Server, args: list[str], stdin: bool) -> dict[str, Any] | None
             "color": sys.stdout.isatty() and "NO_COLOR" not in os.environ, "stdin": stdin}
     headers = {TOKEN_HEADER: server.token, "X-Kokemus-Command": json.dumps(spec)}
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
+    streamed = [0]
     try:
         if stdin:
             headers["Transfer-Encoding"] = "chunked"
-            connection.request("POST", ROUTE, body=_chunks(sys.stdin.buffer),
+            connection.request("POST", ROUTE, body=_chunks(sys.stdin.buffer, streamed),
                                headers=headers, encode_chunked=True)
         else:
             connection.request("POST", ROUTE, headers=headers)
         response = connection.getresponse()
         body = response.read()
-    except (ConnectionRefusedError, ConnectionResetError):
-        return None
+    except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+        if streamed[0]:
+            # part of standard input is gone to the server: running here would import only
+            # the rest, and the server stores nothing of a body it did not read whole
+            raise KokemusError(f"the server at {server.url} closed the connection while "
+                               "reading standard input; nothing was imported, run the "
+                               "command again") from None
+        return None  # nobody answering: a stale file (its pid now another process's)
     finally:
         connection.close()
     if response.status != 200:
@@ -224,6 +231,8 @@ def _post(server: Server, args: list[str], stdin: bool) -> dict[str, Any] | None
     return answer
 
 
-def _chunks(stream: io.BufferedReader | Any, size: int = 1 << 20) -> Any:
+def _chunks(stream: io.BufferedReader | Any, streamed: list[int],
+            size: int = 1 << 20) -> Any:
     while chunk := stream.read(size):
+        streamed[0] += len(chunk)
         yield chunk

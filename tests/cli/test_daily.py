@@ -360,3 +360,15 @@ def test_backup_while_serving_and_restore_into_a_fresh_folder(
     assert forced.returncode == 0
     assert counts(tmp_path / "restored") == original
     served.proc = subprocess.Popen([sys.executable, "-c", "pass"])  # stopped already
+
+
+def test_a_large_standard_input_is_imported_whole_through_the_server(served: Served) -> None:
+    """More than the 4 MiB request limit of other routes: the command's route streams it."""
+    lines = "".join(json.dumps({
+        "id": f"big-{i}", "type": "order_placed", "customer": f"big-c{i % 500}",
+        "channel": "web", "occurred_at": "2026-05-01T12:00:00+03:00",
+        "properties": {"note": "x" * 200}}) + "\n" for i in range(25_000))
+    assert len(lines) > 6 * 2**20
+    piped = kokemus("import", "events", "-w", WS, "-", env=served.env, stdin=lines)
+    assert piped.stdout == ("events: 25000 rows read, 25000 accepted, 0 duplicates, "
+                            "0 rejected\n"), piped.stdout + piped.stderr
