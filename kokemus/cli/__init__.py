@@ -21,6 +21,7 @@ from kokemus.cli.common import (
     LimitOpt,
     OffsetOpt,
     WorkspaceOpt,
+    actor,
     caption,
     err,
     out,
@@ -290,12 +291,12 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key; its secret is printed once and stored only as a hash."""
-    from kokemus.services import access, audit
+    from kokemus.services import access
 
     with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
         secret = access.create_key(kk.db, ws.slug, name, set(scope or ["ingest"]),
-                                   actor=audit.cli_actor())
+                                   actor=actor())
     err.print(f"key for workspace '{ws.slug}' (shown only now):")
     stdout().write(secret + "\n")
 
@@ -330,10 +331,10 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix.")]
                 data_dir: DataDir = None) -> None:
     """Revoke a key by its prefix (the part after kk_); a running server refuses it within
     seconds."""
-    from kokemus.services import access, audit
+    from kokemus.services import access
 
     with stores(data_dir) as kk:
-        access.revoke_key(kk.db, prefix, actor=audit.cli_actor())
+        access.revoke_key(kk.db, prefix, actor=actor())
     out.print(f"revoked {prefix}")
 
 

@@ -68,6 +68,7 @@ class Invocation:
     err: Console
     cwd: Path
     stdin: Path | None = None  # the forwarded standard input, kept in a file
+    user: str | None = None  # the caller's operating-system user, for the audit log
 
 
 _invocation: ContextVar[Invocation | None] = ContextVar("kokemus_invocation", default=None)
@@ -75,6 +76,24 @@ _invocation: ContextVar[Invocation | None] = ContextVar("kokemus_invocation", de
 
 def invocation() -> Invocation | None:
     return _invocation.get()
+
+
+def actor() -> str:
+    """Who the audit log names for this command: the operating-system user who typed it,
+    also when a server runs it for them."""
+    from kokemus.services import audit
+
+    inv = invocation()
+    if inv is not None and inv.user:
+        return f"cli:{inv.user}"[:200]
+    return audit.cli_actor()
+
+
+def confirmed(flag: str) -> None:
+    """The person at this terminal said yes: a server that runs the command for us gets
+    the flag that says so, instead of asking on its own terminal."""
+    if argv is not None and flag not in argv:
+        argv.append(flag)
 
 
 @contextmanager

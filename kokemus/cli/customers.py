@@ -19,7 +19,10 @@ import typer
 from kokemus.cli.common import (
     DataDir,
     WorkspaceOpt,
+    actor,
+    confirmed,
     err,
+    invocation,
     out,
     reports_errors,
     resolve,
@@ -28,6 +31,7 @@ from kokemus.cli.common import (
     workspace_for,
     write_json,
 )
+from kokemus.domain.errors import KokemusError
 
 customers_app = typer.Typer(
     help="A customer's data: export it, erase it, record and show consent.",
@@ -70,14 +74,14 @@ def export(
     data_dir: DataDir = None,
 ) -> None:
     """Everything held about one customer (or account) as one JSON document."""
-    from kokemus.services import audit, privacy
+    from kokemus.services import privacy
 
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
         if account:
-            document = privacy.export_account(kk, ws, customer, actor=audit.cli_actor())
+            document = privacy.export_account(kk, ws, customer, actor=actor())
         else:
-            document = privacy.export_customer(kk, ws, customer, actor=audit.cli_actor())
+            document = privacy.export_customer(kk, ws, customer, actor=actor())
     _write(document, output)
 
 
@@ -93,13 +97,17 @@ def erase(
     data_dir: DataDir = None,
 ) -> None:
     """Erase one customer from both stores; it cannot be undone (see docs/privacy.md)."""
-    from kokemus.services import audit, privacy
+    from kokemus.services import privacy
 
-    if not yes and not typer.confirm(f"Erase customer '{customer}' for good?"):
-        raise typer.Exit(1)
+    if not yes:
+        if invocation() is not None:  # run for a caller by the server: nobody to ask here
+            raise KokemusError("erasing needs --yes")
+        if not typer.confirm(f"Erase customer '{customer}' for good?"):
+            raise typer.Exit(1)
+        confirmed("--yes")  # a server running this for us must not ask again
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
-        done = privacy.erase_customer(kk, ws, customer, actor=audit.cli_actor(),
+        done = privacy.erase_customer(kk, ws, customer, actor=actor(),
                                       mode=mode.value)
     verb = "anonymized" if done.mode == "anonymize" else "deleted"
     out.print(f"erased {customer} from '{ws.slug}': profile {'removed' if done.profile else 'none'}"
@@ -126,13 +134,13 @@ def consent(
 ) -> None:
     """Record one consent statement of a customer."""
     from kokemus.domain.privacy import ConsentStatement
-    from kokemus.services import audit, consents
+    from kokemus.services import consents
 
     statement = ConsentStatement(purpose=purpose.value, granted=granted, at=at,
                                  channel=channel, text_version=text_version)
     with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
-        consents.record(kk.db, ws, customer, statement, source="cli", actor=audit.cli_actor())
+        consents.record(kk.db, ws, customer, statement, source="cli", actor=actor())
     out.print(f"{customer}: {purpose.value} {'granted' if granted else 'withdrawn'}")
 
 

@@ -15,6 +15,7 @@ not answering, and ignored.
 
 from __future__ import annotations
 
+import getpass
 import http.client
 import io
 import json
@@ -85,7 +86,7 @@ _one_at_a_time = threading.Lock()
 
 
 def run_here(kk: Kokemus, args: list[str], cwd: Path, columns: int, color: bool,
-             stdin: Path | None) -> tuple[str, str, int]:
+             stdin: Path | None, user: str | None = None) -> tuple[str, str, int]:
     """Run a command in this process on `kk`: its standard output, error and exit code."""
     import click
     from rich.console import Console
@@ -95,7 +96,7 @@ def run_here(kk: Kokemus, args: list[str], cwd: Path, columns: int, color: bool,
 
     out, err = io.StringIO(), io.StringIO()
     inv = Invocation(
-        kokemus=kk, cwd=cwd, stdin=stdin,
+        kokemus=kk, cwd=cwd, stdin=stdin, user=user,
         out=Console(file=out, width=columns, force_terminal=color, highlight=color,
                     color_system="standard" if color else None),
         err=Console(file=err, width=columns, highlight=False, color_system=None),
@@ -137,6 +138,7 @@ def install(app: FastAPI, kk: Kokemus, server: Server) -> None:
             columns = int(spec.get("columns", 80))
             color = bool(spec.get("color", False))
             reads_stdin = bool(spec.get("stdin", False))
+            user = str(spec["user"])[:100] if spec.get("user") else None
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"detail": "bad command"}, status_code=400)
         stdin = None
@@ -149,7 +151,7 @@ def install(app: FastAPI, kk: Kokemus, server: Server) -> None:
                     async for chunk in request.stream():
                         file.write(chunk)
             text, errors, code = await run_in_threadpool(run_here, kk, args, cwd, columns,
-                                                         color, stdin)
+                                                         color, stdin, user)
         finally:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -201,7 +203,8 @@ def _post(server: Server, args: list[str], stdin: bool) -> dict[str, Any] | None
     parts = urlsplit(server.url)
     columns = shutil.get_terminal_size().columns
     spec = {"args": args, "cwd": str(Path.cwd()), "columns": columns,
-            "color": sys.stdout.isatty() and "NO_COLOR" not in os.environ, "stdin": stdin}
+            "color": sys.stdout.isatty() and "NO_COLOR" not in os.environ, "stdin": stdin,
+            "user": _os_user()}
     headers = {TOKEN_HEADER: server.token, "X-Kokemus-Command": json.dumps(spec)}
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
     streamed = [0]
@@ -229,6 +232,13 @@ def _post(server: Server, args: list[str], stdin: bool) -> dict[str, Any] | None
                            f"(HTTP {response.status}); is {SERVER_FILE} its own?")
     answer: dict[str, Any] = json.loads(body)
     return answer
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return None
 
 
 def _chunks(stream: io.BufferedReader | Any, streamed: list[int],

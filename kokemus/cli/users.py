@@ -14,6 +14,7 @@ from kokemus.cli.common import (
     DataDir,
     LimitOpt,
     OffsetOpt,
+    actor,
     caption,
     out,
     reports_errors,
@@ -42,15 +43,15 @@ def users_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user with a generated password, printed once."""
-    from kokemus.services import access, audit
+    from kokemus.services import access
 
     if (workspace is None) != (role is None):
         raise typer.BadParameter("--workspace and --role go together")
     with stores(data_dir) as kk:
         password = access.create_user(kk.db, username, admin=admin, language=language,
-                                      actor=audit.cli_actor())
+                                      actor=actor())
         if workspace is not None and role is not None:
-            access.grant(kk.db, username, workspace, role, actor=audit.cli_actor())
+            access.grant(kk.db, username, workspace, role, actor=actor())
     out.print(f"created user {username} with password {password} (shown only now)")
 
 
@@ -59,10 +60,10 @@ def users_create(
 def users_grant(username: UserArg, workspace: WorkspaceArg, role: RoleArg,
                 data_dir: DataDir = None) -> None:
     """Give a user a role in a workspace (replacing the role they had there)."""
-    from kokemus.services import access, audit
+    from kokemus.services import access
 
     with stores(data_dir) as kk:
-        access.grant(kk.db, username, workspace, role, actor=audit.cli_actor())
+        access.grant(kk.db, username, workspace, role, actor=actor())
     out.print(f"{username} is {role.value} in {workspace}")
 
 
@@ -70,10 +71,10 @@ def users_grant(username: UserArg, workspace: WorkspaceArg, role: RoleArg,
 @reports_errors
 def users_revoke(username: UserArg, workspace: WorkspaceArg, data_dir: DataDir = None) -> None:
     """Take away a user's role in a workspace; their next request no longer sees it."""
-    from kokemus.services import access, audit
+    from kokemus.services import access
 
     with stores(data_dir) as kk:
-        access.revoke(kk.db, username, workspace, actor=audit.cli_actor())
+        access.revoke(kk.db, username, workspace, actor=actor())
     out.print(f"{username} has no role in {workspace} any more")
 
 
@@ -85,10 +86,10 @@ def users_disable(
     data_dir: DataDir = None,
 ) -> None:
     """Disable a user: their sessions end at once and they cannot sign in (--enable undoes)."""
-    from kokemus.services import access, audit
+    from kokemus.services import access
 
     with stores(data_dir) as kk:
-        access.disable_user(kk.db, username, disabled=not enable, actor=audit.cli_actor())
+        access.disable_user(kk.db, username, disabled=not enable, actor=actor())
     out.print(f"{username} {'enabled' if enable else 'disabled; their sessions have ended'}")
 
 

@@ -372,3 +372,29 @@ def test_a_large_standard_input_is_imported_whole_through_the_server(served: Ser
     piped = kokemus("import", "events", "-w", WS, "-", env=served.env, stdin=lines)
     assert piped.stdout == ("events: 25000 rows read, 25000 accepted, 0 duplicates, "
                             "0 rejected\n"), piped.stdout + piped.stderr
+
+
+def test_erasure_beside_the_server_asks_here_once_and_names_the_caller(
+    served: Served
+) -> None:
+    """The question is asked at the caller's terminal, never on the server's; the audit log
+    names the caller's operating-system user, not the server's."""
+    from kokemus import bootstrap
+    from kokemus.config import load_settings
+    from kokemus.services import audit
+
+    env = {**served.env, "LOGNAME": "aila", "USER": "aila"}  # the server runs as another
+    refused = kokemus("customers", "erase", "nobody-here", "-w", WS, env=env,
+                      stdin="n\n", check=False)
+    assert refused.returncode == 1 and "for good?" in refused.stdout
+    asked = kokemus("customers", "erase", "nobody-here", "-w", WS, env=env,
+                    stdin="y\n", check=False)
+    # confirmed here, run there with --yes: the answer is the erasure's own, not a prompt
+    assert asked.returncode == 1
+    assert "no customer 'nobody-here'" in asked.stderr, asked.stdout + asked.stderr
+    kokemus("import", "events", "-w", WS, "-", env=env, stdin=events("audited", 1))
+    kokemus("customers", "export", "audited-c0", "-w", WS, "-o", str(served.root / "x.json"),
+            env=env)
+    with bootstrap.build(load_settings(data_dir=served.root / "kokemus-data")) as kk:
+        rows, _ = audit.entries(kk.db, workspace=WS)
+    assert (rows[0]["action"], rows[0]["actor"]) == ("customer.export", "cli:aila")
