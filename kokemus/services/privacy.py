@@ -14,7 +14,8 @@ invitations, events and survey responses. Every export is written to the audit l
 - *Kept in the app store*: the customer id, twice, and nothing else about them. The audit
   log keeps the fact of the erasure (who, when, what was removed, counted): an erasure has
   to be demonstrable (GDPR art. 5(2), 17 and 19), and it must name whom it erased or it
-  proves nothing. The opt-out list keeps the id as a suppression entry: if the same id
+  proves nothing. The log's earlier entries about the customer (consents, exports) keep
+  what was done, by whom and when, but lose the id and their details. The opt-out list keeps the id as a suppression entry: if the same id
   comes back (a later import from a CRM that was not cleaned) no survey reaches the person,
   which is what they asked for. Neither says anything about the person but the id, and
   neither holds the pseudonym below, so the two cannot be joined to what stays.
@@ -55,7 +56,7 @@ from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, update
 
 from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
@@ -65,7 +66,7 @@ from kokemus.services.retention import without_free_text
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 from kokemus.storage import responses as response_store
-from kokemus.storage.tables import accounts, customers, invitations, opt_outs
+from kokemus.storage.tables import accounts, audit_log, customers, invitations, opt_outs
 from kokemus.storage.tables import consents as consent_table
 
 Mode = Literal["anonymize", "delete"]
@@ -226,6 +227,11 @@ def erase_customer(kk: Kokemus, workspace: ActiveWorkspace, customer: str, *, ac
         if not (profile or invited or stated or events or answers):
             raise NotFound(f"no customer '{customer}' in workspace '{workspace.slug}' "
                            "(nothing to erase)")
+        # the log's earlier entries about her (consents, exports) keep what was done and
+        # by whom, not whose: only the erasure itself names her (see the module's text)
+        conn.execute(update(audit_log).where(
+            audit_log.c.workspace == workspace.slug, audit_log.c.target == customer,
+            audit_log.c.action.like("customer.%")).values(target=None, detail=None))
         if not suppressed:
             conn.execute(insert(opt_outs).values(
                 workspace_id=workspace.id, customer=customer, source="erasure",

@@ -212,6 +212,9 @@ def test_erasure_leaves_no_trace_in_any_store_and_keeps_the_aggregates(
     erased = next(e for e in entries if e["action"] == "customer.erase")
     assert (erased["actor"], erased["target"]) == ("cli:tester", CUSTOMER)
     assert anonymous["customer"] not in repr(entries)
+    # earlier entries about her (her consent, an export) keep what was done, not whose
+    assert [e["action"] for e in entries if CUSTOMER in repr(e)] == ["customer.erase"]
+    assert "customer.consent" in [e["action"] for e in entries]
     # she gets no survey again, even if her id comes back; a second erasure finds nothing
     assert not consents.may_contact(kk.db, planted.id, CUSTOMER, "surveys")
     with pytest.raises(NotFound):
