@@ -356,8 +356,7 @@ class EventStore:
                 pending.future.set_result(pending.stored)
 
     def _store(self, group: list[_Pending]) -> None:
-        if (all(isinstance(p.batch, list) for p in group)
-                and sum(len(p.batch) for p in group) <= _FEW_ROWS):
+        if all(isinstance(p.batch, list) for p in group):
             self._store_rows(group)
             return
         tables = [_table(p.batch) if isinstance(p.batch, list) else
@@ -391,9 +390,10 @@ class EventStore:
             pending.stored = {key[1] for key in mine if stored is None or key in stored}
 
     def _store_rows(self, group: list[_Pending]) -> None:
-        """`_store` for a few events given as Rows: the same steps (a key sent twice in the
-        group stored once, for the first; a plain insert first, the checking one if a key
-        was stored before) in plain Python, bound as values."""
+        """`_store` for events given as Rows: the same steps (a key sent twice in the group
+        stored once, for the first; a plain insert first, the checking one if a key was
+        stored before) in plain Python; a few rows bound as values, a backlog of them as one
+        Arrow table (not one per request, concatenated)."""
         seen: set[tuple[int, str]] = set()
         rows: Rows = []
         keys: list[list[tuple[int, str]]] = []
@@ -409,16 +409,24 @@ class EventStore:
             keys.append(mine)
         first = self._next_seq
         self._next_seq += len(rows)
-        values = [value for i, row in enumerate(rows) for value in (*row, first + i)]
-        statement = (f"INSERT INTO events ({', '.join(_INSERTED)}, received_at) VALUES "
-                     + ", ".join([_ROW] * len(rows)))
         stored: set[tuple[int, str]] | None = None
-        try:
-            self._con.execute(statement, values)
-        except duckdb.ConstraintException:
-            stored = set(self._con.execute(
-                statement + " ON CONFLICT DO NOTHING RETURNING workspace_id, id",
-                values).fetchall())
+        if len(rows) > _FEW_ROWS:  # a backlog of single events: one Arrow table for all
+            batch = _table(rows).append_column(
+                "seq", pa.array(np.arange(first, first + len(rows), dtype=np.int64)))
+            try:
+                self._insert(batch, checked=False)
+            except duckdb.ConstraintException:
+                stored = set(self._insert(batch, checked=True) or [])
+        else:
+            values = [value for i, row in enumerate(rows) for value in (*row, first + i)]
+            statement = (f"INSERT INTO events ({', '.join(_INSERTED)}, received_at) VALUES "
+                         + ", ".join([_ROW] * len(rows)))
+            try:
+                self._con.execute(statement, values)
+            except duckdb.ConstraintException:
+                stored = set(self._con.execute(
+                    statement + " ON CONFLICT DO NOTHING RETURNING workspace_id, id",
+                    values).fetchall())
         for pending, mine in zip(group, keys, strict=True):
             pending.stored = {key[1] for key in mine if stored is None or key in stored}
 
