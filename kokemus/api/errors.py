@@ -33,7 +33,7 @@ _MEANING = {
     400: "invalid_json: the body is not JSON.",
     401: "unauthorized: no key, an unknown key or a revoked key.",
     403: "forbidden: the key lacks the scope, or names another workspace.",
-    404: "unknown_workspace, unknown_survey, unknown_...: a name the workspace does not "
+    404: "unknown_survey, unknown_channel: a name the workspace does not "
          "have (with `known`); not_found: no such resource.",
     409: "conflict: the id belongs to another survey's response or invitation.",
     413: "body_too_large: the body is over the limit (`limit`, bytes); batch_too_large: "
@@ -62,10 +62,6 @@ def body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 def unknown_survey(survey_id: str, slug: str, known: list[str]) -> ApiError:
     return ApiError(404, "unknown_survey", f"no survey '{survey_id}' in workspace '{slug}'",
                     known=known)
-
-
-def unknown_workspace(slug: str) -> ApiError:
-    return ApiError(404, "unknown_workspace", f"no workspace '{slug}'")
 
 
 def install(app: FastAPI) -> None:

@@ -68,7 +68,10 @@ def write_server_file(data_dir: Path, server: Server, host: str, port: int) -> N
     url = f"http://{netloc}:{port}"
     path = data_dir / SERVER_FILE
     part = data_dir / f".{SERVER_FILE}.{os.getpid()}"
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with suppress(FileNotFoundError):  # a leftover (pids repeat in containers) or a plant
+        part.unlink()
+    # a new file of our own, 0600 from its first byte: never through a link, never reused
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as file:
         json.dump({"url": url, "pid": os.getpid(), "token": server.token}, file)
     os.replace(part, path)

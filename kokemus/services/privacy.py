@@ -15,10 +15,11 @@ invitations, events and survey responses. Every export is written to the audit l
   log keeps the fact of the erasure (who, when, what was removed, counted): an erasure has
   to be demonstrable (GDPR art. 5(2), 17 and 19), and it must name whom it erased or it
   proves nothing. The log's earlier entries about the customer (consents, exports) keep
-  what was done, by whom and when, but lose the id and their details. The opt-out list keeps the id as a suppression entry: if the same id
-  comes back (a later import from a CRM that was not cleaned) no survey reaches the person,
-  which is what they asked for. Neither says anything about the person but the id, and
-  neither holds the pseudonym below, so the two cannot be joined to what stays.
+  what was done, by whom and when, but lose the id and their details. The opt-out list
+  keeps the id as a suppression entry: if the same id comes back (a later import from a
+  CRM that was not cleaned) no survey reaches the person, which is what they asked for.
+  Neither says anything about the person but the id, and neither holds the pseudonym
+  below, so the two cannot be joined to what stays.
 - *Event store, by default (`mode="anonymize"`)*: the customer's events and answers stay
   as facts about the business, without the person: the customer id is replaced by one
   random pseudonym (secrets.token_hex: not derived from the id, and written nowhere else,

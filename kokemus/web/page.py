@@ -35,6 +35,8 @@ SECURITY_HEADERS = {
                                "frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    # pages hold personal data, and some a password or key shown once: kept by no cache
+    "Cache-Control": "no-store",
 }
 
 

@@ -148,7 +148,7 @@ def test_key_without_ingest_scope_is_403(
     assert "lacks the 'ingest' scope" in answer.json()["message"]
 
 
-def test_unknown_workspace_is_404_and_another_workspace_403(
+def test_another_workspace_is_403_whether_it_exists_or_not(
         client: TestClient, auth: dict[str, str], kk: Kokemus) -> None:
     from kokemus.services import workspaces
     from kokemus.workspace import document
@@ -156,13 +156,14 @@ def test_unknown_workspace_is_404_and_another_workspace_403(
 
     answer = client.post("/api/v1/events", json=[event(1)],
                          headers={**auth, "X-Kokemus-Workspace": "no-such"})
-    assert answer.status_code == 404 and answer.json()["error"] == "unknown_workspace"
+    assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+    unknown = answer.json()
     other = document.loads(STARTER.read_text().replace("workspace: my-company",
                                                        "workspace: other"))
     workspaces.apply(kk.db, other)
     answer = client.post("/api/v1/events", json=[event(1)],
                          headers={**auth, "X-Kokemus-Workspace": "other"})
-    assert answer.status_code == 403
+    assert answer.status_code == 403 and answer.json() == unknown  # existence not confirmed
 
 
 def test_one_workspace_never_sees_another_workspaces_data(

@@ -165,9 +165,8 @@ def test_an_unknown_survey_is_named_the_same_way_by_every_route(
                                  "known": ["after-delivery"]}
     workspace_answer = client.get("/api/v1/scores", headers={**auth,
                                                               "X-Kokemus-Workspace": "nope"})
-    assert workspace_answer.status_code == 404
-    assert workspace_answer.json() == {"error": "unknown_workspace",
-                                       "message": "no workspace 'nope'"}
+    assert workspace_answer.status_code == 403  # another workspace, existing or not
+    assert workspace_answer.json()["error"] == "forbidden"
 
 
 # --------------------------------------------------------------- the response API
