@@ -44,7 +44,7 @@ def test_sequence_is_monotonic_across_restarts(
             rows = cur.execute("SELECT id, seq FROM events ORDER BY seq").fetchall()
     finally:
         reopened.close()
-        kk.events = EventStore(path)
+        kk.opened_events = None  # the fixture opens it again when it is next used
     assert [r[0] for r in rows] == ["a", "b", "c"]
     assert rows[2][1] > rows[1][1] > rows[0][1]
 
