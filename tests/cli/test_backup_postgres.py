@@ -4,12 +4,10 @@ goes on numbering its rows after the restored ones (its sequences were moved on)
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from kokemus import bootstrap
@@ -18,7 +16,7 @@ from kokemus.cli.backup import app_store_counts, event_counts
 from kokemus.config import load_settings
 from kokemus.services import access
 from tests.cli.test_cli import home  # noqa: F401  (the fixture)
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, pg_schema
 
 runner = CliRunner()
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs KOKEMUS_TEST_DATABASE_URL")
@@ -27,15 +25,8 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="needs KOKEMUS_TEST_DATABASE_
 @pytest.fixture
 def second_schema() -> Iterator[str]:
     assert PG_URL
-    schema = f"r_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with pg_schema(PG_URL) as url:
+        yield url
 
 
 def test_backup_from_postgresql_restores_into_another_database(
