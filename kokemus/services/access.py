@@ -39,8 +39,9 @@ class KeyOwner:
     version: int  # the workspace's current version, so callers can cache its document
 
 
-def _digest(secret: str) -> str:
-    # API keys are long random secrets, so one fast hash suffices (a password needs argon2).
+def digest(secret: str) -> str:
+    # API keys and session tokens are long random secrets: one fast hash suffices (a
+    # password needs argon2).
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -55,11 +56,9 @@ def create_key(db: Engine, workspace: str, name: str, scopes: set[str], *,
     prefix = secrets.token_hex(4)
     secret = f"kk_{prefix}_{secrets.token_urlsafe(32)}"
     with db.begin() as conn:
-        ws_id = conn.execute(select(workspaces.c.id).where(workspaces.c.slug == workspace)).scalar()
-        if ws_id is None:
-            raise NotFound(f"no workspace '{workspace}'")
+        ws_id = _workspace_id(conn, workspace)
         conn.execute(insert(api_keys).values(
-            workspace_id=ws_id, name=name, prefix=prefix, secret_hash=_digest(secret),
+            workspace_id=ws_id, name=name, prefix=prefix, secret_hash=digest(secret),
             scopes=" ".join(sorted(scopes)), created_at=datetime.now(UTC),
         ))
         audit.record(conn, actor, "key.create", workspace=workspace, target=prefix,
@@ -81,7 +80,7 @@ def verify_key(db: Engine, secret: str) -> KeyOwner | None:
         ).first()
     if row is None or row.revoked_at is not None:
         return None
-    if not hmac.compare_digest(row.secret_hash, _digest(secret)):
+    if not hmac.compare_digest(row.secret_hash, digest(secret)):
         return None
     return KeyOwner(row.id, row.slug, frozenset(row.scopes.split()), row.name, row.version)
 
@@ -208,6 +207,11 @@ def _workspace_id(conn: Connection, slug: str) -> int:
     return int(found)
 
 
+def _held(conn: Connection, user_id: int, ws_id: int) -> str | None:
+    return conn.execute(select(memberships.c.role).where(
+        memberships.c.user_id == user_id, memberships.c.workspace_id == ws_id)).scalar()
+
+
 def grant(db: Engine, username: str, workspace: str, role: Role | str, *,
           actor: str = "system") -> None:
     """Give `username` a role in `workspace` (replacing the role they had there)."""
@@ -217,8 +221,7 @@ def grant(db: Engine, username: str, workspace: str, role: Role | str, *,
         raise Invalid(f"role must be one of {', '.join(Role)}; got '{role}'") from None
     with db.begin() as conn:
         user_id, ws_id = _user_id(conn, username), _workspace_id(conn, workspace)
-        had = conn.execute(select(memberships.c.role).where(
-            memberships.c.user_id == user_id, memberships.c.workspace_id == ws_id)).scalar()
+        had = _held(conn, user_id, ws_id)
         if had == role:
             return
         if had is not None:
@@ -237,8 +240,7 @@ def revoke(db: Engine, username: str, workspace: str, *, actor: str = "system") 
     """Take away `username`'s role in `workspace`: from their next request it is gone."""
     with db.begin() as conn:
         user_id, ws_id = _user_id(conn, username), _workspace_id(conn, workspace)
-        had = conn.execute(select(memberships.c.role).where(
-            memberships.c.user_id == user_id, memberships.c.workspace_id == ws_id)).scalar()
+        had = _held(conn, user_id, ws_id)
         if had is None:
             raise NotFound(f"user '{username}' has no role in workspace '{workspace}'")
         conn.execute(delete(memberships).where(
@@ -294,14 +296,18 @@ def role_in(db: Engine, user_id: int, workspace: str) -> Role | None:
     return Role(found) if found is not None else None
 
 
-def visible_workspaces(db: Engine, user_id: int, *, admin: bool) -> list[str]:
-    """The workspaces a user may see, by slug: all of them for an administrator."""
-    query = select(workspaces.c.slug).order_by(workspaces.c.slug)
-    if not admin:
-        query = query.join(memberships, memberships.c.workspace_id == workspaces.c.id).where(
-            memberships.c.user_id == user_id)
+def workspace_roles(db: Engine, user_id: int, *, admin: bool) -> dict[str, Role | None]:
+    """The workspaces a user may see, by slug, with their role in each; an administrator
+    sees all of them and needs no role (None: every permission)."""
     with db.connect() as conn:
-        return list(conn.execute(query).scalars())
+        if admin:
+            slugs = conn.execute(select(workspaces.c.slug).order_by(workspaces.c.slug))
+            return dict.fromkeys(slugs.scalars())
+        held = conn.execute(
+            select(workspaces.c.slug, memberships.c.role)
+            .join(memberships, memberships.c.workspace_id == workspaces.c.id)
+            .where(memberships.c.user_id == user_id).order_by(workspaces.c.slug))
+        return {slug: Role(role) for slug, role in held}
 
 
 def has_users(db: Engine) -> bool:

@@ -6,13 +6,13 @@ sign-in, whichever comes first."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from kokemus.services.access import digest as _digest
 from kokemus.storage.tables import sessions, users
 
 # Seen-at is written at most this often per session: a page view should not be a write.
@@ -27,10 +27,6 @@ class Viewer:
     username: str
     language: str
     is_admin: bool
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def start(db: Engine, user_id: int, address: str | None = None) -> str:

@@ -36,6 +36,18 @@ def _back(request: Request, slug: str, key: str, **params: str) -> Response:
     return RedirectResponse(f"/w/{slug}/members", status_code=303)
 
 
+def _refused(request: Request, member: Member, csrf: str,
+             username: str | None = None) -> Response | None:
+    """The page with the reason a form is refused: an expired form, or an owner acting on
+    their own role (which would lock them out); None when it may go on."""
+    lang = sessions.language(request)
+    if not sessions.csrf_ok(request, csrf):
+        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
+    if username is not None and username == member.viewer.username:
+        return _page(request, member, 422, error=i18n.translate("members.not_yourself", lang))
+    return None
+
+
 @router.get("/w/{slug}/members")
 def members_page(request: Request, member: Owner) -> Response:
     return _page(request, member)
@@ -46,20 +58,20 @@ def add_member(request: Request, member: Owner, username: Annotated[str, Form()]
                role: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     """Give a person a role here; a name nobody has yet becomes a new user, whose generated
     password this page shows once."""
-    lang = sessions.language(request)
-    if not sessions.csrf_ok(request, csrf):
-        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
     name, db, slug = username.strip(), kokemus(request).db, member.workspace.slug
-    if name == member.viewer.username:
-        return _page(request, member, 422, error=i18n.translate("members.not_yourself", lang))
+    if refused := _refused(request, member, csrf, name):
+        return refused
+    if role not in {r.value for r in Role}:
+        return _page(request, member, 422,
+                     error=i18n.translate("members.bad_role", sessions.language(request)))
     password = None
     try:
-        Role(role)
-        if not any(p["username"] == name for p in access.list_users(db)):
-            password = access.create_user(db, name, language=lang, actor=member.actor)
-        access.grant(db, name, slug, role, actor=member.actor)
-    except ValueError:
-        return _page(request, member, 422, error=i18n.translate("members.bad_role", lang))
+        try:
+            access.grant(db, name, slug, role, actor=member.actor)
+        except NotFound:  # nobody has the name yet: a new user, in the owner's language
+            password = access.create_user(db, name, language=sessions.language(request),
+                                          actor=member.actor)
+            access.grant(db, name, slug, role, actor=member.actor)
     except Invalid as exc:
         return _page(request, member, 422, error=str(exc))
     if password is None:
@@ -70,11 +82,8 @@ def add_member(request: Request, member: Owner, username: Annotated[str, Form()]
 @router.post("/w/{slug}/members/{username}/revoke")
 def revoke_member(request: Request, username: str, member: Owner,
                   csrf: Annotated[str, Form()] = "") -> Response:
-    lang = sessions.language(request)
-    if not sessions.csrf_ok(request, csrf):
-        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
-    if username == member.viewer.username:
-        return _page(request, member, 422, error=i18n.translate("members.not_yourself", lang))
+    if refused := _refused(request, member, csrf, username):
+        return refused
     try:
         access.revoke(kokemus(request).db, username, member.workspace.slug, actor=member.actor)
     except NotFound as exc:
@@ -86,9 +95,8 @@ def revoke_member(request: Request, username: str, member: Owner,
 def create_key(request: Request, member: Owner, name: Annotated[str, Form()] = "",
                scope: Annotated[list[str] | None, Form()] = None,
                csrf: Annotated[str, Form()] = "") -> Response:
-    lang = sessions.language(request)
-    if not sessions.csrf_ok(request, csrf):
-        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
+    if refused := _refused(request, member, csrf):
+        return refused
     try:
         secret = access.create_key(kokemus(request).db, member.workspace.slug, name.strip(),
                                    set(scope or []), actor=member.actor)
@@ -100,9 +108,8 @@ def create_key(request: Request, member: Owner, name: Annotated[str, Form()] = "
 @router.post("/w/{slug}/keys/{prefix}/revoke")
 def revoke_key(request: Request, prefix: str, member: Owner,
                csrf: Annotated[str, Form()] = "") -> Response:
-    lang = sessions.language(request)
-    if not sessions.csrf_ok(request, csrf):
-        return _page(request, member, 400, error=i18n.translate("login.expired", lang))
+    if refused := _refused(request, member, csrf):
+        return refused
     try:
         # only a key of this workspace: an owner here cannot revoke another workspace's key
         access.revoke_key(kokemus(request).db, prefix, workspace=member.workspace.slug,

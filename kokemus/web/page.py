@@ -75,13 +75,14 @@ class Forbidden(Exception):
         self.permission = permission
 
 
-def visible_workspaces(request: Request, viewer: Viewer) -> list[str]:
-    cached = getattr(request.state, "visible", None)
+def workspace_roles(request: Request, viewer: Viewer) -> dict[str, Role | None]:
+    """The viewer's workspaces and role in each (read once per request)."""
+    cached: dict[str, Role | None] | None = getattr(request.state, "roles", None)
     if cached is None:
-        cached = access.visible_workspaces(request.app.state.kokemus.db, viewer.id,
-                                           admin=viewer.is_admin)
-        request.state.visible = cached
-    return list(cached)
+        cached = access.workspace_roles(request.app.state.kokemus.db, viewer.id,
+                                        admin=viewer.is_admin)
+        request.state.roles = cached
+    return cached
 
 
 def member(permission: Permission) -> Callable[..., Member]:
@@ -89,16 +90,15 @@ def member(permission: Permission) -> Callable[..., Member]:
 
     def dependency(request: Request, slug: str) -> Member:
         viewer = sessions.require_viewer(request)
-        visible = visible_workspaces(request, viewer)
-        db = request.app.state.kokemus.db
-        role = None if viewer.is_admin else access.role_in(db, viewer.id, slug)
-        if slug not in visible or (role is None and not viewer.is_admin):
+        roles = workspace_roles(request, viewer)
+        visible = list(roles)
+        if slug not in roles:
             raise PageNotFound(slug, visible)
         try:
-            active = workspace_service.get(db, slug)
+            active = workspace_service.get(request.app.state.kokemus.db, slug)
         except NotFound:
             raise PageNotFound(slug, visible) from None
-        found = Member(viewer, active, role, visible)
+        found = Member(viewer, active, roles[slug], visible)
         request.state.member = found
         if not found.can(permission):
             raise Forbidden(found, permission)

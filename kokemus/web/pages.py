@@ -28,7 +28,7 @@ from kokemus.web.page import (
     Reader,
     SignedIn,
     render,
-    visible_workspaces,
+    workspace_roles,
 )
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -196,7 +196,7 @@ def switch_language(code: str, next: str | None = None) -> Response:
 
 @router.get("/")
 def home(request: Request, viewer: SignedIn) -> Response:
-    slugs = visible_workspaces(request, viewer)
+    slugs = list(workspace_roles(request, viewer))
     if not slugs:
         return render(request, "empty.html", admin=viewer.is_admin)
     return RedirectResponse(f"/w/{slugs[0]}", status_code=303)
