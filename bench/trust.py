@@ -24,7 +24,7 @@ from cli_startup import measure_cli
 from ingest import workspace
 from loadgen import Server, log
 from trust_body import measure_body
-from trust_signin import SERVER_ENV, measure_signin, wrong_sign_in
+from trust_signin import SERVER_ENV, measure_signin
 
 TARGETS = {"body_413_ms": 100.0, "body_rss_growth_mb": 50.0, "signin_rss_growth_mb": 300.0,
            "cli_help_s": 0.5, "cli_light_s": 1.5}
@@ -40,7 +40,6 @@ def main() -> None:
             measure_body(url, server.proc.pid, key, size=40 * 2**20)  # warm-up
             body = measure_body(url, server.proc.pid, key)
             log(f"body: {body['body_413_ms']} ms, +{body['body_rss_growth_mb']} MB")
-            wrong_sign_in("127.0.0.1", server.port, 10_000)  # warm-up: one check first
             signin = measure_signin(url, server.proc.pid)
             log(f"sign-in burst: +{signin['signin_rss_growth_mb']} MB")
         finally:

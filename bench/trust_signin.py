@@ -58,6 +58,7 @@ def measure_signin(url: str, pid: int, burst: int = BURST) -> dict[str, Any]:
     """Send `burst` wrong sign-ins at once to the server at `url` (process `pid`)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    wrong_sign_in(host, port, 10_000)  # warm up: one check first, not measured
     process = psutil.Process(pid)
     rest = process.memory_info().rss
     peak = [rest]
@@ -87,9 +88,7 @@ def main() -> None:
         log("starting kokemus serve")
         server = Server(data, env=SERVER_ENV)
         try:
-            url = f"http://127.0.0.1:{server.port}"
-            wrong_sign_in("127.0.0.1", server.port, 10_000)  # warm up: one check first
-            figures = measure_signin(url, server.proc.pid)
+            figures = measure_signin(f"http://127.0.0.1:{server.port}", server.proc.pid)
         finally:
             server.stop()
     log(f"sign-in burst: {figures}")
