@@ -476,3 +476,12 @@ class FeedbackPolicy(Model):
     @property
     def link_seconds(self) -> float:
         return parse_duration(self.link_valid)
+
+
+def without_free_text(answers: dict[str, Any], survey: Survey | None) -> dict[str, Any]:
+    """The answers without what a person wrote: the survey's text questions; of a survey no
+    longer defined, every string answer (an option id and free text look alike there)."""
+    if survey is None:
+        return {k: v for k, v in answers.items() if not isinstance(v, str)}
+    texts = {q.id for q in survey.questions if q.type == "text"}
+    return {k: v for k, v in answers.items() if k not in texts}

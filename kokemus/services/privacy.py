@@ -56,17 +56,17 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import orjson
-import pyarrow as pa
 from sqlalchemy import delete, func, insert, select, text, update
 
 from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.errors import NotFound
+from kokemus.domain.surveys import without_free_text
 from kokemus.services import audit, consents
-from kokemus.services.retention import without_free_text
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 from kokemus.storage import responses as response_store
+from kokemus.storage.events import deleted
 from kokemus.storage.tables import accounts, audit_log, customers, invitations, opt_outs
 from kokemus.storage.tables import consents as consent_table
 
@@ -256,25 +256,20 @@ def _erase_events(kk: Kokemus, workspace: ActiveWorkspace, customer: str,
     with kk.events.writing() as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            events = int(con.execute(f"SELECT count(*) FROM events WHERE {where}",
-                                     key).fetchall()[0][0])
-            found = con.execute(
-                f"SELECT {', '.join(response_store.COLUMNS)} FROM responses WHERE {where}",
-                key).fetchall()
             if mode == "delete":
-                con.execute(f"DELETE FROM events WHERE {where}", key)
-                con.execute(f"DELETE FROM responses WHERE {where}", key)
-            elif events or found:
-                _anonymize(con, workspace, where, key, pseudonym, found)
+                events = deleted(con, f"DELETE FROM events WHERE {where}", key)
+                answers = deleted(con, f"DELETE FROM responses WHERE {where}", key)
+            else:
+                events, answers = _anonymize(con, workspace, where, key, pseudonym)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
-    return events, len(found)
+    return events, answers
 
 
 def _anonymize(con: Any, workspace: ActiveWorkspace, where: str, key: list[Any],
-               pseudonym: str, found: list[tuple[Any, ...]]) -> None:
+               pseudonym: str) -> tuple[int, int]:
     con.execute("CREATE OR REPLACE TEMP TABLE erasing AS SELECT id AS old, "
                 "'erased:' || gen_random_uuid() AS new "
                 f"FROM events WHERE {where}", key)
@@ -285,25 +280,14 @@ def _anonymize(con: Any, workspace: ActiveWorkspace, where: str, key: list[Any],
         new_ids = dict(con.execute("SELECT old, new FROM erasing").fetchall())
     finally:
         con.execute("DROP TABLE IF EXISTS erasing")
-    rows = []
-    for values in found:
-        row = dict(zip(response_store.COLUMNS, values, strict=True))
+
+    def anonymous(row: dict[str, Any]) -> dict[str, Any]:
         survey = workspace.document.survey(row["survey"])
-        answers = orjson.loads(row["answers"]) if row["answers"] else {}
-        row.update(
-            id=f"erased:{secrets.token_hex(12)}", invitation=None, customer=pseudonym,
-            event_id=new_ids.get(row["event_id"]), comment=None,
-            answers=orjson.dumps(without_free_text(answers, survey)).decode())
-        rows.append(row)
-    con.execute(f"DELETE FROM responses WHERE {where}", key)
-    if rows:
-        batch = pa.Table.from_pylist(rows, schema=response_store.SCHEMA)
-        con.register("anonymous", batch)
-        try:
-            columns = ", ".join(response_store.COLUMNS)
-            con.execute(f"INSERT INTO responses ({columns}) SELECT {columns} FROM anonymous")
-        finally:
-            con.unregister("anonymous")
+        return {**row, "id": f"erased:{secrets.token_hex(12)}", "invitation": None,
+                "customer": pseudonym, "event_id": new_ids.get(row["event_id"]),
+                "comment": None, "answers": without_free_text(row["answers"], survey)}
+
+    return len(new_ids), response_store.rewrite(con, where, key, anonymous)
 
 
 def _scrub_event_store(kk: Kokemus) -> tuple[float, float]:

@@ -17,15 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-import pyarrow as pa
-
 from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
-from kokemus.domain.surveys import Survey
+from kokemus.domain.surveys import without_free_text
 from kokemus.services import workspaces
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import responses as response_store
+from kokemus.storage.events import deleted
 
 
 @dataclass
@@ -70,9 +68,8 @@ def apply_workspace(kk: Kokemus, workspace: ActiveWorkspace, now: datetime) -> t
         try:
             if policy.events_seconds is not None:
                 cutoff = now - timedelta(seconds=policy.events_seconds)
-                events = len(con.execute(
-                    "DELETE FROM events WHERE workspace_id = ? AND occurred_at < ? "
-                    "RETURNING seq", [workspace.id, cutoff]).fetchall())
+                events = deleted(con, "DELETE FROM events WHERE workspace_id = ? AND "
+                                 "occurred_at < ?", [workspace.id, cutoff])
             if policy.comments_seconds is not None:
                 cutoff = now - timedelta(seconds=policy.comments_seconds)
                 comments = _drop_comments(con, workspace, cutoff)
@@ -84,33 +81,10 @@ def apply_workspace(kk: Kokemus, workspace: ActiveWorkspace, now: datetime) -> t
 
 
 def _drop_comments(con: Any, workspace: ActiveWorkspace, cutoff: datetime) -> int:
-    where = "workspace_id = ? AND started_at < ? AND comment IS NOT NULL"
-    params = [workspace.id, cutoff]
-    found = con.execute(f"SELECT {', '.join(response_store.COLUMNS)} FROM responses "
-                        f"WHERE {where}", params).fetchall()
-    if not found:
-        return 0
-    rows = []
-    for values in found:
-        row = dict(zip(response_store.COLUMNS, values, strict=True))
-        answers = orjson.loads(row["answers"]) if row["answers"] else {}
-        answers = without_free_text(answers, workspace.document.survey(row["survey"]))
-        row.update(comment=None, answers=orjson.dumps(answers).decode())
-        rows.append(row)
-    con.execute(f"DELETE FROM responses WHERE {where}", params)
-    con.register("kept", pa.Table.from_pylist(rows, schema=response_store.SCHEMA))
-    try:
-        columns = ", ".join(response_store.COLUMNS)
-        con.execute(f"INSERT INTO responses ({columns}) SELECT {columns} FROM kept")
-    finally:
-        con.unregister("kept")
-    return len(rows)
+    def without_text(row: dict[str, Any]) -> dict[str, Any]:
+        survey = workspace.document.survey(row["survey"])
+        return {**row, "comment": None, "answers": without_free_text(row["answers"], survey)}
 
-
-def without_free_text(answers: dict[str, Any], survey: Survey | None) -> dict[str, Any]:
-    """The answers without what a person wrote: the survey's text questions; of a survey no
-    longer defined, every string answer (an option id and free text look alike there)."""
-    if survey is None:
-        return {k: v for k, v in answers.items() if not isinstance(v, str)}
-    texts = {q.id for q in survey.questions if q.type == "text"}
-    return {k: v for k, v in answers.items() if k not in texts}
+    return response_store.rewrite(
+        con, "workspace_id = ? AND started_at < ? AND comment IS NOT NULL",
+        [workspace.id, cutoff], without_text)

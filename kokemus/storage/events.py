@@ -486,3 +486,8 @@ class EventStore:
             names = [d[0] for d in rel.description]
             return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
 
+
+def deleted(con: Any, statement: str, params: list[Any]) -> int:
+    """Run a DELETE; how many rows it deleted (DuckDB answers a DELETE with its count)."""
+    row = con.execute(statement, params).fetchone()
+    return int(row[0]) if row else 0

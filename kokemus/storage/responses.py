@@ -107,6 +107,21 @@ def _write_group(con: duckdb.DuckDBPyConnection,
     return results
 
 
+def rewrite(con: duckdb.DuckDBPyConnection, where: str, params: list[Any],
+            change: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Replace every response matching `where` by `change` of it (the row as `get` reads it),
+    in the caller's transaction; how many were rewritten. For changes to many responses at
+    once (retention, erasure), not the answers of one."""
+    found = con.execute(f"SELECT {_SELECT} FROM responses WHERE {where}", params).fetchall()
+    if not found:
+        return 0
+    rows = [{**new, "answers": orjson.dumps(new["answers"]).decode()}
+            for new in (change(_row(values)) for values in found)]
+    con.execute(f"DELETE FROM responses WHERE {where}", params)
+    _insert(con, rows)
+    return len(rows)
+
+
 def _delete(con: duckdb.DuckDBPyConnection, stored: list[tuple[int, str]]) -> None:
     """Delete the rows of the `stored` keys (the rows a group replaces), looked up by the
     id's index: a join with the group's rows would scan the whole table."""
