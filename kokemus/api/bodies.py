@@ -68,8 +68,12 @@ class BodyLimit:
             return
         limit = self.limit_for(scope.get("path", ""))
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await _answer(send, 413, too_large(limit))  # the body is never received
+        if declared is not None:
+            if declared > limit:
+                await _answer(send, 413, too_large(limit))  # the body is never received
+                return
+            # the server delivers no more than a declared length: nothing left to count
+            await self.app(scope, receive, send)
             return
 
         received = 0

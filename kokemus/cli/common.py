@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import getpass
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -81,12 +82,16 @@ def invocation() -> Invocation | None:
 def actor() -> str:
     """Who the audit log names for this command: the operating-system user who typed it,
     also when a server runs it for them."""
-    from kokemus.services import audit
-
     inv = invocation()
-    if inv is not None and inv.user:
-        return f"cli:{inv.user}"[:200]
-    return audit.cli_actor()
+    user = inv.user if inv is not None and inv.user else os_user()
+    return f"cli:{user}"[:200] if user else "cli"
+
+
+def os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return None
 
 
 def confirmed(flag: str) -> None:

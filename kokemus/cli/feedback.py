@@ -20,6 +20,7 @@ from kokemus.cli.common import (
     Output,
     OutputOpt,
     WorkspaceOpt,
+    actor,
     caption,
     out,
     reports_errors,
@@ -157,7 +158,8 @@ def opt_out(
     with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
         known = people.get_customer(kk.db, ws.id, customer) is not None
-        feedback_service.opt_out(kk.db, ws.id, customer, source="cli", now=datetime.now(UTC))
+        feedback_service.opt_out(kk.db, ws.id, customer, source="cli", now=datetime.now(UTC),
+                                 actor=actor())
     note = "" if known else " (not a known customer yet; the opt-out waits for them)"
     out.print(f"{customer} gets no more surveys from '{ws.slug}'{note}")
 

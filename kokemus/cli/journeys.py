@@ -213,16 +213,6 @@ def _duration_unit(values: list[Any]) -> tuple[str, float]:
     return "s", 1.0
 
 
-def duration(seconds: float | None) -> str:
-    """Seconds as a person reads them: 45 s, 12 min, 5.2 h, 3.1 d."""
-    if seconds is None:
-        return ""
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if abs(seconds) >= size * (1.5 if unit != "min" else 1):
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""

@@ -15,7 +15,6 @@ not answering, and ignored.
 
 from __future__ import annotations
 
-import getpass
 import http.client
 import io
 import json
@@ -203,11 +202,13 @@ def forward_if_served(data_dir: Path, *, stdin: bool = False) -> None:
 
 
 def _post(server: Server, args: list[str], stdin: bool) -> dict[str, Any] | None:
+    from kokemus.cli import common
+
     parts = urlsplit(server.url)
     columns = shutil.get_terminal_size().columns
     spec = {"args": args, "cwd": str(Path.cwd()), "columns": columns,
             "color": sys.stdout.isatty() and "NO_COLOR" not in os.environ, "stdin": stdin,
-            "user": _os_user()}
+            "user": common.os_user()}
     headers = {TOKEN_HEADER: server.token, "X-Kokemus-Command": json.dumps(spec)}
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
     streamed = [0]
@@ -235,13 +236,6 @@ def _post(server: Server, args: list[str], stdin: bool) -> dict[str, Any] | None
                            f"(HTTP {response.status}); is {SERVER_FILE} its own?")
     answer: dict[str, Any] = json.loads(body)
     return answer
-
-
-def _os_user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a bare container)
-        return None
 
 
 def _chunks(stream: io.BufferedReader | Any, streamed: list[int],

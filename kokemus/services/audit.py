@@ -6,20 +6,12 @@ line, NAME from the operating system), `key:PREFIX` (an API key)."""
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from kokemus.storage.tables import audit_log
-
-
-def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no name for this uid (a bare container)
-        return "cli"
 
 
 def record(conn: Connection, actor: str, action: str, *, workspace: str | None = None,

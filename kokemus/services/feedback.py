@@ -25,7 +25,7 @@ from kokemus.bootstrap import Kokemus
 from kokemus.domain.errors import KokemusError, NotFound
 from kokemus.domain.privacy import ConsentStatement
 from kokemus.domain.surveys import Survey
-from kokemus.services import audit, consents, workspaces
+from kokemus.services import consents, workspaces
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people, responses
 from kokemus.storage.tables import invitations, opt_outs
@@ -132,10 +132,10 @@ def opt_out(db: Engine, workspace_id: int, customer: str, *, source: str, now: d
 
     Recorded as what it is, a withdrawn `surveys` consent (channel: `source`), with the
     opt-out list and the planned invitations set to match (see services/consents.py).
-    `actor` for the audit log: default the customer (a link), or the command line's user."""
+    `actor` for the audit log: default the customer (a link)."""
     if opted_out(db, workspace_id, customer):
         return
-    who = actor or (audit.cli_actor() if source == "cli" else "customer")
+    who = actor or "customer"
     with db.begin() as conn:
         slug = conn.execute(select(workspace_table.c.slug).where(
             workspace_table.c.id == workspace_id)).scalar_one()

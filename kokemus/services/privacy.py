@@ -56,7 +56,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, select, text, update
 
 from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
@@ -223,8 +223,6 @@ def erase_customer(kk: Kokemus, workspace: ActiveWorkspace, customer: str, *, ac
         stated = conn.execute(delete(consent_table).where(
             consent_table.c.workspace_id == workspace.id,
             consent_table.c.customer == customer)).rowcount
-        suppressed = conn.execute(select(func.count()).select_from(opt_outs).where(
-            opt_outs.c.workspace_id == workspace.id, opt_outs.c.customer == customer)).scalar()
         if not (profile or invited or stated or events or answers):
             raise NotFound(f"no customer '{customer}' in workspace '{workspace.slug}' "
                            "(nothing to erase)")
@@ -233,10 +231,8 @@ def erase_customer(kk: Kokemus, workspace: ActiveWorkspace, customer: str, *, ac
         conn.execute(update(audit_log).where(
             audit_log.c.workspace == workspace.slug, audit_log.c.target == customer,
             audit_log.c.action.like("customer.%")).values(target=None, detail=None))
-        if not suppressed:
-            conn.execute(insert(opt_outs).values(
-                workspace_id=workspace.id, customer=customer, source="erasure",
-                created_at=datetime.now(UTC)))
+        consents.suppress(conn, workspace.id, customer, source="erasure",
+                          now=datetime.now(UTC))
         audit.record(conn, actor, "customer.erase", workspace=workspace.slug, target=customer,
                      detail={"mode": mode, "profile": bool(profile), "invitations": invited,
                              "consents": stated, "events": events, "responses": answers})
