@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -17,23 +18,29 @@ MAX_JSON_DEPTH = 16
 MAX_JSON_BYTES = 32_768
 
 
+# A NUL escaped by orjson: `\u0000` after an even run of backslashes (after an odd run the
+# backslash is itself escaped, and the text is a person's literal "\u0000", which is fine).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_NUL = "holds a NUL character (\\u0000), which no store keeps"
+
+
 def _bounded(value: dict[str, Any]) -> dict[str, Any]:
     if not value:
         return value
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:  # a loop, not recursion: any depth is measured without a RecursionError
-        item, depth = stack.pop()
+    # most objects are flat: nothing to walk when no value nests
+    nested = [(v, 2) for v in value.values() if isinstance(v, dict | list)]
+    while nested:  # a loop, not recursion: any depth is measured without a RecursionError
+        item, depth = nested.pop()
         if depth > MAX_JSON_DEPTH:
             raise PydanticCustomError(
                 "too_deep", "nested deeper than {max_depth} levels",
                 {"max_depth": MAX_JSON_DEPTH})
-        children = (item.values() if isinstance(item, dict)
-                    else item if isinstance(item, list) else ())
-        stack.extend((child, depth + 1) for child in children
-                     if isinstance(child, dict | list))
+        children = item.values() if isinstance(item, dict) else item
+        nested.extend((child, depth + 1) for child in children
+                      if isinstance(child, dict | list))
     text = orjson.dumps(value)
-    if b"\\u0000" in text:
-        raise PydanticCustomError("nul", "holds a NUL character (\\u0000), which no store keeps")
+    if _ESCAPED_NUL.search(text):
+        raise PydanticCustomError("nul", _NUL)
     size = len(text)
     if size > MAX_JSON_BYTES:
         raise PydanticCustomError(
@@ -49,7 +56,7 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded), Field(
 def _no_nul(text: str) -> str:
     # PostgreSQL keeps no NUL character in text, nor does JSON text in a store survive one
     if "\x00" in text:
-        raise PydanticCustomError("nul", "holds a NUL character (\\u0000), which no store keeps")
+        raise PydanticCustomError("nul", _NUL)
     return text
 
 
