@@ -68,6 +68,7 @@ def requires(scope: str) -> Callable[..., Awaitable[ActiveWorkspace]]:
                            f"this key belongs to workspace '{owner.workspace}'")
         if scope not in owner.scopes and "admin" not in owner.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the '{scope}' scope")
+        request.state.actor = f"key:{owner.prefix}"  # who acted, for the audit log
         cache: dict[int, ActiveWorkspace] = request.app.state.workspaces
         active = cache.get(owner.workspace_id)
         if active is None or active.version != owner.version:

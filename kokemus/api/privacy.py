@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kokemus.api.auth import Ingest, Read, kokemus, requires
@@ -24,29 +24,25 @@ Admin = Annotated[ActiveWorkspace, Depends(requires("admin"))]
 CustomerId = Annotated[str, Path(max_length=200, description="The customer's id.")]
 
 
-def _actor(authorization: str | None) -> str:
-    """`key:PREFIX` of the key that passed `requires` (kk_PREFIX_secret)."""
-    parts = (authorization or "")[7:].strip().split("_", 2)
-    return f"key:{parts[1]}" if len(parts) == 3 else "key"
+def _actor(request: Request) -> str:
+    """`key:PREFIX` of the key that passed `requires`."""
+    return str(request.state.actor)
 
 
 @router.get("/customers/{customer_id}/export",
             summary="Everything held about one customer, as one JSON document (admin)")
-async def export_customer(customer_id: CustomerId, request: Request, workspace: Admin,
-                          authorization: Annotated[str | None, Header()] = None
-                          ) -> dict[str, Any]:
+async def export_customer(customer_id: CustomerId, request: Request,
+                          workspace: Admin) -> dict[str, Any]:
     return await run_in_threadpool(privacy.export_customer, kokemus(request), workspace,
-                                   customer_id, actor=_actor(authorization))
+                                   customer_id, actor=_actor(request))
 
 
 @router.get("/accounts/{account_id}/export",
             summary="A B2B account with everything held about its people (admin)")
 async def export_account(account_id: Annotated[str, Path(max_length=200)], request: Request,
-                         workspace: Admin,
-                         authorization: Annotated[str | None, Header()] = None
-                         ) -> dict[str, Any]:
+                         workspace: Admin) -> dict[str, Any]:
     return await run_in_threadpool(privacy.export_account, kokemus(request), workspace,
-                                   account_id, actor=_actor(authorization))
+                                   account_id, actor=_actor(request))
 
 
 @router.delete("/customers/{customer_id}",
@@ -56,10 +52,9 @@ async def erase_customer(
     mode: Annotated[Literal["anonymize", "delete"], Query(
         description="anonymize: keep the events and answers without the person; "
                     "delete: remove them too.")] = "anonymize",
-    authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     done = await run_in_threadpool(privacy.erase_customer, kokemus(request), workspace,
-                                   customer_id, actor=_actor(authorization), mode=mode)
+                                   customer_id, actor=_actor(request), mode=mode)
     return done.as_dict()
 
 
@@ -76,7 +71,6 @@ def get_consents(customer_id: CustomerId, request: Request, workspace: Read) -> 
              responses=documented(400),
              summary="Record what a customer agreed to or withdrew (one statement)")
 def post_consent(customer_id: CustomerId, statement: ConsentStatement, request: Request,
-                 workspace: Ingest,
-                 authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+                 workspace: Ingest) -> dict[str, Any]:
     return consents.record(kokemus(request).db, workspace, customer_id, statement,
-                           source="api", actor=_actor(authorization))
+                           source="api", actor=_actor(request))

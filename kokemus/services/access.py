@@ -37,6 +37,7 @@ class KeyOwner:
     scopes: frozenset[str]
     name: str
     version: int  # the workspace's current version, so callers can cache its document
+    prefix: str  # names the key in the audit log (key:PREFIX)
 
 
 def digest(secret: str) -> str:
@@ -82,7 +83,8 @@ def verify_key(db: Engine, secret: str) -> KeyOwner | None:
         return None
     if not hmac.compare_digest(row.secret_hash, digest(secret)):
         return None
-    return KeyOwner(row.id, row.slug, frozenset(row.scopes.split()), row.name, row.version)
+    return KeyOwner(row.id, row.slug, frozenset(row.scopes.split()), row.name, row.version,
+                    parts[1])
 
 
 def list_keys(db: Engine, workspace: str) -> list[dict[str, object]]:
