@@ -46,6 +46,11 @@ def day_end(moment: date) -> datetime:
     return day_start(moment + timedelta(days=1))
 
 
+def period(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """Whole days from `first` to `last`, both included, as [start, end) moments in UTC."""
+    return (day_start(first) if first else None), (day_end(last) if last else None)
+
+
 def _moment(value: datetime) -> datetime:
     if not in_calendar(value):
         raise PydanticCustomError("calendar", OUTSIDE)

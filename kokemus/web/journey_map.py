@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from itertools import pairwise
 from typing import Any, Literal
 from xml.sax.saxutils import escape
@@ -36,6 +36,7 @@ from kokemus.domain.workspace import Workspace
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 from kokemus.web import i18n
+from kokemus.web.page import filter_day
 
 Colouring = Literal["time", "dropoff"]
 COLOURINGS: tuple[Colouring, ...] = ("time", "dropoff")
@@ -87,16 +88,6 @@ class Filters:
         return {k: v for k, v in items.items() if v}
 
 
-def _day(text: str | None, error: str, errors: list[str]) -> date | None:
-    if not text or not text.strip():
-        return None
-    try:
-        return calendar.day(text)
-    except ValueError:  # not a day, or outside the calendar
-        errors.append(error)
-        return None
-
-
 def parse_filters(journey: Journey, document: Workspace, start: str | None, end: str | None,
                   channel: str | None, colour: str | None, segment: str | None = None,
                   outcome: str | None = None) -> Filters:
@@ -106,8 +97,8 @@ def parse_filters(journey: Journey, document: Workspace, start: str | None, end:
     segments = [g.id for g in document.segments]
     has_goal = journey.goal is not None
     errors: list[str] = []
-    first = _day(start, "journey_map.bad_from", errors)
-    last = _day(end, "journey_map.bad_to", errors)
+    first = filter_day(start, "journey_map.bad_from", errors)
+    last = filter_day(end, "journey_map.bad_to", errors)
     if first and last and last < first:
         errors.append("journey_map.bad_period")
         first = last = None
@@ -131,9 +122,7 @@ def filtered_log(workspace_id: int, journey: Journey, filters: Filters,
     log = events_log(workspace_id, journey)
     if members is not None:
         log = log.among(members)
-    start = datetime.combine(filters.start, time(), UTC) if filters.start else None
-    # "to" is a whole day: up to the start of the next one.
-    end = datetime.combine(filters.end + timedelta(days=1), time(), UTC) if filters.end else None
+    start, end = calendar.period(filters.start, filters.end)
     log = log.between(start, end).on_channels([filters.channel] if filters.channel else [])
     if filters.outcome is not None and journey.goal is not None:
         # Whole journeys that reached the goal (at any time), or never did; as the CLI's --outcome.

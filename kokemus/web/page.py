@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from kokemus.domain import calendar
 from kokemus.domain.errors import NotFound
 from kokemus.domain.roles import Permission, Role
 from kokemus.services import access
@@ -73,6 +75,18 @@ class Forbidden(Exception):
         super().__init__(permission)
         self.member = member
         self.permission = permission
+
+
+def filter_day(text: str | None, error: str, errors: list[str]) -> date | None:
+    """A page's day filter (YYYY-MM-DD); a value that is not a day of the calendar is
+    named by its message key in `errors` and not used."""
+    if not text or not text.strip():
+        return None
+    try:
+        return calendar.day(text)
+    except ValueError:
+        errors.append(error)
+        return None
 
 
 def workspace_roles(request: Request, viewer: Viewer) -> dict[str, Role | None]:

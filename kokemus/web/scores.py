@@ -9,7 +9,7 @@ script. A figure below the workspace's minimum n is never shown as a number: the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated
 from xml.sax.saxutils import escape
 
@@ -25,7 +25,7 @@ from kokemus.domain.scores import Change, Score
 from kokemus.domain.texts import localized
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.web import i18n, sessions
-from kokemus.web.page import Analyst, render
+from kokemus.web.page import Analyst, filter_day, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -122,25 +122,17 @@ def figure(s: Score, language: str) -> Figure:
         i18n.number(s.n, language))
 
 
-def _day(text: str | None) -> date | None:
-    try:
-        return calendar.day(text) if text else None
-    except ValueError:
-        return None
-
-
 def parse_filters(by: str | None, trend: str | None, survey: str | None, start: str | None,
                   end: str | None, surveys: list[str]) -> Filters:
     """The page's GET parameters; anything unknown falls back to the default, and a date
     that is not one (or is past the calendar's edge) is named among the errors."""
     chosen_by: scores.Breakdown = next((b for b in BREAKDOWNS if b == by), "touchpoint")
     chosen_trend: scores.Breakdown = next((t for t in TRENDS if t == trend), "week")
-    first, last = _day(start), _day(end)
-    errors = tuple(key for key, text, value in (("scores.bad_from", start, first),
-                                                ("scores.bad_to", end, last))
-                   if text and value is None)
+    errors: list[str] = []
+    first = filter_day(start, "scores.bad_from", errors)
+    last = filter_day(end, "scores.bad_to", errors)
     return Filters(chosen_by, chosen_trend, survey if survey in surveys else None,
-                   first, last, errors)
+                   first, last, tuple(errors))
 
 
 def _names(ws: ActiveWorkspace, by: str, language: str) -> dict[str, str]:
@@ -158,9 +150,7 @@ def _names(ws: ActiveWorkspace, by: str, language: str) -> dict[str, str]:
 
 def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str) -> ScoresPage:
     min_n = ws.document.feedback.min_answers
-    since = datetime.combine(filters.start, time(), UTC) if filters.start else None
-    until = (datetime.combine(filters.end + timedelta(days=1), time(), UTC)
-             if filters.end else None)
+    since, until = calendar.period(filters.start, filters.end)
     chosen = scores.Filters(survey=filters.survey, since=since, until=until)
     with kk.events.reading() as cursor:
         result = scores.report(cursor, ws.id, (filters.by, filters.trend), chosen, min_n)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -41,7 +41,15 @@ from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import responses as response_store
 from kokemus.web import i18n, sessions
-from kokemus.web.page import Analyst, Editor, Member, PageNotFound, Reader, render
+from kokemus.web.page import (
+    Analyst,
+    Editor,
+    Member,
+    PageNotFound,
+    Reader,
+    filter_day,
+    render,
+)
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -408,16 +416,6 @@ class Browse:
         return "?" + urlencode({**self.values, "page": str(page)})
 
 
-def _day(raw: str | None, key: str, errors: list[str]) -> date | None:
-    if not raw:
-        return None
-    try:
-        return calendar.day(raw)
-    except ValueError:  # not a day, or outside the calendar
-        errors.append(key)
-        return None
-
-
 def parse_browse(params: dict[str, str], document: Workspace) -> Browse:
     errors: list[str] = []
     values: dict[str, str] = {}
@@ -444,8 +442,8 @@ def parse_browse(params: dict[str, str], document: Workspace) -> Browse:
     text = (params.get("q") or "").strip()[:MAX_SEARCH] or None
     if text:
         values["q"] = text
-    first = _day(params.get("from"), "responses.bad_from", errors)
-    last = _day(params.get("to"), "responses.bad_to", errors)
+    first = filter_day(params.get("from"), "responses.bad_from", errors)
+    last = filter_day(params.get("to"), "responses.bad_to", errors)
     if first and last and last < first:
         errors.append("responses.bad_period")
         first = last = None
@@ -460,9 +458,8 @@ def parse_browse(params: dict[str, str], document: Workspace) -> Browse:
             survey=survey, touchpoint=touchpoint, channel=channel, segment=segment,
             band=(picked_band[0], picked_band[1]) if picked_band else None,
             complete_only=complete, text=text,
-            start=datetime.combine(first, time(), UTC) if first else None,
-            # "to" is a whole day: up to the start of the next one.
-            end=datetime.combine(last + timedelta(days=1), time(), UTC) if last else None),
+            start=calendar.day_start(first) if first else None,
+            end=calendar.day_end(last) if last else None),  # "to" is a whole day
         page, values, tuple(errors))
 
 
