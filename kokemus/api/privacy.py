@@ -61,10 +61,7 @@ async def erase_customer(
 @router.get("/customers/{customer_id}/consents",
             summary="A customer's consent: what is in force per purpose, and the history")
 def get_consents(customer_id: CustomerId, request: Request, workspace: Read) -> dict[str, Any]:
-    db = kokemus(request).db
-    return {"customer": customer_id,
-            "current": consents.current(db, workspace.id, customer_id),
-            "history": consents.history(db, workspace.id, customer_id)}
+    return consents.summary(kokemus(request).db, workspace.id, customer_id)
 
 
 @router.post("/customers/{customer_id}/consents", status_code=201,

@@ -153,8 +153,7 @@ def show_consents(customer: CustomerArg, workspace: WorkspaceOpt = None,
 
     with stores(data_dir) as kk:
         ws = workspace_for(kk, workspace)
-        write_json({"customer": customer, "current": consents.current(kk.db, ws.id, customer),
-                    "history": consents.history(kk.db, ws.id, customer)}, default=_iso)
+        write_json(consents.summary(kk.db, ws.id, customer), default=_iso)
 
 
 def _iso(value: Any) -> str:

@@ -10,7 +10,6 @@ them), marketing and device actions need an explicit grant.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, Field
@@ -68,15 +67,3 @@ class Retention(Model):
     @property
     def comments_seconds(self) -> float | None:
         return None if self.comments is None else parse_duration(self.comments)
-
-
-def in_force(statements: list[tuple[Purpose, bool, datetime]]) -> dict[Purpose, bool]:
-    """Per purpose, what the newest statement says, else `DEFAULT`. `statements` are
-    (purpose, granted, at); of two at the same moment the later in the list wins."""
-    state = dict(DEFAULT)
-    newest: dict[Purpose, datetime] = {}
-    for purpose, granted, at in statements:
-        if purpose not in newest or at >= newest[purpose]:
-            newest[purpose] = at
-            state[purpose] = granted
-    return state

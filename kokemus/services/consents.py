@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
-from kokemus.domain.privacy import DEFAULT, PURPOSES, ConsentStatement, Purpose, in_force
+from kokemus.domain.privacy import DEFAULT, PURPOSES, ConsentStatement, Purpose
 from kokemus.services import audit
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage.tables import consents, invitations, opt_outs
@@ -95,17 +95,26 @@ def history(db: Engine, workspace_id: int, customer: str) -> list[dict[str, Any]
 def current(db: Engine, workspace_id: int, customer: str) -> dict[str, dict[str, Any]]:
     """Per purpose: whether it is allowed now, and why (the statement in force, or the
     default; for surveys an opt-out without a statement)."""
+    return _in_force(db, workspace_id, customer, history(db, workspace_id, customer))
+
+
+def summary(db: Engine, workspace_id: int, customer: str) -> dict[str, Any]:
+    """What is in force per purpose and every statement: the history read once."""
     statements = history(db, workspace_id, customer)
-    state = in_force([(s["purpose"], s["granted"], s["at"]) for s in statements])
-    result: dict[str, dict[str, Any]] = {}
-    for purpose in PURPOSES:
-        newest = [s for s in statements if s["purpose"] == purpose]
-        if newest:
-            result[purpose] = {"allowed": state[purpose], "by": "statement", **newest[-1]}
-        else:
-            result[purpose] = {"allowed": DEFAULT[purpose], "by": "default"}
-    if not any(s["purpose"] == "surveys" for s in statements) and _opted_out(
-            db, workspace_id, [customer]):
+    return {"customer": customer,
+            "current": _in_force(db, workspace_id, customer, statements),
+            "history": statements}
+
+
+def _in_force(db: Engine, workspace_id: int, customer: str,
+              statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    newest = {s["purpose"]: s for s in statements}  # oldest first: the newest stays
+    result: dict[str, dict[str, Any]] = {
+        purpose: ({"allowed": newest[purpose]["granted"], "by": "statement",
+                   **newest[purpose]} if purpose in newest
+                  else {"allowed": DEFAULT[purpose], "by": "default"})
+        for purpose in PURPOSES}
+    if "surveys" not in newest and _opted_out(db, workspace_id, [customer]):
         result["surveys"] = {"allowed": False, "by": "opt-out"}
     return result
 

@@ -136,23 +136,16 @@ def _customer_part(kk: Kokemus, workspace: ActiveWorkspace,
         opted = conn.execute(select(opt_outs.c.source, opt_outs.c.created_at).where(
             opt_outs.c.workspace_id == workspace.id, opt_outs.c.customer == customer)
         ).mappings().first()
-    statements = consents.history(kk.db, workspace.id, customer)
+    stated = consents.summary(kk.db, workspace.id, customer)
     with kk.events.reading() as cur:
         events = _events(cur, workspace.id, "customer = ?", [customer])
-        rows = cur.execute(
-            f"SELECT {', '.join(response_store.COLUMNS)} FROM responses "
-            "WHERE workspace_id = ? AND customer = ? ORDER BY started_at, id",
-            [workspace.id, customer]).fetchall()
-    answers = [_without_workspace(dict(zip(response_store.COLUMNS, r, strict=True)))
-               for r in rows]
-    for r in answers:
-        r["answers"] = orjson.loads(r["answers"]) if r["answers"] else {}
-    if profile is None and not (invited or opted or statements or events or answers):
+        answers = [_without_workspace(r) for r in response_store.rows_where(
+            cur, "workspace_id = ? AND customer = ?", [workspace.id, customer])]
+    if profile is None and not (invited or opted or stated["history"] or events or answers):
         return None
     part: dict[str, Any] = _plain({
         "customer": _without_workspace(profile) if profile else None,
-        "consents": {"current": consents.current(kk.db, workspace.id, customer),
-                     "history": statements},
+        "consents": {"current": stated["current"], "history": stated["history"]},
         "opt_out": dict(opted) if opted else None,
         "invitations": [_without_workspace(i) for i in invited],
         "events": events,

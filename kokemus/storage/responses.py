@@ -107,16 +107,25 @@ def _write_group(con: duckdb.DuckDBPyConnection,
     return results
 
 
+def rows_where(con: Any, where: str, params: list[Any],
+               order: str = "started_at, id") -> list[dict[str, Any]]:
+    """The responses matching `where` (an SQL condition with `?` for `params`), as `get`
+    reads them, in `order`."""
+    found = con.execute(f"SELECT {_SELECT} FROM responses WHERE {where} ORDER BY {order}",
+                        params).fetchall()
+    return [_row(values) for values in found]
+
+
 def rewrite(con: duckdb.DuckDBPyConnection, where: str, params: list[Any],
             change: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
     """Replace every response matching `where` by `change` of it (the row as `get` reads it),
     in the caller's transaction; how many were rewritten. For changes to many responses at
     once (retention, erasure), not the answers of one."""
-    found = con.execute(f"SELECT {_SELECT} FROM responses WHERE {where}", params).fetchall()
+    found = rows_where(con, where, params)
     if not found:
         return 0
     rows = [{**new, "answers": orjson.dumps(new["answers"]).decode()}
-            for new in (change(_row(values)) for values in found)]
+            for new in map(change, found)]
     con.execute(f"DELETE FROM responses WHERE {where}", params)
     _insert(con, rows)
     return len(rows)
