@@ -245,9 +245,10 @@ class _Facts:
                         customers.c.language).where(customers.c.workspace_id == wid,
                                                     customers.c.id.in_(wanted))).mappings():
                     people[(wid, row["id"])] = dict(row)
-                opted.update((wid, c) for c in conn.execute(select(opt_outs.c.customer).where(
+                out = set(conn.execute(select(opt_outs.c.customer).where(
                     opt_outs.c.workspace_id == wid, opt_outs.c.customer.in_(wanted))).scalars())
-                ok = consents.allowed(db, wid, wanted, "surveys")
+                opted.update((wid, c) for c in out)
+                ok = consents.allowed(db, wid, wanted, "surveys", opted_out=out)
                 refused.update((wid, c) for c in wanted if c not in ok)
                 recent.update((wid, c) for c in conn.execute(
                     select(invitations.c.customer).where(and_(

@@ -14,7 +14,7 @@ without any `surveys` statement (made before consents existed) still stops surve
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -124,14 +124,17 @@ def may_contact(db: Engine, workspace_id: int, customer: str, purpose: Purpose) 
     return customer in allowed(db, workspace_id, [customer], purpose)
 
 
-def allowed(db: Engine, workspace_id: int, customers: Iterable[str],
-            purpose: Purpose) -> set[str]:
-    """Those of `customers` that may be contacted for `purpose` (a few queries for many)."""
+def allowed(db: Engine, workspace_id: int, customers: Iterable[str], purpose: Purpose, *,
+            opted_out: Collection[str] | None = None) -> set[str]:
+    """Those of `customers` that may be contacted for `purpose` (a few queries for many).
+    `opted_out`: the opt-out list of these customers, when the caller has read it already."""
     wanted = sorted(set(customers))
     newest = _newest_many(db, workspace_id, wanted, purpose)
     ok = {c for c in wanted if newest.get(c, DEFAULT[purpose])}
     if purpose == "surveys":
-        ok -= _opted_out(db, workspace_id, [c for c in ok if c not in newest])
+        unstated = [c for c in ok if c not in newest]
+        ok -= (set(unstated) & set(opted_out) if opted_out is not None
+               else _opted_out(db, workspace_id, unstated))
     return ok
 
 
