@@ -266,6 +266,8 @@ def _variants(q: Question) -> Result:
     from kokemus.analytics import journeys
 
     page = journeys.variants(q.engine, q.log, limit=q.limit, offset=q.offset)
+    if q.limit is None or (page.num_rows < q.limit and (page.num_rows or not q.offset)):
+        return Paged(page, q.offset + page.num_rows)  # the last page: the count is known
     return Paged(page, journeys.variant_count(q.engine, q.log))
 
 
