@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,34 @@ def log(message: str) -> None:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+class RssGrowth:
+    """While in use, samples a process's resident memory every 2 ms; `mb` is the largest
+    sample above the size it had at the start (0 without a process)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.process = psutil.Process(pid) if pid else None
+        self.rest = self.peak = self.process.memory_info().rss if self.process else 0
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while self.process and not self._done.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.002)
+
+    def __enter__(self) -> RssGrowth:
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._sampler.join(1)
+
+    @property
+    def mb(self) -> float:
+        return round((self.peak - self.rest) / 2**20, 1)
 
 
 def free_port() -> int:

@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import workspace
-from loadgen import Server, log
+from loadgen import RssGrowth, Server, log
 
 SIZE = 200 * 2**20
 CHUNK = b"[" + b" " * (2**20 - 1)  # 1 MiB of (valid) JSON whitespace per write
@@ -39,16 +37,7 @@ CHUNK = b"[" + b" " * (2**20 - 1)  # 1 MiB of (valid) JSON whitespace per write
 def upload(host: str, port: int, path: str, size: int, chunked: bool,
            pid: int | None, key: str | None) -> dict[str, Any]:
     """POST `size` bytes to `path`; the status, the time to it and the RSS growth."""
-    process = psutil.Process(pid) if pid else None
-    rest = process.memory_info().rss if process else 0
-    peak = [rest]
     done = threading.Event()
-
-    def sample() -> None:
-        while process and not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.002)
-
     framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % size
     if key:  # authorised: the route gets as far as reading the body
         framing += b"\r\nAuthorization: Bearer %s" % key.encode()
@@ -68,29 +57,27 @@ def upload(host: str, port: int, path: str, size: int, chunked: bool,
         except OSError:
             pass  # the server answered and closed: the rest is not wanted
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    start = time.perf_counter()
-    sock.sendall(head)
-    sender = threading.Thread(target=stream, daemon=True)
-    sender.start()
-    sock.settimeout(60)
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        data = sock.recv(65536)
-        if not data:
-            break
-        answer += data
-    elapsed = time.perf_counter() - start
+    with RssGrowth(pid) as memory:
+        start = time.perf_counter()
+        sock.sendall(head)
+        sender = threading.Thread(target=stream, daemon=True)
+        sender.start()
+        sock.settimeout(60)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+        elapsed = time.perf_counter() - start
     done.set()
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
     sender.join(10)
-    sampler.join(1)
     status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/") else 0
     return {"status": status, "ms": round(elapsed * 1000, 2), "sent_mb": round(sent[0] / 2**20, 1),
-            "rss_growth_mb": round((peak[0] - rest) / 2**20, 1)}
+            "rss_growth_mb": memory.mb}
 
 
 def measure_body(url: str, pid: int | None = None, key: str | None = None,

@@ -19,18 +19,15 @@ import json
 import re
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest import workspace
-from loadgen import Server, log
+from loadgen import RssGrowth, Server, log
 
 BURST = 40
 # the server must take X-Forwarded-For from loopback for the burst to come from many addresses
@@ -59,25 +56,12 @@ def measure_signin(url: str, pid: int, burst: int = BURST) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     wrong_sign_in(host, port, 10_000)  # warm up: one check first, not measured
-    process = psutil.Process(pid)
-    rest = process.memory_info().rss
-    peak = [rest]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.002)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(burst) as pool:
-        statuses = list(pool.map(lambda i: wrong_sign_in(host, port, i), range(burst)))
-    seconds = time.perf_counter() - start
-    done.set()
-    sampler.join(1)
-    return {"signin_rss_growth_mb": round((peak[0] - rest) / 2**20, 1),
+    with RssGrowth(pid) as memory:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(burst) as pool:
+            statuses = list(pool.map(lambda i: wrong_sign_in(host, port, i), range(burst)))
+        seconds = time.perf_counter() - start
+    return {"signin_rss_growth_mb": memory.mb,
             "signin_burst": burst, "signin_burst_s": round(seconds, 2),
             "signin_statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))}}
 
