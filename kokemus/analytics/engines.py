@@ -24,6 +24,12 @@ class Dialect:
             return f"(unix_micros({end}) - unix_micros({start})) / 1e6"
         return f"(epoch_us({end}) - epoch_us({start})) / 1e6"
 
+    def epoch(self, expr: str) -> str:
+        """Seconds since 1970-01-01 UTC of the timestamp `expr`, a DOUBLE."""
+        if self.name == "spark":
+            return f"(unix_micros({expr}) / 1e6)"
+        return f"(epoch_us({expr}) / 1e6)"
+
     def quantile(self, expr: str, q: float, exact: bool = True) -> str:
         """The `q` quantile of `expr` in a group, a DOUBLE. Exact: linear interpolation
         between the closest ranks, lo + (hi - lo) * (rn - floor(rn)) with rn = (n - 1) * q,

@@ -7,10 +7,17 @@ from typing import Literal
 
 from pydantic import Field
 
+from kokemus.domain.business_hours import BusinessHours
 from kokemus.domain.errors import Problem
 from kokemus.domain.journeys import Journey, Touchpoint
 from kokemus.domain.privacy import Retention
-from kokemus.domain.promises import Model, Promise, ValueProposition
+from kokemus.domain.promises import (
+    Commitment,
+    Model,
+    Promise,
+    ScoreTarget,
+    ValueProposition,
+)
 from kokemus.domain.surveys import FeedbackPolicy, Survey
 from kokemus.domain.texts import Language, Slug, Text
 from kokemus.domain.value import element_names
@@ -62,6 +69,9 @@ class Workspace(Model):
     surveys: list[Survey] = Field(default_factory=list)
     retention: Retention = Field(default_factory=Retention,
                                  description="How long raw events and comments are kept.")
+    business_hours: BusinessHours = Field(
+        default_factory=BusinessHours,
+        description="Opening hours and holidays, for commitments counted in business hours.")
 
     def survey(self, survey_id: str) -> Survey | None:
         return next((s for s in self.surveys if s.id == survey_id), None)
@@ -72,6 +82,12 @@ class Workspace(Model):
     def touchpoints(self) -> Iterator[Touchpoint]:
         for journey in self.journeys:
             yield from journey.touchpoints
+
+    def commitments(self) -> Iterator[tuple[Promise, Commitment]]:
+        """Every commitment with the promise it belongs to, in the document's order."""
+        for promise in self.promises:
+            for commitment in promise.commitments:
+                yield promise, commitment
 
     def touchpoint_for_event(self) -> dict[str, str]:
         """Event type -> touchpoint id, for events that do not name their touchpoint."""
@@ -145,6 +161,23 @@ class Workspace(Model):
                 known(step, tps, (*loc, "designed_path", i), "touchpoint")
             if journey.goal is not None:
                 known(journey.goal, tps, (*loc, "goal"), "touchpoint")
+
+        for p, promise in enumerate(self.promises):
+            for c, commitment in enumerate(promise.commitments):
+                cloc: tuple[str | int, ...] = ("promises", p, "commitments", c)
+                for i, ch in enumerate(getattr(commitment, "channels", [])):
+                    known(ch, channels, (*cloc, "channels", i), "channel")
+                for i, seg in enumerate(getattr(commitment, "segments", [])):
+                    known(seg, segments, (*cloc, "segments", i), "segment")
+                if isinstance(commitment, ScoreTarget):
+                    known(commitment.touchpoint, all_touchpoints, (*cloc, "touchpoint"),
+                          "touchpoint")
+                    scored = self.touchpoint(commitment.touchpoint)
+                    if commitment.target is None and scored is not None and getattr(
+                            scored.target, commitment.score) is None:
+                        found.append(Problem((*cloc, "target"), (
+                            f"touchpoint '{scored.id}' has no {commitment.score} target: "
+                            "give the commitment a target")))
 
         unique(list(self.surveys), ("surveys",))
         for s, survey in enumerate(self.surveys):
