@@ -119,7 +119,7 @@ class Within(_Clocked):
 class Respond(Within):
     """After `start`, `end` must follow within a time: a reply, a notice, a call back."""
 
-    kind: Literal["respond"] = "respond"  # type: ignore[assignment]
+    kind: Literal["respond"]  # type: ignore[assignment]
 
 
 class Never(_Measured):

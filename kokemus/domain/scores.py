@@ -81,6 +81,12 @@ def ces_easy(easy: int, n: int, min_n: int = 1) -> Score:
     return _share("ces_easy", easy, n, min_n)
 
 
+def keep_rate(kept: int, n: int, min_n: int = 1) -> Score:
+    """A promise's keep rate: the percent of judged occurrences (kept + broken) kept,
+    Wilson interval (REFERENCE.md, "Promise keep rates")."""
+    return _share("keep_rate", kept, n, min_n)
+
+
 def ces(n: int, total: float, total_squares: float, min_n: int = 1) -> Score:
     """Mean CES (1-7) from the count, sum and sum of squares; normal 95% interval."""
     if n == 0:

@@ -96,3 +96,28 @@ def test_json_schema_describes_the_document() -> None:
     assert {"workspace", "name", "value_proposition"} <= set(schema["required"])
     assert "Touchpoint" in schema["$defs"]
     assert schema["$defs"]["Touchpoint"]["additionalProperties"] is False
+
+
+def test_every_commitment_kind_survives_export_and_load() -> None:
+    """`kind` is what tells the kinds apart: export (which leaves defaults out) must keep it."""
+    ws = document.load(Path("kokemus/demo/appliance_shop.yaml"))
+    again = document.loads(document.dump(ws))
+    kinds = [(c.id, c.kind, type(c).__name__) for _, c in again.commitments()]
+    assert kinds == [(c.id, c.kind, type(c).__name__) for _, c in ws.commitments()]
+    assert {k for _, k, _ in kinds} == {"within", "respond", "never", "first_contact", "score"}
+
+
+def test_commitment_mistakes_are_named_with_their_line() -> None:
+    text = Path("kokemus/demo/appliance_shop.yaml").read_text()
+    with pytest.raises(document.WorkspaceFileError) as caught:
+        document.loads(text.replace("kind: first_contact", "kind: first_call"), "shop.yaml")
+    assert "kind must be one of: within, respond, never, score, first_contact" in str(
+        caught.value)
+    line = text.splitlines().index("        kind: first_contact") + 1
+    assert any(item.line is not None and abs(item.line - line) <= 1
+               for item in caught.value.located)
+    nowhere = text.replace("        touchpoint: delivery\n        score: nps",
+                           "        touchpoint: nowhere\n        score: nps")
+    with pytest.raises(document.WorkspaceFileError) as caught:
+        document.loads(nowhere, "shop.yaml")
+    assert "unknown touchpoint 'nowhere'" in str(caught.value)

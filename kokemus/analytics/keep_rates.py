@@ -1,0 +1,165 @@
+"""Keep rates from judged occurrences (analytics/promises.py): counts per commitment and
+group, the time used (median, p90), and what follows a kept or a broken promise.
+
+The occurrences are an Arrow table of at most a few million rows; DuckDB groups them in
+place (an in-memory connection scanning the table), so no Python loop touches a row.
+
+Groups: `channel` (the start event's), `segment` (the customer's, from the app store: a
+customer counts once in each of their segments), `week` and `month` (of the start, UTC),
+and `department`: every commitment of the promises a department must keep, together, so a
+department's row says how it keeps its promises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, get_args
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Breakdown = Literal["channel", "segment", "department", "week", "month"]
+BREAKDOWNS: tuple[Breakdown, ...] = get_args(Breakdown)
+
+COUNTS = ("kept", "broken", "open", "at_risk", "not_applicable")
+_COUNTS = """
+    count(*) FILTER (WHERE verdict = 'kept') AS kept,
+    count(*) FILTER (WHERE verdict = 'broken') AS broken,
+    count(*) FILTER (WHERE verdict = 'open') AS open,
+    count(*) FILTER (WHERE at_risk) AS at_risk,
+    count(*) FILTER (WHERE verdict = 'not_applicable') AS not_applicable,
+    quantile_cont(used_s, 0.5) FILTER (WHERE timed) AS median_s,
+    quantile_cont(used_s, 0.9) FILTER (WHERE timed) AS p90_s
+"""
+# The time used says something where an end came (kept, or broken by a late end); `never`
+# has no end to wait for.
+_TIMED = "end_ts IS NOT NULL AND kind <> 'never'"
+
+
+def counts(occurrences: pa.Table, by: Breakdown | None = None, *,
+           departments: Mapping[str, Sequence[str]] | None = None,
+           segments: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+    """Rows of promise, commitment, key (None without `by`; every commitment together under
+    `department`), the COUNTS, median_s and p90_s, in the table's commitment order and then
+    by key. `departments`: promise -> its departments; `segments`: customer -> segments."""
+    if by is not None and by not in BREAKDOWNS:
+        raise ValueError(f"no breakdown {by!r} (known: {', '.join(BREAKDOWNS)})")
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("occ", occurrences)
+        source = f"SELECT *, {_TIMED} AS timed, row_number() OVER () AS place FROM occ"
+        ids = "promise, commitment"
+        if by is None:
+            key, join = "CAST(NULL AS VARCHAR)", ""
+        elif by == "channel":
+            key, join = "channel", ""
+        elif by in ("week", "month"):
+            key, join = f"CAST(CAST(date_trunc('{by}', start_ts) AS DATE) AS VARCHAR)", ""
+        elif by == "department":
+            con.register("owners", _pairs("promise", "department", departments or {}))
+            key, join = "o.department", "JOIN owners AS o USING (promise)"
+            ids = "CAST(NULL AS VARCHAR) AS promise, CAST(NULL AS VARCHAR) AS commitment"
+        else:
+            con.register("members", _pairs("customer", "segment", segments or {}))
+            key, join = "m.segment", "JOIN members AS m USING (customer)"
+        group = "key" if by == "department" else "promise, commitment, key"
+        # In the document's order (the table's), then by key.
+        rows = con.execute(f"""
+            SELECT * EXCLUDE (first, place_of) FROM (
+                SELECT *, min(first) OVER (PARTITION BY {group.replace(', key', '')})
+                       AS place_of
+                FROM (SELECT {ids}, {key} AS key, {_COUNTS}, min(place) AS first
+                      FROM ({source}) AS s {join} GROUP BY {group}) AS g
+            ) AS o ORDER BY place_of, key
+        """).fetchall()
+        names = [d[0] for d in con.description or []]
+    finally:
+        con.close()
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _pairs(left: str, right: str, mapping: Mapping[str, Sequence[str]]) -> pa.Table:
+    keys = [k for k, values in mapping.items() for _ in values]
+    values = [v for vs in mapping.values() for v in vs]
+    return pa.table({left: pa.array(keys, pa.string()), right: pa.array(values, pa.string())})
+
+
+def per_customer(occurrences: pa.Table) -> pa.Table:
+    """One judged row per customer, for "customers with a broken promise against the
+    rest": broken when any of their occurrences is (started at the first broken one),
+    kept when all judged ones are (started at the first), promise and commitment '*'."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("occ", occurrences)
+        table: pa.Table = con.sql("""
+            SELECT '*' AS promise, '*' AS commitment, customer,
+                   CASE WHEN bool_or(verdict = 'broken') THEN 'broken' ELSE 'kept' END
+                       AS verdict,
+                   min(occurrence) AS occurrence,
+                   coalesce(min(start_ts) FILTER (WHERE verdict = 'broken'), min(start_ts))
+                       AS start_ts
+            FROM occ WHERE verdict IN ('kept', 'broken') AND customer IS NOT NULL
+            GROUP BY customer ORDER BY customer
+        """).to_arrow_table()
+    finally:
+        con.close()
+    return table
+
+
+def after(cursor: Any, workspace_id: int, occurrences: pa.Table, *, days: float = 30,
+          outcome: str | None = None) -> list[dict[str, Any]]:
+    """What followed each commitment's kept and broken occurrences, per (promise,
+    commitment, verdict): the customer's first answer started within `days` after the
+    occurrence's start (NPS counts, CES n/sum/squares) and, with `outcome` (an event type:
+    a repurchase, a churn), how many occurrences saw that event within `days`.
+
+    `cursor`: the event store's (responses and events live there)."""
+    judged = occurrences.filter(pc.is_in(occurrences["verdict"],
+                                                 pa.array(["kept", "broken"])))
+    cursor.register("judged", judged.select(["promise", "commitment", "verdict", "customer",
+                                             "occurrence", "start_ts"]))
+    window = f"INTERVAL {float(days) * 86400!r} SECOND"
+    outcome_sql = ("0" if outcome is None else
+                   f"""count(*) FILTER (WHERE EXISTS (
+                        SELECT 1 FROM events AS e WHERE e.workspace_id = {int(workspace_id)}
+                          AND e.customer = j.customer AND e.type = $outcome
+                          AND e.occurred_at > j.start_ts
+                          AND e.occurred_at <= j.start_ts + {window}))""")
+    try:
+        rows = cursor.execute(f"""
+            WITH answer AS (
+                SELECT j.promise, j.commitment, j.verdict, j.occurrence,
+                       arg_min(r.nps, r.started_at) AS nps, arg_min(r.ces, r.started_at) AS ces
+                FROM judged AS j JOIN responses AS r
+                  ON r.workspace_id = {int(workspace_id)} AND r.customer = j.customer
+                 AND r.started_at > j.start_ts AND r.started_at <= j.start_ts + {window}
+                 AND (r.nps IS NOT NULL OR r.ces IS NOT NULL)
+                GROUP BY ALL
+            ), answered AS (
+                SELECT promise, commitment, verdict,
+                       count(*) FILTER (WHERE nps >= 9) AS promoters,
+                       count(*) FILTER (WHERE nps BETWEEN 7 AND 8) AS passives,
+                       count(*) FILTER (WHERE nps <= 6) AS detractors,
+                       count(ces) AS ces_n, coalesce(sum(ces), 0) AS ces_sum,
+                       coalesce(sum(CAST(ces AS INTEGER) * ces), 0) AS ces_squares
+                FROM answer GROUP BY ALL
+            ), followed AS (
+                SELECT promise, commitment, verdict, count(*) AS occurrences,
+                       {outcome_sql} AS outcome
+                FROM judged AS j GROUP BY ALL
+            )
+            SELECT f.promise, f.commitment, f.verdict, f.occurrences, f.outcome,
+                   coalesce(a.promoters, 0), coalesce(a.passives, 0),
+                   coalesce(a.detractors, 0), coalesce(a.ces_n, 0), coalesce(a.ces_sum, 0),
+                   coalesce(a.ces_squares, 0)
+            FROM followed AS f LEFT JOIN answered AS a USING (promise, commitment, verdict)
+            ORDER BY f.promise, f.commitment, f.verdict
+        """, {"outcome": outcome} if outcome is not None else {}).fetchall()
+    finally:
+        cursor.unregister("judged")
+    names = ("promise", "commitment", "verdict", "occurrences", "outcome", "promoters",
+             "passives", "detractors", "ces_n", "ces_sum", "ces_squares")
+    return [dict(zip(names, row, strict=True)) for row in rows]
