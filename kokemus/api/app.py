@@ -20,6 +20,7 @@ from kokemus.api import (
     privacy,
     reads,
     scores,
+    timeline,
 )
 from kokemus.config import Settings
 from kokemus.domain.events import Account, Customer, Event
@@ -54,6 +55,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(scores.router)
     app.include_router(feedback.router)
     app.include_router(privacy.router)
+    app.include_router(timeline.router)
     _publish_models(app, Event, Customer, Account)
     docs.install(app)
 

@@ -1,0 +1,276 @@
+"""A customer's timeline: every event, survey answer and promise verdict of one customer (or
+of every person of a B2B account), in order, with the wait that broke each broken promise.
+
+Events are read with one query each for the events and the answers, ordered in the engine
+by (occurred_at, seq) as every journey is (analytics/journeys.py); nothing is sorted or
+walked row by row in Python. Each event carries its touchpoint (its own, or the one the
+workspace maps its type to) and the department that owns that touchpoint.
+
+The verdicts are analytics/promises.py's occurrences of the workspace's clocked commitments,
+judged as of `as_of` in the same scope. For a broken occurrence, the *breaking gap* is the
+longest wait between consecutive events of its case inside [start, end], or [start, as_of]
+while no end came (then the last wait runs to `as_of`, and nobody picked the case up). The
+*hand-off* is the pair of departments around that wait: the one that owned the touchpoint
+of the event before it, where the time was lost, and the one of the event after it. Ties go
+to the earliest wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Engine as Database
+from sqlalchemy import func, select
+
+from kokemus.analytics.engines import DuckDBEngine, Engine
+from kokemus.analytics.logs import literal, one_of
+from kokemus.analytics.promises import Scope, all_occurrences
+from kokemus.domain.promises import Clocked, ScoreTarget
+from kokemus.domain.workspace import Workspace
+from kokemus.storage import people as people_store
+from kokemus.storage.events import EventStore
+from kokemus.storage.tables import accounts
+
+EVENT_COLUMNS = ("id", "seq", "type", "occurred_at", "customer", "account", "channel",
+                 "touchpoint", "department", "properties")
+RESPONSE_COLUMNS = ("id", "survey", "customer", "touchpoint", "channel", "department",
+                    "event_id", "started_at", "nps", "ces", "csat", "comment", "complete")
+# Added to analytics.promises.COLUMNS for every occurrence; null unless it is broken.
+GAP_COLUMNS = ("gap_s", "gap_from", "gap_to", "gap_from_ts", "gap_to_ts", "from_touchpoint",
+               "to_touchpoint", "from_department", "to_department")
+
+
+class Subject(Protocol):
+    """The workspace a timeline is read in (an ActiveWorkspace will do)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def document(self) -> Workspace: ...
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One customer's (or account's) history as of a moment.
+
+    - `events`: EVENT_COLUMNS, in (occurred_at, seq) order; `properties` is JSON text.
+    - `responses`: RESPONSE_COLUMNS, by the time the answer was started.
+    - `promises`: analytics.promises.COLUMNS and GAP_COLUMNS, by start time.
+    """
+
+    customer: str | None
+    account: str | None
+    as_of: datetime
+    people: tuple[str, ...]  # an account's people (empty for a customer)
+    events: pa.Table
+    responses: pa.Table
+    promises: pa.Table
+
+
+def timeline(cursor: Any, workspace: Subject, *, customer: str | None = None,
+             account: str | None = None, as_of: datetime | None = None,
+             members: Mapping[str, Sequence[str]] | None = None,
+             people: Sequence[str] = ()) -> Timeline:
+    """The timeline of `customer`, or of `account` and its `people` (their ids from the app
+    store: their events count whether or not they name the account), read on a DuckDB
+    `cursor` of the event store. `members`: the customers of each segment the commitments
+    name."""
+    if (customer is None) == (account is None):
+        raise ValueError("a timeline is of one customer or one account")
+    moment = (as_of or datetime.now(UTC)).astimezone(UTC)
+    engine = DuckDBEngine(cursor)
+    document = workspace.document
+    where = _whose(customer, account, people)
+    events = _events(engine, workspace.id, document, where, moment)
+    answers = engine.query(_responses(engine, workspace.id, document, where, moment))
+    clocked: list[tuple[str, Clocked]] = [
+        (p.id, c) for p, c in document.commitments() if not isinstance(c, ScoreTarget)]
+    scope = Scope(workspace.id, moment, customer=customer, account=account)
+    found = all_occurrences(engine, scope, clocked, members=members,
+                            calendar=document.business_hours)
+    promises = _with_gaps(engine, found, events, document, moment)
+    ordered = engine.query(f"SELECT {', '.join(EVENT_COLUMNS)} FROM ({events}) AS e "
+                           "ORDER BY occurred_at, seq")
+    return Timeline(customer, account, moment, tuple(people), ordered, answers, promises)
+
+
+def read(db: Database, store: EventStore, workspace: Subject, *, customer: str | None = None,
+         account: str | None = None, as_of: datetime | None = None) -> Timeline | None:
+    """`timeline` with what it needs from the app store (segment members, an account's
+    people); None when neither store knows the customer or account."""
+    members = {s: people_store.customers_in_segment(db, workspace.id, s)
+               for s in _segments(workspace.document)}
+    committee: list[str] = []
+    if account is not None:
+        committee = [p["id"] for p in people_store.account_stakeholders(db, workspace.id,
+                                                                        account)]
+    with store.reading() as cursor:
+        if not _known(db, cursor, workspace.id, customer, account, committee):
+            return None
+        return timeline(cursor, workspace, customer=customer, account=account, as_of=as_of,
+                        members=members, people=committee)
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def _segments(document: Workspace) -> list[str]:
+    named = {s for _, c in document.commitments() for s in getattr(c, "segments", [])}
+    return sorted(named)
+
+
+def _known(db: Database, cursor: Any, workspace_id: int, customer: str | None,
+           account: str | None, committee: Sequence[str]) -> bool:
+    if customer is not None:
+        if people_store.get_customer(db, workspace_id, customer) is not None:
+            return True
+        column, value = "customer", customer
+    else:
+        if committee:
+            return True
+        with db.connect() as conn:
+            held = conn.execute(select(func.count()).select_from(accounts).where(
+                accounts.c.workspace_id == workspace_id, accounts.c.id == account)).scalar()
+        if held:
+            return True
+        column, value = "account", str(account)
+    for table in ("events", "responses"):
+        hit = cursor.execute(
+            f"SELECT 1 FROM {table} WHERE workspace_id = ? AND {column} = ? LIMIT 1",
+            [workspace_id, value]).fetchall()
+        if hit:
+            return True
+    return False
+
+
+def _whose(customer: str | None, account: str | None, people: Sequence[str]) -> str:
+    """The rows of the customer, or of the account and its people (an SQL condition over a
+    relation named `x`)."""
+    if customer is not None:
+        return f"x.customer = {literal(customer)}"
+    condition = f"x.account = {literal(str(account))}"
+    if people:
+        condition = f"({condition} OR {one_of('x.customer', people)})"
+    return condition
+
+
+def _relation(columns: tuple[str, str], rows: Sequence[tuple[str, str]]) -> str:
+    """Pairs of text as a literal relation (no rows: an empty one of the same columns)."""
+    a, b = columns
+    if not rows:
+        return (f"SELECT CAST(NULL AS VARCHAR) AS {a}, CAST(NULL AS VARCHAR) AS {b} "
+                "WHERE 1 = 0")
+    values = ", ".join(f"({literal(x)}, {literal(y)})" for x, y in rows)
+    return f"SELECT * FROM (VALUES {values}) AS r({a}, {b})"
+
+
+def _owners(document: Workspace) -> str:
+    return _relation(("touchpoint", "department"),
+                     [(t.id, t.owner) for t in document.touchpoints()])
+
+
+def _events(engine: Engine, workspace_id: int, document: Workspace, where: str,
+            as_of: datetime) -> str:
+    """The subject's events as of `as_of` with touchpoint, department and epoch seconds."""
+    d = engine.dialect
+    mapped = _relation(("type", "mapped"), sorted(document.touchpoint_for_event().items()))
+    return f"""
+        SELECT e.id, e.seq, e.type, e.occurred_at, e.customer, e.account, e.channel,
+               e.touchpoint, o.department, CAST(e.properties AS VARCHAR) AS properties,
+               {d.epoch('e.occurred_at')} AS t
+        FROM (SELECT x.id, x.seq, x.type, x.occurred_at, x.customer, x.account,
+                     x.channel, coalesce(x.touchpoint, m.mapped) AS touchpoint,
+                     x.properties
+              FROM events AS x LEFT JOIN ({mapped}) AS m ON m.type = x.type
+              WHERE x.workspace_id = {int(workspace_id)} AND {where}
+                AND {d.epoch('x.occurred_at')} <= {_epoch(as_of)}) AS e
+        LEFT JOIN ({_owners(document)}) AS o ON o.touchpoint = e.touchpoint"""
+
+
+def _responses(engine: Engine, workspace_id: int, document: Workspace, where: str,
+               as_of: datetime) -> str:
+    d = engine.dialect
+    return f"""
+        SELECT x.id, x.survey, x.customer, x.touchpoint, x.channel, o.department, x.event_id,
+               x.started_at, x.nps, x.ces, x.csat, x.comment, x.complete
+        FROM responses AS x LEFT JOIN ({_owners(document)}) AS o ON o.touchpoint = x.touchpoint
+        WHERE x.workspace_id = {int(workspace_id)} AND {where}
+          AND {d.epoch('x.started_at')} <= {_epoch(as_of)}
+        ORDER BY x.started_at, x.id"""
+
+
+def _epoch(moment: datetime) -> str:
+    return repr(moment.astimezone(UTC).timestamp())
+
+
+def _with_gaps(engine: Engine, occurrences: pa.Table, events: str, document: Workspace,
+               as_of: datetime) -> pa.Table:
+    """The occurrences with GAP_COLUMNS: for a broken one, its longest wait and the
+    departments around it; in start order."""
+    numbered = occurrences.append_column(
+        "k", pa.array(range(occurrences.num_rows), pa.int64()))
+    cases = {c.id: c.case for _, c in document.commitments()}
+    broken = numbered.filter(pc.equal(numbered["verdict"], "broken"))
+    gaps = engine.query(_gaps_sql(broken, cases, events, as_of)) if broken.num_rows else None
+    if gaps is None or gaps.num_rows == 0:
+        gaps = pa.table({"k": pa.array([], pa.int64()),
+                         **{c: pa.array([], _GAP_TYPES[c]) for c in GAP_COLUMNS}})
+    gaps = gaps.select(["k", *GAP_COLUMNS]).cast(pa.schema(
+        [("k", pa.int64()), *((c, _GAP_TYPES[c]) for c in GAP_COLUMNS)]))
+    joined = numbered.join(gaps, "k", join_type="left outer")
+    ordered = joined.sort_by([("start_ts", "ascending"), ("k", "ascending")])
+    return ordered.drop_columns(["k"])
+
+
+_STAMP = pa.timestamp("us", tz="UTC")
+_GAP_TYPES = {"gap_s": pa.float64(), "gap_from": pa.string(), "gap_to": pa.string(),
+              "gap_from_ts": _STAMP, "gap_to_ts": _STAMP, "from_touchpoint": pa.string(),
+              "to_touchpoint": pa.string(), "from_department": pa.string(),
+              "to_department": pa.string()}
+
+
+def _gaps_sql(broken: pa.Table, cases: Mapping[str, str], events: str, as_of: datetime) -> str:
+    """The longest wait inside each broken occurrence (one row per `k` that has events)."""
+    rows = []
+    for k, commitment, customer, occurrence, start, end in zip(
+            broken["k"].to_pylist(), broken["commitment"].to_pylist(),
+            broken["customer"].to_pylist(), broken["occurrence"].to_pylist(),
+            broken["start_ts"].to_pylist(), broken["end_ts"].to_pylist(), strict=True):
+        whole_case = "1" if cases.get(commitment) == "account" else "0"
+        stop = end if end is not None else as_of
+        rows.append(f"({int(k)}, {literal(customer or '')}, {whole_case}, "
+                    f"{literal(occurrence or '')}, {_epoch(start)}, {_epoch(stop)})")
+    occurrences = (f"SELECT * FROM (VALUES {', '.join(rows)}) "
+                   "AS o(k, customer, whole_case, occurrence, start_t, stop_t)")
+    return f"""
+        WITH seen AS ({events}),
+        starts AS (
+            SELECT o.*, coalesce(s.seq, -1) AS start_seq
+            FROM ({occurrences}) AS o LEFT JOIN seen AS s ON s.id = o.occurrence),
+        inside AS (
+            SELECT o.k, o.stop_t, e.id, e.occurred_at, e.seq, e.t, e.touchpoint, e.department
+            FROM starts AS o JOIN seen AS e
+              ON (o.whole_case = 1 OR e.customer = o.customer)
+             AND (e.t > o.start_t OR (e.t = o.start_t AND e.seq >= o.start_seq))
+             AND e.t <= o.stop_t),
+        waits AS (
+            SELECT k, id AS gap_from, occurred_at AS gap_from_ts, touchpoint AS from_touchpoint,
+                   department AS from_department, occurred_at, seq,
+                   lead(id) OVER w AS gap_to, lead(occurred_at) OVER w AS gap_to_ts,
+                   lead(touchpoint) OVER w AS to_touchpoint,
+                   lead(department) OVER w AS to_department,
+                   coalesce(lead(t) OVER w, stop_t) - t AS gap_s
+            FROM inside
+            WINDOW w AS (PARTITION BY k ORDER BY occurred_at, seq))
+        SELECT k, gap_s, gap_from, gap_to, gap_from_ts, gap_to_ts, from_touchpoint,
+               to_touchpoint, from_department, to_department
+        FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY gap_s DESC, occurred_at,
+                                           seq) AS place
+              FROM waits) AS ranked
+        WHERE place = 1"""

@@ -1,0 +1,204 @@
+"""The customer's timeline on a small hand-made store with known answers: the events in
+(time, seq) order with their touchpoints and departments, the answers at their time, every
+promise verdict, and for a broken one the longest wait and the department hand-off."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+
+from kokemus.analytics.timeline import timeline
+from kokemus.demo import appliance_shop
+from kokemus.domain.workspace import Workspace
+from kokemus.storage.events import DDL, RESPONSES_DDL
+from kokemus.workspace import document
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+H = timedelta(hours=1)
+D = timedelta(days=1)
+SHOP = document.load(appliance_shop.WORKSPACE_FILE)
+
+
+@dataclass(frozen=True)
+class Shop:
+    id: int
+    document: Workspace
+
+
+class Store:
+    """Events and answers added by hand; seq counts up in the order events are added."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(DDL)
+        self.con.execute(RESPONSES_DDL)
+        self.seq = itertools.count(1)
+
+    def add(self, customer: str, type_: str, at: datetime, *, account: str | None = None,
+            channel: str = "web", touchpoint: str | None = None, workspace: int = 1,
+            **props: Any) -> str:
+        seq = next(self.seq)
+        ident = f"e{seq}"
+        self.con.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [workspace, ident, seq, type_, customer, account, channel, touchpoint, at, at,
+             orjson.dumps(props).decode() if props else None])
+        return ident
+
+    def answer(self, customer: str, at: datetime, *, nps: int, comment: str | None = None,
+               touchpoint: str = "delivery") -> None:
+        self.con.execute(
+            "INSERT INTO responses VALUES (1, ?, 'after-delivery', NULL, ?, NULL, NULL, [], ?, "
+            "'email', 'api', 'fi', NULL, ?, ?, NULL, NULL, ?, true, ?, ?, 1)",
+            [f"r-{customer}-{nps}", customer, touchpoint, json.dumps({"recommend": nps}), nps,
+             comment, at, at])
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    made = Store()
+    yield made
+    made.con.close()
+
+
+def damaged(store: Store, who: str = "c1", account: str | None = None) -> dict[str, str]:
+    """The washing machine case: express order, damaged on the way, three days and four
+    hours of silence, then the customer calls and is told an hour later."""
+    ids = {
+        "order": store.add(who, "order_placed", T0 - 20 * H, account=account),
+        "express": store.add(who, "express_delivery_selected", T0 - 20 * H, account=account),
+        "shipped": store.add(who, "shipped", T0 - 10 * H, channel="delivery", account=account),
+        "damaged": store.add(who, "delivery_damaged", T0, channel="delivery",
+                             account=account, carrier="Kiito"),
+        "call": store.add(who, "service_contact", T0 + 3 * D + 4 * H, channel="phone",
+                          account=account, reason="damaged_delivery"),
+        "told": store.add(who, "delay_notified", T0 + 3 * D + 5 * H, channel="email",
+                          account=account),
+    }
+    return ids
+
+
+def by_commitment(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["commitment"]: r for r in rows}
+
+
+def test_events_in_order_with_touchpoint_and_department(store: Store) -> None:
+    ids = damaged(store)
+    store.add("c2", "order_placed", T0)  # someone else
+    # equal times keep their ingest order; a late event is placed by its time
+    late = store.add("c1", "order_status_checked", T0 + H)
+    found = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=T0 + 4 * D)
+    rows = found.events.to_pylist()
+    assert [r["id"] for r in rows] == [ids["order"], ids["express"], ids["shipped"],
+                                       ids["damaged"], late, ids["call"], ids["told"]]
+    damage = rows[3]
+    assert (damage["type"], damage["touchpoint"], damage["department"], damage["channel"]) == (
+        "delivery_damaged", "delivery", "logistics", "delivery")
+    assert json.loads(damage["properties"]) == {"carrier": "Kiito"}
+    assert [r["department"] for r in rows] == [
+        "ecommerce", "ecommerce", "logistics", "logistics", "ecommerce", "customer-service",
+        "customer-service"]
+    assert rows[0]["occurred_at"] == T0 - 20 * H
+
+
+def test_an_event_naming_its_touchpoint_keeps_it(store: Store) -> None:
+    store.add("c1", "chat_question", T0, touchpoint="customer-service", channel="chat")
+    row = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=T0 + H).events.to_pylist()[0]
+    assert (row["touchpoint"], row["department"]) == ("customer-service", "customer-service")
+
+
+def test_broken_promise_marks_the_longest_wait_and_the_hand_off(store: Store) -> None:
+    ids = damaged(store)
+    found = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=T0 + 3 * D + 6 * H)
+    verdicts = by_commitment(found.promises.to_pylist())
+    notice = verdicts["damage-notice-2h"]
+    assert notice["verdict"] == "broken"
+    assert notice["occurrence"] == ids["damaged"]
+    assert notice["used_s"] == (3 * D + 5 * H).total_seconds()
+    assert notice["limit_s"] == 2 * 3600
+    assert notice["gap_s"] == (3 * D + 4 * H).total_seconds()
+    assert (notice["gap_from"], notice["gap_to"]) == (ids["damaged"], ids["call"])
+    assert (notice["from_department"], notice["to_department"]) == (
+        "logistics", "customer-service")
+    assert (notice["from_touchpoint"], notice["to_touchpoint"]) == (
+        "delivery", "customer-service")
+    assert notice["gap_from_ts"] == T0 and notice["gap_to_ts"] == T0 + 3 * D + 4 * H
+    # the express promise (no installation, no delivery) lost its time at the same place
+    for commitment in ("express-installed-48h", "express-delivered-36h"):
+        express = verdicts[commitment]
+        assert express["verdict"] == "broken" and express["end_ts"] is None
+        assert express["gap_from"] == ids["damaged"] and express["gap_to"] == ids["call"]
+    # a delay never reported opens nothing
+    assert "delay-notice-2h" not in verdicts
+
+
+def test_no_end_yet_the_wait_runs_to_as_of(store: Store) -> None:
+    ids = damaged(store)
+    found = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=T0 + 1 * D)
+    notice = by_commitment(found.promises.to_pylist())["damage-notice-2h"]
+    assert notice["verdict"] == "broken" and notice["end_ts"] is None
+    assert notice["gap_s"] == D.total_seconds()
+    assert notice["gap_from"] == ids["damaged"] and notice["gap_to"] is None
+    assert (notice["from_department"], notice["to_department"]) == ("logistics", None)
+    # events after as_of are not seen
+    assert ids["call"] not in found.events["id"].to_pylist()
+
+
+def test_kept_open_and_at_risk_have_no_gap(store: Store) -> None:
+    store.add("c1", "delivery_damaged", T0, channel="delivery")
+    store.add("c1", "delay_notified", T0 + H, channel="email")
+    store.add("c1", "delivery_damaged", T0 + 10 * H, channel="delivery")
+    at = T0 + 10 * H + timedelta(minutes=100)  # 100 of 120 minutes used: at risk
+    found = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=at)
+    rows = [r for r in found.promises.to_pylist() if r["commitment"] == "damage-notice-2h"]
+    assert [(r["verdict"], r["at_risk"]) for r in rows] == [("kept", False), ("open", True)]
+    assert all(r["gap_s"] is None and r["from_department"] is None for r in rows)
+
+
+def test_answers_sit_at_their_time(store: Store) -> None:
+    damaged(store)
+    store.answer("c1", T0 + 4 * D, nps=2, comment="Kone tuli rikki")
+    store.answer("c2", T0 + 4 * D, nps=10)
+    found = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=T0 + 5 * D)
+    [row] = found.responses.to_pylist()
+    assert (row["nps"], row["comment"], row["department"]) == (2, "Kone tuli rikki",
+                                                               "logistics")
+    assert row["started_at"] == T0 + 4 * D
+    before = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=T0 + 3 * D)
+    assert before.responses.num_rows == 0
+
+
+def test_an_account_is_its_people_together(store: Store) -> None:
+    damaged(store, "p1", account="acme")
+    store.add("p2", "chat_question", T0 + 2 * D, channel="chat")  # names no account
+    store.add("p3", "chat_question", T0 + 2 * D, channel="chat")  # not in the committee
+    store.add("p1", "chat_question", T0, workspace=2)  # another workspace
+    found = timeline(store.con, Shop(1, SHOP), account="acme", as_of=T0 + 4 * D,
+                     people=["p1", "p2"])
+    assert set(found.events["customer"].to_pylist()) == {"p1", "p2"}
+    assert found.events.num_rows == 7
+    notice = by_commitment(found.promises.to_pylist())["damage-notice-2h"]
+    assert (notice["customer"], notice["from_department"], notice["to_department"]) == (
+        "p1", "logistics", "customer-service")
+
+
+def test_another_workspace_sees_nothing(store: Store) -> None:
+    damaged(store)
+    found = timeline(store.con, Shop(2, SHOP), customer="c1", as_of=T0 + 4 * D)
+    assert found.events.num_rows == found.promises.num_rows == found.responses.num_rows == 0
+
+
+def test_one_subject_only(store: Store) -> None:
+    with pytest.raises(ValueError):
+        timeline(store.con, Shop(1, SHOP), as_of=T0)
+    with pytest.raises(ValueError):
+        timeline(store.con, Shop(1, SHOP), customer="c1", account="a", as_of=T0)
