@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         default=300.0, ge=0,
         description="Seconds between the worker's rebuilds of the case-ordered copy of the "
                     "journeys (only when events came since); 0: never by the worker.")
+    promise_clock_lookback: float = Field(
+        default=7 * 24 * 3600, ge=0,
+        description="Seconds beyond a commitment's limit for which the worker's promise "
+                    "clocks still mark an occurrence at risk or breached; older starts get "
+                    "no mark (their verdicts are computed as ever).")
     form_rate_limit: int = Field(
         default=30, ge=0,
         description="Survey form requests (answers posted or in a link) per minute per client "
