@@ -79,6 +79,7 @@ class Card:
     limit_s: float | None
     overall: Rate | None
     groups: list[Rate] = field(default_factory=list)
+    weeks: list[Rate] = field(default_factory=list)  # the trend, by the start's week
     score: Score | None = None  # a `score` commitment's score
     target: float | None = None
     verdict: Verdict | None = None  # of a `score` commitment
@@ -89,6 +90,7 @@ class Card:
             "text": self.text, "departments": list(self.departments), "limit_s": self.limit_s,
             "overall": self.overall.as_dict() if self.overall else None,
             "groups": [g.as_dict() for g in self.groups],
+            "weeks": [g.as_dict() for g in self.weeks],
             "score": self.score.as_dict() if self.score else None, "target": self.target,
             "verdict": self.verdict,
         }
@@ -125,16 +127,25 @@ def occurrences(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
 
 
 def scorecard(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
-              by: keep_rates.Breakdown | None = None, language: str = "en") -> Scorecard:
+              by: keep_rates.Breakdown | None = None, language: str = "en",
+              table: pa.Table | None = None) -> Scorecard:
+    """Every commitment's card, with groups `by` a breakdown and the weekly trend;
+    `table`: the period's occurrences when the caller has them already."""
     min_n = ws.document.feedback.min_answers
-    table = occurrences(kk, ws, period)
+    if table is None:
+        table = occurrences(kk, ws, period)
     overall = {(r["promise"], r["commitment"]): r for r in keep_rates.counts(table)}
-    grouped: dict[tuple[str, str], list[Rate]] = {}
-    if by is not None and by != "department":
-        segments = _segments(kk, ws) if by == "segment" else None
-        for row in keep_rates.counts(table, by, segments=segments):
-            grouped.setdefault((row["promise"], row["commitment"]), []).append(
+
+    def grouped(breakdown: keep_rates.Breakdown) -> dict[tuple[str, str], list[Rate]]:
+        found: dict[tuple[str, str], list[Rate]] = {}
+        segments = _segments(kk, ws) if breakdown == "segment" else None
+        for row in keep_rates.counts(table, breakdown, segments=segments):
+            found.setdefault((row["promise"], row["commitment"]), []).append(
                 _rate(row, min_n))
+        return found
+
+    groups = grouped(by) if by is not None and by != "department" else {}
+    weeks = grouped("week")
     owners = {p.id: list(p.departments) for p in ws.document.promises}
     departments = [_rate(r, min_n) for r in keep_rates.counts(
         table.filter(pc.not_equal(table["kind"], "score")) if table.num_rows else table,
@@ -154,7 +165,7 @@ def scorecard(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
         cards.append(Card(
             **common, limit_s=commitment.seconds,
             overall=_rate(found, min_n) if found else _nothing(min_n),
-            groups=grouped.get(key, [])))
+            groups=groups.get(key, []), weeks=weeks.get(key, [])))
     return Scorecard(period, by, cards, departments)
 
 
@@ -212,11 +223,12 @@ ListName = Literal["broken", "at_risk", "open", "kept"]
 
 
 def listing(kk: Kokemus, ws: ActiveWorkspace, period: Period, which: ListName, *,
-            commitment: str | None = None, limit: int = 50,
-            offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+            commitment: str | None = None, limit: int = 50, offset: int = 0,
+            table: pa.Table | None = None) -> tuple[list[dict[str, Any]], int]:
     """Occurrences of one verdict (or at risk), the latest start first, a page of them and
     how many there are in all."""
-    table = occurrences(kk, ws, period)
+    if table is None:
+        table = occurrences(kk, ws, period)
     rows = table.filter(pc.equal(table["at_risk"], True) if which == "at_risk"
                         else pc.equal(table["verdict"], which))
     if commitment is not None:
@@ -252,12 +264,14 @@ class Consequence:
 
 
 def consequences(kk: Kokemus, ws: ActiveWorkspace, period: Period, *, days: float = 30,
-                 outcome: str | None = None) -> list[Consequence]:
+                 outcome: str | None = None,
+                 table: pa.Table | None = None) -> list[Consequence]:
     """Per commitment, kept against broken (see Consequence), and last every promise
     together (promise and commitment '*': customers with any broken promise against those
     whose judged promises were all kept); `outcome` an event type."""
     min_n = ws.document.feedback.min_answers
-    table = occurrences(kk, ws, period)
+    if table is None:
+        table = occurrences(kk, ws, period)
     with kk.events.reading() as cursor:
         rows = keep_rates.after(cursor, ws.id, table, days=days, outcome=outcome)
         if table.num_rows:  # every promise together, customer by customer: promise '*'
