@@ -35,6 +35,7 @@ from kokemus.cli.common import (
 from kokemus.cli.customers import customers_app
 from kokemus.cli.feedback import feedback_app
 from kokemus.cli.journeys import journeys_app
+from kokemus.cli.promises import promises_app
 from kokemus.cli.scores import scores_app
 from kokemus.cli.users import users_app
 from kokemus.domain.errors import KokemusError
@@ -61,6 +62,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(scores_app, name="scores")
+app.add_typer(promises_app, name="promises")
 app.add_typer(customers_app, name="customers")
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
