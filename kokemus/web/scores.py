@@ -1,9 +1,10 @@
 """The scores page: score cards, a breakdown table and trend charts with interval bands.
 
 The figures come from kokemus.analytics.scores (counted in DuckDB); this module turns them
-into text in one language and draws the trends as server-rendered SVG, so the page runs no
-script. A figure below the workspace's minimum n is never shown as a number: the page says
-"too few answers" instead, and the charts leave such points out of the line and the band.
+into text in one language and draws the trends with kokemus.web.charts (Vega-Lite rendered
+to SVG on the server), so the page runs no script. A figure below the workspace's minimum n
+is never shown as a number: the page says "too few answers" instead, and the charts leave
+such points out of the line and the band.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated
-from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -24,7 +24,7 @@ from kokemus.domain import calendar
 from kokemus.domain.scores import Change, Score
 from kokemus.domain.texts import localized
 from kokemus.services.workspaces import ActiveWorkspace
-from kokemus.web import i18n, sessions
+from kokemus.web import charts, i18n, sessions
 from kokemus.web.page import Analyst, filter_day, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -38,14 +38,6 @@ SCALES = {"nps": (-100.0, 100.0), "ces": (1.0, 7.0), "ces_easy": (0.0, 100.0),
           "csat": (0.0, 100.0)}
 DIGITS = {"nps": 0, "ces": 1, "ces_easy": 0, "csat": 0}
 PERCENT = {"ces_easy", "csat"}
-
-LINE = "#0f5c73"
-BAND = "#cfe6ee"
-FEW = "#9aa3ad"
-INK_SOFT = "#5b6572"
-GRID = "#e3e8ee"
-W, H = 480, 200
-LEFT, RIGHT, TOP, BOTTOM = 40, 12, 12, 28
 
 
 @dataclass(frozen=True)
@@ -168,7 +160,7 @@ def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str) -> 
     )
     trend = result.breakdowns[filters.trend]
     t = i18n.translator(language)
-    page.charts = {kind: trend_svg(kind, trend, filters.trend, t, language)
+    page.charts = {kind: trend_chart(kind, trend, filters.trend, t, language)
                    for kind in CHARTED}
     latest = scores.latest_change(trend)
     if latest is not None:
@@ -185,74 +177,28 @@ def _movement(kind: str, c: Change, language: str) -> Movement:
                     c.significant, c.before.enough and c.after.enough)
 
 
-def _num(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
-
-
-def trend_svg(kind: str, trend: list[scores.Scores], granularity: str,
-              t: i18n.Translate, language: str) -> Markup:
-    """A line of the score over time with its 95% interval as a band; buckets placed by
-    date, so a week without answers is a gap in time, not a hidden one. Points with too few
-    answers are drawn hollow and grey, outside the line and the band."""
+def trend_chart(kind: str, trend: list[scores.Scores], granularity: scores.Breakdown,
+                t: i18n.Translate, language: str) -> Markup:
+    """The score over time with its 95% interval as a band (kokemus.web.charts); a bucket
+    with too few answers is a hollow grey point outside the line and the band."""
+    share = 100.0 if kind in PERCENT else 1.0  # the chart writes a share 0..1 as "62 %"
     low_end, high_end = SCALES[kind]
-    label = t(f"scores.kind.{kind}")
-    points = [(date.fromisoformat(g.key), g.score(kind)) for g in trend
-              if g.key and g.score(kind).value is not None]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="score-trend" id="trend-{kind}" '
-           f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}">',
-           f"<title>{escape(t('scores.trend_title', score=label))}</title>"]
-    plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
-
-    def y(value: float) -> float:
-        return TOP + plot_h * (high_end - value) / (high_end - low_end)
-
-    for tick in (low_end, (low_end + high_end) / 2, high_end):
-        out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{_num(y(tick))}" '
-                   f'y2="{_num(y(tick))}" stroke="{GRID}"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{_num(y(tick) + 4)}" text-anchor="end" '
-                   f'font-size="12" fill="{INK_SOFT}">'
-                   f'{_number(tick, 0, language)}</text>')
-    if not points:
-        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" font-size="13" '
-                   f'fill="{INK_SOFT}">{escape(t("scores.no_answers"))}</text></svg>')
-        return Markup("".join(out))
-    first, last = points[0][0], points[-1][0]
-    span = max((last - first).days, 1)
-
-    def x(day: date) -> float:
-        if first == last:
-            return LEFT + plot_w / 2
-        return LEFT + plot_w * (day - first).days / span
-
-    shown = [(day, s) for day, s in points if s.enough]
-    # the band and the line run through consecutive shown points; a bucket with too few
-    # answers breaks neither (it is drawn apart), so a run is split only by time order
-    if shown:
-        upper = " ".join(f"{_num(x(d))},{_num(y(s.high or 0))}" for d, s in shown)
-        lower = " ".join(f"{_num(x(d))},{_num(y(s.low or 0))}" for d, s in reversed(shown))
-        out.append(f'<polygon class="band" points="{upper} {lower}" fill="{BAND}" '
-                   f'opacity="0.8"/>')
-        line = " ".join(f"{_num(x(d))},{_num(y(s.value or 0))}" for d, s in shown)
-        out.append(f'<polyline class="line" points="{line}" fill="none" stroke="{LINE}" '
-                   f'stroke-width="2"/>')
-    for day, s in points:
-        shown_figure = figure(s, language)
-        if s.enough:
-            tip = t("scores.point", period=day.isoformat(), value=shown_figure.value,
-                    interval=shown_figure.interval, n=shown_figure.n)
-            out.append(f'<circle class="point" cx="{_num(x(day))}" cy="{_num(y(s.value or 0))}" '
-                       f'r="3.5" fill="{LINE}"><title>{escape(tip)}</title></circle>')
-        else:
-            tip = t("scores.point_few", period=day.isoformat(), n=shown_figure.n)
-            out.append(f'<circle class="point few" cx="{_num(x(day))}" '
-                       f'cy="{_num(y(s.value or 0))}" r="3.5" fill="#fff" stroke="{FEW}">'
-                       f'<title>{escape(tip)}</title></circle>')
-    for day, anchor in ((first, "start"), (last, "end")):
-        text = day.strftime("%Y-%m") if granularity == "month" else day.isoformat()
-        out.append(f'<text x="{_num(x(day))}" y="{H - 8}" text-anchor="{anchor}" '
-                   f'font-size="12" fill="{INK_SOFT}">{text}</text>')
-    out.append("</svg>")
-    return Markup("".join(out))
+    # the axis says NPS, CES, CSAT: the figure's caption above it gives the full name
+    measure = charts.Measure(kind.upper(), (low_end / share, high_end / share),
+                             DIGITS[kind], kind in PERCENT)
+    rows = []
+    for g in trend:
+        s = g.score(kind)
+        if not g.key or s.value is None:
+            continue
+        rows.append({"period": date.fromisoformat(g.key), "value": s.value / share,
+                     "low": None if s.low is None else s.low / share,
+                     "high": None if s.high is None else s.high / share,
+                     "n": s.n, "enough": s.enough})
+    return charts.score_trend(rows, language, measure,
+                              granularity="month" if granularity == "month" else "week",
+                              title=t("scores.trend_title", score=t(f"scores.kind.{kind}")),
+                              element_id=f"trend-{kind}", css_class="chart score-trend")
 
 
 @router.get("/w/{slug}/scores")

@@ -3,6 +3,7 @@ drawn, the breakdown chosen by the form."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
@@ -46,7 +47,10 @@ def test_scores_page_in_chromium(server: str, page: Page,  # noqa: F811
         expect(chart).to_be_visible()
         box = chart.bounding_box()
         assert box is not None and box["width"] > 200 and box["height"] > 50
-        expect(chart.locator("circle.point")).to_have_count(8)
+        points = chart.locator(".points_marks path")  # one per week, its figure as <title>
+        expect(points).to_have_count(8)
+        expect(points.first.locator("title")).to_contain_text("2.3.2026: ")
+        expect(points.last.locator("title")).to_contain_text("20.4.2026: ")
     expect(page.locator("#movement-nps")).to_contain_text("ei merkitsevää muutosta")
 
     page.locator("select[name=by]").select_option("channel")
@@ -56,4 +60,13 @@ def test_scores_page_in_chromium(server: str, page: Page,  # noqa: F811
     expect(page.locator('tr[data-key="phone"]')).to_contain_text("liian vähän vastauksia")
     expect(page.locator('tr[data-key="email"] .kind-nps')).to_contain_text("n = 684")
     page.screenshot(path=SHOT, full_page=True)
+
+    # the same charts in English: their axis, dates and tooltips follow the language
+    page.goto(f"{server}/language/en")
+    page.goto(f"{server}/w/my-company/scores")
+    nps = page.locator("#trend-nps")
+    expect(nps.locator(".points_marks path title").first).to_have_text(
+        re.compile(r"^2 Mar 2026: -?\d+ \(.*\), n = 77$"))
+    expect(nps.locator("text", has_text="Week")).to_have_count(1)
+    expect(nps.locator("text", has_text="20 Apr")).to_have_count(1)
     assert problems == []

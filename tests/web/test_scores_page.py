@@ -72,20 +72,42 @@ def test_cards_breakdown_and_latest_change(client: TestClient, anna: str,  # noq
     assert "too few answers to judge" in text_of(html, "movement-csat")
 
 
+def chart_of(html: str, element_id: str) -> str:
+    found = re.search(rf'<svg[^>]*id="{element_id}".*?</svg>', html, re.S)
+    assert found, f"no chart {element_id}"
+    return found.group(0)
+
+
+def tips(svg: str) -> list[str]:
+    """The tooltips of the chart's data points (the first <title> names the chart)."""
+    return re.findall(r"<title>(.*?)</title>", svg)[1:]
+
+
+def labels(svg: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
 def test_trend_charts_are_svg_with_interval_bands(client: TestClient, anna: str,  # noqa: F811
                                                   answered: None) -> None:
     log_in(client)
     html = client.get("/w/my-company/scores?trend=week").text
-    chart = re.search(r'<svg[^>]*id="trend-nps".*?</svg>', html, re.S)
-    assert chart, "no NPS trend chart"
-    svg = chart.group(0)
-    assert svg.count('class="point"') == 2 and 'class="band"' in svg
-    assert "2026-03-02" in svg and "2026-03-09" in svg
-    # CSAT has answers only in week 1: one point, no line to draw through two
-    csat = re.search(r'<svg[^>]*id="trend-csat".*?</svg>', html, re.S)
-    assert csat and csat.group(0).count('class="point"') == 1
+    svg = chart_of(html, "trend-nps")
+    # week 1: NPS 30 (22-37) of 400; week 2: (280 - 50) / 410 = 56, the support answers in
+    first, second = tips(svg)
+    assert first == "2.3.2026: 30 (22\u2009–\u200937), n = 400"
+    assert re.fullmatch(r"9\.3\.2026: 56 \(\d\d\u2009–\u2009\d\d\), n = 410", second)
+    assert 'class="mark-area role-mark band_marks"' in svg
+    assert {"2.3.2026", "9.3.", "Viikko", "NPS"} <= set(labels(svg))
+    assert "<script" not in svg and "style=" not in svg
+    # CSAT has answers only in week 1: one point, 50 % of 400
+    csat = tips(chart_of(html, "trend-csat"))
+    assert csat == ["2.3.2026: 50\u00a0% (45\u00a0%\u2009–\u200955\u00a0%), n = 400"]
     month = client.get("/w/my-company/scores?trend=month").text
-    assert "2026-03" in month and 'id="trend-ces"' in month
+    assert "maalis 2026" in labels(chart_of(month, "trend-ces"))
+    client.get("/language/en")
+    english = chart_of(client.get("/w/my-company/scores?trend=week").text, "trend-nps")
+    assert tips(english)[0] == "2 Mar 2026: 30 (22\u2009–\u200937), n = 400"
+    assert {"2 Mar 2026", "9 Mar", "Week"} <= set(labels(english))
 
 
 def test_finnish_and_too_few_answers_everywhere(client: TestClient, anna: str,  # noqa: F811
@@ -99,7 +121,10 @@ def test_finnish_and_too_few_answers_everywhere(client: TestClient, anna: str,  
     for kind in ("nps", "ces", "csat"):
         card = text_of(html, f"card-{kind}")
         assert "liian vähän vastauksia" in card and "n = 12" in card
-    assert 'class="point few"' in html and 'class="point"' not in html
+    # too few answers: a hollow point that says so, and no figure in any tooltip
+    for kind in ("nps", "ces", "csat"):
+        few = tips(chart_of(html, f"trend-{kind}"))
+        assert few == ["2.3.2026: liian vähän vastauksia (n = 12)"]
     assert "ei merkitsevää" not in html  # one week only: nothing to compare
 
 
