@@ -1,6 +1,7 @@
-"""The worker: plan invitations from new events, then dispatch the due ones, every N seconds;
-now and then rebuild the case-ordered copy of the journeys the sequence analytics read; and
-every hour (and on its first run) apply the workspaces' retention periods
+"""The worker: plan invitations from new events, dispatch the due ones and advance the
+promise clocks (engine/clocks.py: occurrences at risk or breached marked as events), every N
+seconds; now and then rebuild the case-ordered copy of the journeys the sequence analytics
+read; and every hour (and on its first run) apply the workspaces' retention periods
 (services/retention.py: old events deleted, old comments removed, copies rebuilt) and
 remove timed-out web sessions.
 
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 
 from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
+from kokemus.engine import clocks
 from kokemus.engine.dispatch import Dispatched, dispatch
 from kokemus.engine.mail import Mailer
 from kokemus.engine.triggers import Planned, plan
@@ -77,10 +79,20 @@ class Worker:
                                  planned.invited, sent.sent, sent.failed)
                 except Exception:  # the next run tries again; the server must keep serving
                     log.exception("invitation run failed")
+                self._advance_clocks()
                 self._retain_when_due()
                 self._order_when_due()
             self.runs += 1
             self._stop.wait(self.interval)
+
+    def _advance_clocks(self) -> None:
+        try:
+            marked = clocks.advance(self.kk)
+            if marked.at_risk or marked.breached:
+                log.info("promise clocks: %d at risk, %d breached marked",
+                         marked.at_risk, marked.breached)
+        except Exception:  # the next run tries again: marks not written now are written then
+            log.exception("advancing the promise clocks failed")
 
     def _retain_when_due(self) -> None:
         now = time.monotonic()
