@@ -23,17 +23,29 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from kokemus import bootstrap
-from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
+from kokemus.analytics import (
+    accounts,
+    channels,
+    conformance,
+    dropoff,
+    funnels,
+    journeys,
+    promises,
+)
 from kokemus.analytics.engines import DuckDBEngine, Engine, SparkEngine, export_events
 from kokemus.analytics.logs import Log, events_log, literal
+from kokemus.analytics.promises import Scope
 from kokemus.config import Settings
 from kokemus.demo import generate
+from kokemus.domain.business_hours import BusinessHours
 from kokemus.services import workspaces
+from kokemus.storage import people
 from tests.analytics.generated import make_log
 
 pytestmark = [
@@ -386,3 +398,169 @@ def test_demo_funnels(demo: Demo) -> None:
         demo.pair.same(lambda e, log=log, s=steps: funnels.funnel(e, log, s))
         demo.pair.same(lambda e, log=log, s=steps[:3]: funnels.funnel(
             e, log, s, within=datetime.timedelta(days=30)))
+
+
+# --- promises ----------------------------------------------------------------------------
+
+PROMISE_AS_OF = datetime.datetime(2026, 5, 20, 12, tzinfo=datetime.UTC)
+
+
+def _promise_events(customers: int, seed: int) -> pa.Table:
+    """The event store's columns: orders (an `order` key, delivery and installation
+    properties) and their installations, complaints and replies, service contacts with a
+    need, refused cancellations; March to May 2026 (Easter, May Day, Ascension inside),
+    times in whole minutes (equal timestamps in a case), ids and seq in a shuffled ingest
+    order, some customers in B2B accounts, some events after the moment judged."""
+    rng = np.random.default_rng(seed)
+    base = np.datetime64("2026-03-01T00:00", "m")
+    rows: list[tuple[str, str, str | None, str, Any, dict[str, Any]]] = []
+    channels_ = ["web", "email", "phone"]
+    for c in range(customers):
+        customer = f"c{c:04d}"
+        account = f"a{c % 40:02d}" if c % 5 == 0 else None
+
+        def add(type_: str, minute: int, customer: str = customer,
+                account: str | None = account, **props: Any) -> None:
+            rows.append((customer, type_, account, channels_[int(rng.integers(0, 3))],
+                         base + np.timedelta64(int(minute), "m"), props))
+
+        for o in range(int(rng.integers(0, 4))):
+            start = int(rng.integers(0, 82 * 1440))
+            order = f"o{c}-{o}"
+            delivery = ["express", "standard"][int(rng.integers(0, 2))]
+            props: dict[str, Any] = {"order": order, "delivery": delivery,
+                                     "installation": bool(rng.random() < 0.7)}
+            if rng.random() < 0.1:
+                del props["delivery"]
+            add("order_placed", start, **props)
+            if rng.random() < 0.85:  # 0 to 100 h later, a few at the very same minute
+                delay = 0 if rng.random() < 0.05 else int(rng.integers(0, 100 * 60))
+                add("installed", start + delay,
+                    **({"order": order} if rng.random() < 0.9 else {}))
+            if rng.random() < 0.1:
+                add("cancellation_refused", start + int(rng.integers(0, 40 * 1440)),
+                    order=order)
+        for _ in range(int(rng.integers(0, 3))):
+            start = int(rng.integers(0, 82 * 1440))
+            add("complaint", start)
+            if rng.random() < 0.8:
+                add("reply", start + (0 if rng.random() < 0.05
+                                      else int(rng.integers(0, 60 * 60))))
+        contact = int(rng.integers(0, 80 * 1440))
+        for _ in range(int(rng.integers(0, 4))):
+            add("service_contact", contact,
+                reason=["damaged", "invoice", "delivery"][int(rng.integers(0, 3))])
+            contact += int(rng.integers(0, 12 * 1440))
+    order = rng.permutation(len(rows))
+    seq = np.empty(len(rows), np.int64)
+    seq[order] = np.arange(1, len(rows) + 1)
+    stamps = [r[4].astype("datetime64[us]").item().replace(tzinfo=datetime.UTC) for r in rows]
+    return pa.table({
+        "workspace_id": pa.array([1] * len(rows), pa.int32()),
+        "id": pa.array([f"e{s}" for s in seq]),
+        "seq": pa.array(seq),
+        "type": pa.array([r[1] for r in rows]),
+        "customer": pa.array([r[0] for r in rows]),
+        "account": pa.array([r[2] for r in rows], pa.string()),
+        "channel": pa.array([r[3] for r in rows]),
+        "touchpoint": pa.array([None] * len(rows), pa.string()),
+        "occurred_at": pa.array(stamps, pa.timestamp("us", tz="UTC")),
+        "received_at": pa.array(stamps, pa.timestamp("us", tz="UTC")),
+        "properties": pa.array([orjson.dumps(r[5]).decode() if r[5] else None
+                                for r in rows], pa.string()),
+    })
+
+
+def _commitments() -> list[Any]:
+    from kokemus.domain.promises import FirstContact, Never, Respond, Within
+
+    return [
+        Within.model_validate({
+            "id": "express-installed", "text": "t", "start": "order_placed",
+            "end": "installed", "within": "48h", "match": "order", "at_risk": 0.5,
+            "where": {"delivery": "express", "installation": [True]},
+            "channels": ["web", "phone"]}),
+        Within.model_validate({
+            "id": "installed", "text": "t", "start": "order_placed", "end": "installed",
+            "within": "3d", "segments": ["families"], "where": {"delivery": ["standard"]}}),
+        Respond.model_validate({
+            "id": "reply-working-day", "text": "t", "kind": "respond", "start": "complaint",
+            "end": "reply", "within": "8h", "business_hours": True}),
+        Respond.model_validate({
+            "id": "account-reply", "text": "t", "kind": "respond", "start": "complaint",
+            "end": ["reply", "installed"], "within": "16h", "business_hours": True,
+            "case": "account"}),
+        Respond.model_validate({
+            "id": "reply-2h", "text": "t", "kind": "respond", "start": "complaint",
+            "end": "reply", "within": "2h"}),
+        FirstContact.model_validate({
+            "id": "first-contact", "text": "t", "kind": "first_contact",
+            "event": "service_contact", "need": "reason", "within": "7d",
+            "channels": ["web", "email"]}),
+        Never.model_validate({
+            "id": "no-refusal", "text": "t", "kind": "never", "event": "cancellation_refused",
+            "start": "order_placed", "within": "30d", "match": "order",
+            "where": {"installation": True}}),
+        Never.model_validate({
+            "id": "no-refusal-ever", "text": "t", "kind": "never",
+            "event": "cancellation_refused", "at_most": 1, "segments": ["families"]}),
+    ]
+
+
+@pytest.fixture(scope="module")
+def promise_pair(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    pair = Pair(DuckDBEngine(con), SparkEngine(spark), tmp_path_factory.mktemp("promises"))
+    pair.load("promise_events", _promise_events(1500, seed=17))
+    yield pair
+    con.close()
+
+
+@pytest.mark.parametrize("calendar", [
+    BusinessHours(),  # Mon-Fri 08:00-16:00 in Helsinki, Finnish holidays
+    # hours that cross UTC midnight, a weekend day open, no public holidays
+    BusinessHours(timezone="America/Los_Angeles", holidays=None,
+                  hours={"mon": "09:00-21:00", "tue": "09:00-21:00", "sat": "10:00-24:00"},
+                  closed=[datetime.date(2026, 4, 14)]),
+], ids=["helsinki", "los-angeles"])
+def test_promise_occurrences(promise_pair: Pair, calendar: BusinessHours) -> None:
+    """Every clocked kind, with conditions, a match key, business hours and accounts: the
+    same occurrences and verdicts on both engines, for the whole store, a period and one
+    customer."""
+    members = {"families": [f"c{c:04d}" for c in range(0, 1500, 3)]}
+    scopes = [
+        Scope(1, PROMISE_AS_OF, events="promise_events"),
+        Scope(1, PROMISE_AS_OF, events="promise_events",
+              since=datetime.datetime(2026, 4, 1, tzinfo=datetime.UTC),
+              until=datetime.datetime(2026, 5, 1, tzinfo=datetime.UTC)),
+        Scope(1, PROMISE_AS_OF, events="promise_events", customer="c0010"),
+    ]
+    verdicts: set[str] = set()
+    at_risk: set[str] = set()
+    for scope in scopes:
+        for commitment in _commitments():
+            found = promise_pair.same(
+                lambda e, s=scope, c=commitment: promises.occurrences(
+                    e, s, "p", c, members=members, calendar=calendar),
+                nonempty=scope.customer is None)
+            verdicts |= set(found.column("verdict").to_pylist())
+            if any(found.column("at_risk").to_pylist()):
+                at_risk.add(commitment.kind)
+    assert verdicts == {"kept", "broken", "open", "not_applicable"}
+    assert at_risk == {"within", "respond", "first_contact"}
+
+
+def test_demo_promises(demo: Demo) -> None:
+    """The demo workspaces' own commitments, as the scorecard reads them."""
+    for slug, ws_id in demo.ids.items():
+        document = workspaces.get(demo.kk.db, slug).document
+        scope = Scope(ws_id, AS_OF)
+        for promise, commitment in document.commitments():
+            if commitment.kind == "score":
+                continue
+            members = {s: people.customers_in_segment(demo.kk.db, ws_id, s)
+                       for s in getattr(commitment, "segments", [])}
+            demo.pair.same(lambda e, s=scope, p=promise.id, c=commitment, m=members,
+                           h=document.business_hours: promises.occurrences(
+                               e, s, p, c, members=m, calendar=h), nonempty=False)
