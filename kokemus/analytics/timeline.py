@@ -8,18 +8,20 @@ workspace maps its type to) and the department that owns that touchpoint.
 
 The verdicts are analytics/promises.py's occurrences of the workspace's clocked commitments,
 judged as of `as_of` in the same scope. For a broken occurrence, the *breaking gap* is the
-longest wait between consecutive events of its case inside [start, end], or [start, as_of]
-while no end came (then the last wait runs to `as_of`, and nobody picked the case up). The
-*hand-off* is the pair of departments around that wait: the one that owned the touchpoint
-of the event before it, where the time was lost, and the one of the event after it. Ties go
-to the earliest wait.
+longest wait between consecutive events of its case inside [start, end]. One that never
+ended is read inside [start, as_of], among the waits that began by its deadline (start +
+limit, in business hours when the commitment counts them): what the customer did long after
+the promise had run out does not explain why it broke. A wait with no later event runs to
+`as_of`: nobody picked the case up. The *hand-off* is the pair of departments around that
+wait: the one that owned the touchpoint of the event before it, where the time was lost,
+and the one of the event after it. Ties go to the earliest wait.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -30,6 +32,7 @@ from sqlalchemy import func, select
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import literal, one_of
 from kokemus.analytics.promises import Scope, all_occurrences
+from kokemus.domain.business_hours import BusinessHours
 from kokemus.domain.promises import Clocked, ScoreTarget
 from kokemus.domain.workspace import Workspace
 from kokemus.storage import people as people_store
@@ -215,9 +218,13 @@ def _with_gaps(engine: Engine, occurrences: pa.Table, events: str, document: Wor
     departments around it; in start order."""
     numbered = occurrences.append_column(
         "k", pa.array(range(occurrences.num_rows), pa.int64()))
-    cases = {c.id: c.case for _, c in document.commitments()}
+    commitments = {(p.id, c.id): c for p, c in document.commitments()
+                   if not isinstance(c, ScoreTarget)}
     broken = numbered.filter(pc.equal(numbered["verdict"], "broken"))
-    gaps = engine.query(_gaps_sql(broken, cases, events, as_of)) if broken.num_rows else None
+    gaps = None
+    if broken.num_rows:
+        gaps = engine.query(_gaps_sql(broken, commitments, document.business_hours, events,
+                                      as_of))
     if gaps is None or gaps.num_rows == 0:
         gaps = pa.table({"k": pa.array([], pa.int64()),
                          **{c: pa.array([], _GAP_TYPES[c]) for c in GAP_COLUMNS}})
@@ -235,33 +242,42 @@ _GAP_TYPES = {"gap_s": pa.float64(), "gap_from": pa.string(), "gap_to": pa.strin
               "to_department": pa.string()}
 
 
-def _gaps_sql(broken: pa.Table, cases: Mapping[str, str], events: str, as_of: datetime) -> str:
+def _gaps_sql(broken: pa.Table, commitments: Mapping[tuple[str, str], Clocked],
+              calendar: BusinessHours, events: str, as_of: datetime) -> str:
     """The longest wait inside each broken occurrence (one row per `k` that has events)."""
     rows = []
-    for k, commitment, customer, occurrence, start, end in zip(
-            broken["k"].to_pylist(), broken["commitment"].to_pylist(),
-            broken["customer"].to_pylist(), broken["occurrence"].to_pylist(),
-            broken["start_ts"].to_pylist(), broken["end_ts"].to_pylist(), strict=True):
-        whole_case = "1" if cases.get(commitment) == "account" else "0"
-        stop = end if end is not None else as_of
+    for k, promise, commitment, customer, occurrence, start, end, limit in zip(
+            broken["k"].to_pylist(), broken["promise"].to_pylist(),
+            broken["commitment"].to_pylist(), broken["customer"].to_pylist(),
+            broken["occurrence"].to_pylist(), broken["start_ts"].to_pylist(),
+            broken["end_ts"].to_pylist(), broken["limit_s"].to_pylist(), strict=True):
+        measured = commitments.get((promise, commitment))
+        whole_case = "1" if measured is not None and measured.case == "account" else "0"
+        if end is not None:
+            stop = due = end
+        else:  # no end: the waits that began by the deadline, each measured to its end
+            stop = as_of
+            due = min(as_of, _deadline(measured, calendar, start, limit))
         rows.append(f"({int(k)}, {literal(customer or '')}, {whole_case}, "
-                    f"{literal(occurrence or '')}, {_epoch(start)}, {_epoch(stop)})")
+                    f"{literal(occurrence or '')}, {_epoch(start)}, {_epoch(stop)}, "
+                    f"{_epoch(due)})")
     occurrences = (f"SELECT * FROM (VALUES {', '.join(rows)}) "
-                   "AS o(k, customer, whole_case, occurrence, start_t, stop_t)")
+                   "AS o(k, customer, whole_case, occurrence, start_t, stop_t, due_t)")
     return f"""
         WITH seen AS ({events}),
         starts AS (
             SELECT o.*, coalesce(s.seq, -1) AS start_seq
             FROM ({occurrences}) AS o LEFT JOIN seen AS s ON s.id = o.occurrence),
         inside AS (
-            SELECT o.k, o.stop_t, e.id, e.occurred_at, e.seq, e.t, e.touchpoint, e.department
+            SELECT o.k, o.stop_t, o.due_t, e.id, e.occurred_at, e.seq, e.t, e.touchpoint,
+                   e.department
             FROM starts AS o JOIN seen AS e
               ON (o.whole_case = 1 OR e.customer = o.customer)
              AND (e.t > o.start_t OR (e.t = o.start_t AND e.seq >= o.start_seq))
              AND e.t <= o.stop_t),
         waits AS (
             SELECT k, id AS gap_from, occurred_at AS gap_from_ts, touchpoint AS from_touchpoint,
-                   department AS from_department, occurred_at, seq,
+                   department AS from_department, occurred_at, seq, t, due_t,
                    lead(id) OVER w AS gap_to, lead(occurred_at) OVER w AS gap_to_ts,
                    lead(touchpoint) OVER w AS to_touchpoint,
                    lead(department) OVER w AS to_department,
@@ -272,5 +288,16 @@ def _gaps_sql(broken: pa.Table, cases: Mapping[str, str], events: str, as_of: da
                to_touchpoint, from_department, to_department
         FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY gap_s DESC, occurred_at,
                                            seq) AS place
-              FROM waits) AS ranked
+              FROM waits WHERE t <= due_t) AS ranked
         WHERE place = 1"""
+
+
+def _deadline(commitment: Clocked | None, calendar: BusinessHours, start: datetime,
+              limit: float | None) -> datetime:
+    """When an occurrence's time ran out: its limit after the start, counted in business
+    hours when the commitment counts them."""
+    if limit is None:
+        return datetime.max.replace(tzinfo=UTC)
+    if getattr(commitment, "business_hours", False):
+        return calendar.deadline(start, limit)
+    return start + timedelta(seconds=limit)

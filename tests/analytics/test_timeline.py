@@ -153,6 +153,45 @@ def test_no_end_yet_the_wait_runs_to_as_of(store: Store) -> None:
     assert ids["call"] not in found.events["id"].to_pylist()
 
 
+def test_what_came_long_after_the_deadline_does_not_explain_it(store: Store) -> None:
+    """Without an end, only the waits that began by the deadline count: here the wait
+    after the status check (ten days, e-commerce to customer service), not the two months
+    of quiet after the customer's last contact."""
+    store.add("c1", "delivery_damaged", T0, channel="delivery")
+    check = store.add("c1", "order_status_checked", T0 + H / 2)
+    chat = store.add("c1", "chat_question", T0 + 10 * D, channel="chat")
+    found = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=T0 + 70 * D)
+    notice = by_commitment(found.promises.to_pylist())["damage-notice-2h"]
+    assert (notice["gap_from"], notice["gap_to"]) == (check, chat)
+    assert notice["gap_s"] == (10 * D - H / 2).total_seconds()
+    assert (notice["from_department"], notice["to_department"]) == (
+        "ecommerce", "customer-service")
+
+
+def test_a_deadline_in_business_hours(store: Store) -> None:
+    """Two working hours from a Friday 15.00 damage run out on Monday at 9.00 (opening
+    hours 8-16 Helsinki): the weekend's waits began before the deadline and count."""
+    text = appliance_shop.WORKSPACE_FILE.read_text(encoding="utf-8").replace(
+        "        end: delay_notified\n        within: 2h\n  - id: one-whole",
+        "        end: delay_notified\n        within: 2h\n        business_hours: true\n"
+        "  - id: one-whole")
+    assert "business_hours: true" in text
+    shop = document.loads(text)
+    friday = datetime(2026, 3, 6, 13, 0, tzinfo=UTC)  # 15.00 in Helsinki
+    damage = store.add("c1", "delivery_damaged", friday, channel="delivery")
+    check = store.add("c1", "order_status_checked", friday + 3 * H)  # 18.00, closed
+    store.add("c1", "chat_question", friday + 2 * D + 20 * H, channel="chat")  # Mon 11.00
+    found = timeline(store.con, Shop(1, shop), customer="c1", as_of=friday + 10 * D)
+    notice = by_commitment(found.promises.to_pylist())["damage-notice-2h"]
+    assert notice["verdict"] == "broken"
+    # the check came before the Monday deadline: its wait to the chat counts (counted in
+    # wall-clock hours, the deadline would have been Friday 17.00, before the check)
+    assert notice["gap_from"] == check and notice["gap_s"] == (2 * D + 17 * H).total_seconds()
+    plain = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=friday + 10 * D)
+    wall = by_commitment(plain.promises.to_pylist())["damage-notice-2h"]
+    assert (wall["gap_from"], wall["gap_to"]) == (damage, check)
+
+
 def test_kept_open_and_at_risk_have_no_gap(store: Store) -> None:
     store.add("c1", "delivery_damaged", T0, channel="delivery")
     store.add("c1", "delay_notified", T0 + H, channel="email")

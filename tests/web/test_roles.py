@@ -32,6 +32,8 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("GET", "/w/{slug}/journeys/{journey_id}/variants"): Permission.VIEW,
     ("GET", "/w/{slug}/responses"): Permission.VIEW,
     ("GET", "/w/{slug}/responses/{response_id}"): Permission.VIEW,
+    ("GET", "/w/{slug}/customers/{customer_id}"): Permission.VIEW,
+    ("GET", "/w/{slug}/accounts/{account_id}"): Permission.VIEW,
     ("GET", "/w/{slug}/scores"): Permission.ANALYSE,
     ("GET", "/w/{slug}/promises"): Permission.ANALYSE,
     ("GET", "/w/{slug}/surveys"): Permission.ANALYSE,
@@ -52,7 +54,8 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("POST", "/w/{slug}/privacy/erase"): Permission.MANAGE,
 }
 VALUES = {"slug": "my-company", "journey_id": "purchase", "survey_id": "after-delivery",
-          "response_id": "r001", "username": "agent", "prefix": ""}
+          "response_id": "r001", "username": "agent", "prefix": "", "customer_id": "c1",
+          "account_id": "a1"}
 # Words only the workspace's own pages show: none may reach an outsider.
 SECRETS = ("Yritykseni", "Ostopolku", "Toimitus kahdessa päivässä", "Kone tuli rikki",
            "Tilaus")
@@ -84,7 +87,8 @@ def people(kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> dict[str, Activ
     other = document.load(STARTER).model_copy(update={"workspace": "other-company"})
     workspace_service.apply(kk.db, other)
     ingest_events([{"id": "e1", "type": "order_placed", "customer": "c1", "channel": "web",
-                    "occurred_at": "2026-03-02T09:00:00+00:00"}], workspace, kk.events)
+                    "account": "a1", "occurred_at": "2026-03-02T09:00:00+00:00"}],
+                  workspace, kk.events)
     store(kk, workspace, [response(1, nps=3, comment="Kone tuli rikki")])
     for role in Role:
         access.create_user(kk.db, role.value, PASSWORD)
