@@ -103,13 +103,16 @@ def empty() -> pa.Table:
 # ----------------------------------------------------------------------------- pieces
 
 
-def _events(d: Dialect, scope: Scope, case: str, types: Sequence[str] | None) -> str:
-    """The scope's events of `types` (None: all) as of its moment, with the case and epoch
-    seconds."""
+def _events(d: Dialect, scope: Scope, case: str, types: Sequence[str] | None,
+            since: datetime | None = None) -> str:
+    """The scope's events of `types` (None: all) as of its moment, and at or after `since`
+    when given, with the case and epoch seconds."""
     conditions = [f"workspace_id = {int(scope.workspace_id)}", f"{case} IS NOT NULL",
                   f"{d.epoch('occurred_at')} <= {_epoch(scope.as_of)}"]
     if types is not None:
         conditions.append(one_of("type", types))
+    if since is not None:  # a plain comparison on the column: the engine skips whole blocks
+        conditions.append(f"occurred_at >= {literal(since)}")
     if scope.customer is not None:
         conditions.append(f"customer = {literal(scope.customer)}")
     if scope.account is not None:
@@ -180,13 +183,14 @@ def _within(engine: Engine, scope: Scope, promise: str, c: Within,
     applies = _applies(d, c.where, c.channels, c.segments, members)
     limit = c.seconds
     as_of = _epoch(scope.as_of)
-    # role 0: an end; 1: a start the commitment applies to; 2: a start it leaves out.
+    # role 0: an end; 1: a start the commitment applies to; 2: a start it leaves out. Only
+    # the events from the first start in scope on are read: an earlier end closes nothing.
     # The first end after a start in (time, seq) order, among the same match key's events:
     # the smallest end time of the following rows, since later rows never have earlier times.
     events = f"""
         SELECT *, CASE WHEN {one_of('type', ends)} THEN 0 WHEN {applies} THEN 1 ELSE 2
                   END AS role, {_match(d, c.match)} AS match_key
-        FROM ({_events(d, scope, c.case, [*starts, *ends])}) AS e"""
+        FROM ({_events(d, scope, c.case, [*starts, *ends], scope.since)}) AS e"""
     paired = f"""
         SELECT *,
                min(CASE WHEN role = 0 THEN t END) OVER following AS end_t,
@@ -242,12 +246,12 @@ def _never(d: Dialect, scope: Scope, promise: str, c: Never,
         starts = f"""
             SELECT case_id, customer, id, seq, ts, t, {_match(d, c.match)} AS match_key,
                    channel, touchpoint, CASE WHEN {applies} THEN 1 ELSE 2 END AS role
-            FROM ({_events(d, scope, c.case, types_of(c.start))}) AS e"""
+            FROM ({_events(d, scope, c.case, types_of(c.start), scope.since)}) AS e"""
     starts = f"SELECT * FROM ({starts}) AS s WHERE {_starts_between(scope)}"
     hits = f"""
         SELECT case_id, {_match(d, c.match) if c.start is not None else "''"} AS match_key,
                ts, seq, t
-        FROM ({_events(d, scope, c.case, forbidden)}) AS f"""
+        FROM ({_events(d, scope, c.case, forbidden, scope.since)}) AS f"""
     in_window = "" if window is None else f" AND f.t - s.t <= {window!r}"
     numbered = f"""
         SELECT s.case_id, s.id, f.ts AS f_ts, f.t AS f_t,
@@ -281,12 +285,14 @@ def _first_contact(d: Dialect, scope: Scope, promise: str, c: FirstContact,
     as_of = _epoch(scope.as_of)
     # Each need of a case is its own line of contacts; a contact starts a need unless the
     # previous contact of the same need was within the window (then it is that need's
-    # second contact, not a new need).
+    # second contact, not a new need): contacts from one window before the scope's first
+    # start on tell.
+    reach = None if scope.since is None else scope.since - timedelta(seconds=window)
     lined = f"""
         SELECT *, lag(t) OVER need AS prev_t, lead(t) OVER need AS next_t,
                lead(ts) OVER need AS next_ts
         FROM (SELECT *, {_match(d, c.need)} AS need_key
-              FROM ({_events(d, scope, c.case, types_of(c.event))}) AS e) AS e
+              FROM ({_events(d, scope, c.case, types_of(c.event), reach)}) AS e) AS e
         WINDOW need AS (PARTITION BY case_id, need_key ORDER BY ts, seq)"""
     needs = f"""
         SELECT *, CASE WHEN {applies} THEN 1 ELSE 2 END AS role,
@@ -311,7 +317,8 @@ def _calendar_days(engine: Engine, scope: Scope, calendar: BusinessHours,
     """The calendar's UTC days from the first start in scope to the scope's moment."""
     d = engine.dialect
     first = engine.query(
-        f"SELECT min(t) AS t FROM ({_events(d, scope, case, starts)}) AS e").column(0)[0]
+        f"SELECT min(t) AS t FROM ({_events(d, scope, case, starts, scope.since)}) AS e"
+    ).column(0)[0]
     begin = (datetime.fromtimestamp(first.as_py(), UTC) if first.as_py() is not None
              else scope.as_of)
     end = max(scope.as_of, begin) + timedelta(days=1)

@@ -144,7 +144,7 @@ def _in_business_hours(commitment: OnTheClock) -> bool:
 def _marks(workspace_id: int, commitment: OnTheClock, found: pa.Table, now: datetime,
            calendar: BusinessHours) -> Iterable[pa.Table]:
     """The marks of the occurrences at risk, and of those broken without an end."""
-    at_risk = found.filter(pc.fill_null(found["at_risk"], False))
+    at_risk = found.filter(found["at_risk"])  # a null one is dropped
     breached = found.filter(pc.and_(pc.equal(found["verdict"], "broken"),
                                     pc.is_null(found["end_ts"])))
     if at_risk.num_rows:
@@ -155,7 +155,8 @@ def _marks(workspace_id: int, commitment: OnTheClock, found: pa.Table, now: date
         if _in_business_hours(commitment):
             moments = deadlines(calendar, starts, commitment.seconds, now)
         else:
-            moments = [s + timedelta(seconds=commitment.seconds) for s in starts]
+            limit = timedelta(seconds=commitment.seconds)
+            moments = [s + limit for s in starts]
         yield _events(workspace_id, BREACHED, commitment, breached,
                       [min(m, now) for m in moments])
 
