@@ -18,6 +18,7 @@ from kokemus.api import (
     ingest,
     journeys,
     privacy,
+    promises,
     reads,
     scores,
     timeline,
@@ -53,6 +54,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(reads.router)
     app.include_router(journeys.router)
     app.include_router(scores.router)
+    app.include_router(promises.router)
     app.include_router(feedback.router)
     app.include_router(privacy.router)
     app.include_router(timeline.router)
