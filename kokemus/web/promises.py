@@ -6,6 +6,7 @@ minimum n is not shown as a number: the page says "too few to judge".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -37,6 +38,7 @@ class Filters:
     start: date | None
     end: date | None
     errors: tuple[str, ...] = ()
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ class CostView:
     difference: str
     significant: bool
     judged: bool
+    ces_kept: Figure
+    ces_broken: Figure
+    outcome_kept: Figure | None
+    outcome_broken: Figure | None
 
 
 @dataclass
@@ -108,15 +114,23 @@ class PromisesPage:
     at_risk: list[Listed]
     at_risk_total: str
     costs: list[CostView]
+    outcomes: list[str]  # event types a cost may be measured by (a repurchase, a churn)
     breakdowns: tuple[str, ...] = BREAKDOWNS
 
 
-def parse_filters(by: str | None, start: str | None, end: str | None) -> Filters:
+def parse_filters(by: str | None, start: str | None, end: str | None,
+                  outcome: str | None = None, outcomes: Sequence[str] = ()) -> Filters:
     chosen = next((b for b in BREAKDOWNS if b == by), None)
     errors: list[str] = []
     first = filter_day(start, "scores.bad_from", errors)
     last = filter_day(end, "scores.bad_to", errors)
-    return Filters(chosen, first, last, tuple(errors))
+    return Filters(chosen, first, last, tuple(errors),
+                   outcome if outcome in outcomes else None)
+
+
+def outcome_events(ws: ActiveWorkspace) -> list[str]:
+    """The event types of the workspace's touchpoints, which a cost may be measured by."""
+    return sorted(ws.document.touchpoint_for_event())
 
 
 def hours(seconds: float | None, language: str) -> str:
@@ -202,7 +216,7 @@ def build(request: Request, ws: ActiveWorkspace, filters: Filters,
     commitments = promises.commitment_names(ws, language)
     broken, broken_total = promises.listing(kk, ws, period, "broken", limit=LISTED, table=table)
     risky, risky_total = promises.listing(kk, ws, period, "at_risk", limit=LISTED, table=table)
-    costs = promises.consequences(kk, ws, period, table=table)
+    costs = promises.consequences(kk, ws, period, table=table, outcome=filters.outcome)
     return PromisesPage(
         slug=ws.slug, workspace=localized(ws.document.name, language), filters=filters,
         min_answers=ws.document.feedback.min_answers,
@@ -212,7 +226,8 @@ def build(request: Request, ws: ActiveWorkspace, filters: Filters,
         broken_total=i18n.number(broken_total, language),
         at_risk=[_listed(r, commitments, language) for r in risky],
         at_risk_total=i18n.number(risky_total, language),
-        costs=[_cost(c, commitments, t("promises.every_promise"), language) for c in costs])
+        costs=[_cost(c, commitments, t("promises.every_promise"), language) for c in costs],
+        outcomes=outcome_events(ws))
 
 
 def _listed(row: dict[str, Any], names: dict[str, str], language: str) -> Listed:
@@ -228,8 +243,12 @@ def _cost(c: promises.Consequence, names: dict[str, str], everything: str,
     difference = "" if change.difference is None else (
         ("+" if change.difference > 0 else "") + f"{change.difference:.0f}".replace("-", "−"))
     name = everything if c.commitment == "*" else names.get(c.commitment, c.commitment)
+    outcome = c.outcome_change
     return CostView(name, figure(kept, language), figure(broken, language), difference,
-                    change.significant, _judged(kept) and _judged(broken))
+                    change.significant, _judged(kept) and _judged(broken),
+                    figure(c.ces_change.before, language), figure(c.ces_change.after, language),
+                    figure(outcome.before, language) if outcome else None,
+                    figure(outcome.after, language) if outcome else None)
 
 
 def _judged(score: Score) -> bool:
@@ -243,7 +262,8 @@ def promises_page(
     by: str | None = None,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
+    outcome: str | None = None,
 ) -> Response:
-    filters = parse_filters(by, start, end)
+    filters = parse_filters(by, start, end, outcome, outcome_events(member.workspace))
     page = build(request, member.workspace, filters, sessions.language(request))
     return render(request, "promises.html", 422 if filters.errors else 200, page=page)

@@ -41,6 +41,13 @@ def test_scorecard(client: TestClient, kk: Kokemus, workspace: ActiveWorkspace,
     assert "Lupausten pitäminen" in fi and "Rikotut (21)" in fi
     groups = fi.split('id="groups-delivered-48h"')[1].split("</table>")[0]
     assert 'data-key="web"' in groups and "n = 40" in groups
+    client.get("/language/en")
+    followed = client.get("/w/my-company/promises?outcome=order_placed").text
+    costs = followed.split('id="costs"')[1].split("</table>")[0]
+    assert "order_placed within 30 d after broken" in costs and 'class="outcome"' in costs
+    assert "CES after kept" in costs
+    ignored = client.get("/w/my-company/promises?outcome=no_such_event").text
+    assert "within 30 d after" not in ignored.split('id="costs"')[1]
 
 
 def test_bad_dates_are_named(client: TestClient, workspace: ActiveWorkspace,
