@@ -11,6 +11,7 @@ from datetime import datetime
 
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.journeys import Journey
+from kokemus.domain.promises import Commitment, FirstContact, Never, Within, types_of
 from kokemus.domain.texts import Text, localized
 from kokemus.domain.workspace import Workspace
 from kokemus.services.workspaces import ActiveWorkspace
@@ -24,9 +25,26 @@ LATEST_EVENTS = 10
 @dataclass(frozen=True)
 class CommitmentView:
     text: str
-    within: str
-    start: str
-    end: str
+    deadline: str  # "within 48 h"; "" for a kind without a limit
+    measured: str  # what is measured on the events, in words
+
+
+def commitment_view(c: Commitment, text: str, language: str) -> CommitmentView:
+    """A commitment of any kind as the overview lists it."""
+    t = i18n.translator(language)
+    limit = getattr(c, "within", None)
+    deadline = t("commitment.within", duration=i18n.duration(limit, language)) if limit else ""
+    if isinstance(c, Within):
+        measured = t("commitment.from_to", start=", ".join(types_of(c.start)),
+                     end=", ".join(types_of(c.end)))
+    elif isinstance(c, Never):
+        measured = t("commitment.never", event=", ".join(types_of(c.event)))
+    elif isinstance(c, FirstContact):
+        measured = t("commitment.first_contact", event=", ".join(types_of(c.event)),
+                     need=c.need)
+    else:
+        measured = t("commitment.score", score=c.score.upper(), touchpoint=c.touchpoint)
+    return CommitmentView(text, deadline, measured)
 
 
 @dataclass(frozen=True)
@@ -167,11 +185,8 @@ def build(kk: Kokemus, active: ActiveWorkspace, language: str) -> Overview:
             text=names.text(p.text),
             departments=[names.departments.get(d, d) for d in p.departments],
             channels=[names.channels.get(c, c) for c in p.channels],
-            commitments=[
-                CommitmentView(names.text(c.text), i18n.duration(c.within, language),
-                               c.start, c.end)
-                for c in p.commitments
-            ],
+            commitments=[commitment_view(c, names.text(c.text), language)
+                         for c in p.commitments],
         )
         for p in document.promises
     ]

@@ -56,3 +56,23 @@ def test_bad_dates_are_named(client: TestClient, workspace: ActiveWorkspace,
     client.get("/language/en")
     answer = client.get("/w/my-company/promises?from=9999-12-31")
     assert answer.status_code == 422 and "start date" in answer.text
+
+
+def test_overview_lists_every_kind_of_commitment(client: TestClient, kk: Kokemus,
+                                                 anna: str) -> None:  # noqa: F811
+    from pathlib import Path
+
+    from kokemus.services import workspaces
+    from kokemus.workspace import document
+
+    shop = Path("kokemus/demo/appliance_shop.yaml")
+    workspaces.apply(kk.db, document.load(shop), source=str(shop))
+    log_in(client)
+    client.get("/language/en")
+    page = client.get("/w/kodinkone")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert "from express_delivery_selected to installation_completed" in text
+    assert "cancellation_refused must not happen" in text
+    assert "no second service_contact of the same reason" in text
+    assert "NPS of the touchpoint delivery at or above its target" in text
