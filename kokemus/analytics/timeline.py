@@ -37,7 +37,7 @@ from kokemus.domain.promises import Clocked, ScoreTarget
 from kokemus.domain.workspace import Workspace
 from kokemus.storage import people as people_store
 from kokemus.storage.events import EventStore
-from kokemus.storage.tables import accounts
+from kokemus.storage.tables import accounts, customers
 
 EVENT_COLUMNS = ("id", "seq", "type", "occurred_at", "customer", "account", "channel",
                  "touchpoint", "department", "properties")
@@ -107,8 +107,6 @@ def read(db: Database, store: EventStore, workspace: Subject, *, customer: str |
          account: str | None = None, as_of: datetime | None = None) -> Timeline | None:
     """`timeline` with what it needs from the app store (segment members, an account's
     people); None when neither store knows the customer or account."""
-    members = {s: people_store.customers_in_segment(db, workspace.id, s)
-               for s in _segments(workspace.document)}
     committee: list[str] = []
     if account is not None:
         committee = [p["id"] for p in people_store.account_stakeholders(db, workspace.id,
@@ -116,8 +114,31 @@ def read(db: Database, store: EventStore, workspace: Subject, *, customer: str |
     with store.reading() as cursor:
         if not _known(db, cursor, workspace.id, customer, account, committee):
             return None
+        whose = [customer] if customer is not None else _account_people(
+            cursor, workspace.id, str(account), committee)
+        members = _members(db, workspace.id, _segments(workspace.document), whose)
         return timeline(cursor, workspace, customer=customer, account=account, as_of=as_of,
                         members=members, people=committee)
+
+
+def _account_people(cursor: Any, workspace_id: int, account: str,
+                    committee: Sequence[str]) -> list[str]:
+    """The account's people and whoever else its events name."""
+    named = cursor.execute("SELECT DISTINCT customer FROM events WHERE workspace_id = ? "
+                           "AND account = ?", [workspace_id, account]).fetchall()
+    return sorted({*committee, *(row[0] for row in named)})
+
+
+def _members(db: Database, workspace_id: int, segments: Sequence[str],
+             whose: Sequence[str]) -> dict[str, list[str]]:
+    """Which of `whose` are in each segment the commitments name: only the timeline's own
+    people matter, so the app store is asked about them, not for every member."""
+    if not segments or not whose:
+        return {s: [] for s in segments}
+    with db.connect() as conn:
+        rows = conn.execute(select(customers.c.id, customers.c.segments).where(
+            customers.c.workspace_id == workspace_id, customers.c.id.in_(list(whose)))).all()
+    return {s: sorted(ident for ident, held in rows if s in (held or [])) for s in segments}
 
 
 # ----------------------------------------------------------------------------- pieces

@@ -10,8 +10,11 @@ from fastapi.testclient import TestClient
 
 from kokemus.bootstrap import Kokemus
 from kokemus.services import access
+from kokemus.services import workspaces as workspace_service
 from kokemus.services.ingest import ingest_accounts, ingest_customers, ingest_events
 from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.workspace import document
+from tests.conftest import STARTER
 from tests.web.test_surveys_pages import response, store
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -110,3 +113,19 @@ def test_a_bad_as_of_is_422(client: TestClient, auth: dict[str, str], history: N
                         headers=auth)
     assert answer.status_code == 422
     assert answer.json()["error"] == "invalid"
+
+
+def test_a_segment_condition_reads_the_customers_own_segments(
+        client: TestClient, auth: dict[str, str], kk: Kokemus, workspace: ActiveWorkspace,
+        history: None) -> None:
+    text = STARTER.read_text(encoding="utf-8").replace(
+        "        within: 48h\n", "        within: 48h\n        segments: [households]\n", 1)
+    assert "segments: [households]" in text
+    workspace_service.apply(kk.db, document.loads(text))
+    ingest_customers([{"id": "c1", "segments": ["households"]}, {"id": "p1"}], workspace,
+                     kk.db)
+    params = {"as_of": "2026-03-10T00:00:00Z"}
+    mine = client.get("/api/v1/customers/c1/timeline", params=params, headers=auth).json()
+    assert [p["verdict"] for p in mine["promises"]] == ["broken"]
+    theirs = client.get("/api/v1/accounts/acme/timeline", params=params, headers=auth).json()
+    assert [p["verdict"] for p in theirs["promises"]] == ["not_applicable"]
