@@ -30,6 +30,7 @@ import pyarrow as pa
 from kokemus.analytics.engines import Dialect, Engine
 from kokemus.analytics.logs import literal, one_of
 from kokemus.domain.business_hours import BusinessHours, CalendarDay
+from kokemus.domain.errors import Invalid
 from kokemus.domain.promises import (
     Clocked,
     FirstContact,
@@ -45,10 +46,21 @@ COLUMNS = ("promise", "commitment", "kind", "case_id", "customer", "occurrence",
 VERDICTS = ("kept", "broken", "open", "not_applicable")
 
 
+# How far ahead of now a verdict may be asked for: a clock can be read ahead (what will be
+# broken by next week if nothing happens), but not by centuries, which would make a business
+# calendar of every day in between.
+AHEAD = timedelta(days=366)
+
+
+def judgeable(moment: datetime) -> bool:
+    return moment <= datetime.now(UTC) + AHEAD
+
+
 @dataclass(frozen=True)
 class Scope:
     """Which events the evaluation reads: a workspace's, optionally one customer's or one
-    account's (a timeline), and the starts in a period."""
+    account's (a timeline), and the starts in a period. Raises Invalid for a moment more
+    than a year ahead (AHEAD)."""
 
     workspace_id: int
     as_of: datetime
@@ -57,6 +69,10 @@ class Scope:
     since: datetime | None = None  # starts at or after
     until: datetime | None = None  # starts before
     events: str = "events"  # the relation holding the event store's events
+
+    def __post_init__(self) -> None:
+        if not judgeable(self.as_of):
+            raise Invalid("as_of: a verdict can be read at most a year ahead of now")
 
 
 def occurrences(engine: Engine, scope: Scope, promise: str, commitment: Clocked, *,
@@ -303,10 +319,10 @@ def _first_contact(d: Dialect, scope: Scope, promise: str, c: FirstContact,
     verdict = (f"CASE WHEN role = 2 THEN 'not_applicable' WHEN end_t IS NOT NULL THEN 'broken' "
                f"WHEN {as_of} - t <= {window!r} THEN 'open' ELSE 'kept' END")
     used = f"least(coalesce(end_t, {as_of}) - t, {window!r})"
-    at_risk = (f"(role = 1 AND end_t IS NULL AND {as_of} - t <= {window!r} "
-               f"AND {as_of} - t >= {c.at_risk * window!r})")
+    # An open need is never at risk: the longer no second contact comes, the nearer it is
+    # to being kept.
     return _select(promise, c, window, used=used, verdict=verdict,
-                   at_risk=at_risk) + f" FROM ({needs}) AS j"
+                   at_risk="false") + f" FROM ({needs}) AS j"
 
 
 # ------------------------------------------------------------------------ business hours

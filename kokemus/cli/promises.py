@@ -284,3 +284,19 @@ def _difference(change: Any) -> str:
         return "-"
     mark = " *" if change.significant else ""
     return f"{change.difference:+.0f}{mark}"
+
+
+@promises_app.command("advance")
+@reports_errors
+def advance_command(data_dir: DataDir = None) -> None:
+    """Advance the promise clocks once, as the server's worker does on every run: mark the
+    recent occurrences at risk or breached as events (promise_at_risk, promise_breached),
+    each once."""
+    from kokemus.engine import clocks
+    from kokemus.engine.worker import RUNS
+
+    with stores(data_dir, events=True) as kk, RUNS:
+        marked = clocks.advance(kk)
+    out.print(f"promise clocks: {marked.commitments} commitments watched; marked "
+              f"{marked.at_risk} at risk and {marked.breached} breached now "
+              f"({marked.again} marked before)")

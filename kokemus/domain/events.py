@@ -74,9 +74,27 @@ class Incoming(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Events kokemus writes itself (the promise clocks, engine/clocks.py): a client may not send
+# them, nor take their ids first, which would stop the real mark (the store keeps the first
+# event of an id).
+PROMISE_AT_RISK = "promise_at_risk"
+PROMISE_BREACHED = "promise_breached"
+RESERVED_TYPES = (PROMISE_AT_RISK, PROMISE_BREACHED)
+
+
+def _not_reserved(text: str) -> str:
+    if text.split(":", 1)[0] in RESERVED_TYPES:
+        raise PydanticCustomError(
+            "reserved", "{kind} events are written by kokemus itself, not sent to it",
+            {"kind": text.split(":", 1)[0]})
+    return text
+
+
 class Event(Incoming):
-    id: Identifier = Field(description="Idempotency key: the same id is stored once.")
-    type: EventType = Field(description="What happened, e.g. order_placed.")
+    id: Annotated[Identifier, AfterValidator(_not_reserved)] = Field(
+        description="Idempotency key: the same id is stored once.")
+    type: Annotated[EventType, AfterValidator(_not_reserved)] = Field(
+        description="What happened, e.g. order_placed.")
     customer: Identifier
     account: Identifier | None = Field(default=None, description="B2B account, if any.")
     channel: Name

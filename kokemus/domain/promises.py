@@ -160,7 +160,6 @@ class FirstContact(_Measured):
     event: EventTypes = Field(description="The contact event, e.g. service_contact.")
     need: Slug = Field(description="The property naming the need, e.g. reason.")
     within: Duration = Field(description="The window a second contact falls in, e.g. 7d.")
-    at_risk: float = Field(default=0.8, gt=0, lt=1)
     channels: list[Slug] = Field(default_factory=list)
     segments: list[Slug] = Field(default_factory=list)
 

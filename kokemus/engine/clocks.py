@@ -48,14 +48,15 @@ from kokemus.analytics.logs import one_of
 from kokemus.analytics.promises import Scope, occurrences
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.business_hours import BusinessHours
+from kokemus.domain.events import PROMISE_AT_RISK, PROMISE_BREACHED
 from kokemus.domain.promises import FirstContact, Respond, Within
 from kokemus.services import workspaces
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 from kokemus.storage.events import SCHEMA, EventStore
 
-AT_RISK = "promise_at_risk"
-BREACHED = "promise_breached"
+AT_RISK = PROMISE_AT_RISK
+BREACHED = PROMISE_BREACHED
 BUSINESS_STRETCH = 5  # wall time a limit in business hours may take, at most, times the limit
 
 log = logging.getLogger("kokemus.engine")

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from kokemus.analytics import timeline
+from kokemus.analytics import promises, timeline
 from kokemus.api.auth import kokemus
 from kokemus.domain import calendar
 from kokemus.domain.texts import Text, localized
@@ -281,8 +281,11 @@ def _as_of(text: str | None, zone: ZoneInfo, errors: list[str]) -> datetime | No
     except ValueError:
         errors.append("timeline.bad_as_of")
         return None
-    end = datetime.combine(day + timedelta(days=1), time.min, zone)
-    return end.astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
+    if not promises.judgeable(end):
+        errors.append("timeline.bad_as_of")
+        return None
+    return end
 
 
 async def _page(request: Request, member: Member, as_of: str | None, *,

@@ -192,7 +192,8 @@ def test_first_contact(log: Log) -> None:
     recent = log.add("b", "service_contact", T0 + 39 * 24 * H, reason="damaged")
     found = log.judge(fc, T0 + 40 * 24 * H)
     assert found[recent]["verdict"] == "open" and not found[recent]["at_risk"]
-    assert log.judge(fc, T0 + 45 * 24 * H)[recent]["at_risk"]
+    # never at risk: the longer no second contact comes, the nearer the need is to kept
+    assert not log.judge(fc, T0 + 45 * 24 * H)[recent]["at_risk"]
 
 
 HELSINKI = BusinessHours()  # Mon-Fri 08:00-16:00 Europe/Helsinki, Finnish holidays

@@ -65,3 +65,21 @@ def test_lists_and_costs(ordered: Path) -> None:
     assert unknown.exit_code != 0 and "no commitment 'nope'" in unknown.output
     costs = json.loads(run("costs", "--as-of", AS_OF, "-o", "json").output)
     assert costs[0]["commitment"] == "delivered-48h"
+
+
+def test_advance_marks_each_occurrence_once(home: Path) -> None:  # noqa: F811
+    from datetime import UTC, datetime, timedelta
+
+    late = (datetime.now(UTC) - timedelta(hours=50)).isoformat()
+    with open_stores(home) as kk:
+        ws = workspace_service.get(kk.db, "my-company")
+        ingest_events([{"id": "o1", "type": "order_placed", "customer": "c1",
+                        "channel": "web", "occurred_at": late}], ws, kk.events)
+    first = run("advance").output
+    assert "marked 0 at risk and 1 breached now" in first
+    again = run("advance").output
+    assert "marked 0 at risk and 0 breached now" in again
+    with open_stores(home) as kk, kk.events.reading() as cur:
+        rows = cur.execute("SELECT type, customer FROM events WHERE type LIKE 'promise_%'"
+                           ).fetchall()
+    assert rows == [("promise_breached", "c1")]

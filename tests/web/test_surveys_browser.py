@@ -109,6 +109,6 @@ def test_filter_responses_in_the_browser(
     expect(table.first).to_contain_text("Kone tuli rikki")
     expect(page.get_by_label("Pisteluokka")).to_have_value("nps:detractor")
 
-    table.first.get_by_role("link").click()
+    table.first.locator("a[href*=\"/responses/\"]").click()  # the other link: the timeline
     expect(page).to_have_url(f"{server}/w/my-company/responses/r1")
     expect(page.get_by_text("Kuinka todennäköisesti suosittelisit Yritykseni")).to_be_visible()
