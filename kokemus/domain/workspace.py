@@ -9,6 +9,7 @@ from pydantic import Field
 
 from kokemus.domain.business_hours import BusinessHours
 from kokemus.domain.errors import Problem
+from kokemus.domain.insights import Insights
 from kokemus.domain.journeys import Journey, Touchpoint
 from kokemus.domain.privacy import Retention
 from kokemus.domain.promises import (
@@ -72,6 +73,9 @@ class Workspace(Model):
     business_hours: BusinessHours = Field(
         default_factory=BusinessHours,
         description="Opening hours and holidays, for commitments counted in business hours.")
+    insights: Insights = Field(
+        default_factory=Insights,
+        description="Themes, silent-moment assumptions and outcome events for the insights.")
 
     def survey(self, survey_id: str) -> Survey | None:
         return next((s for s in self.surveys if s.id == survey_id), None)
