@@ -21,3 +21,11 @@ class Outcomes(Model):
 
 class Insights(Model):
     outcomes: Outcomes = Field(default_factory=Outcomes)
+    complaints: list[Slug] = Field(
+        default_factory=list, max_length=50,
+        description="Event types that are complaints, for the warning signal of complaints "
+                    "rising (detractors' comments count without them).")
+    listening: list[Slug] = Field(
+        default_factory=list, max_length=50,
+        description="The channels that listen to social media (default: the channels whose "
+                    "id says social media, e.g. social, facebook).")
