@@ -103,6 +103,26 @@ def timeline(cursor: Any, workspace: Subject, *, customer: str | None = None,
     return Timeline(customer, account, moment, tuple(people), ordered, answers, promises)
 
 
+def breaking_gaps(cursor: Any, workspace: Subject, occurrences: pa.Table,
+                  as_of: datetime) -> pa.Table:
+    """The broken ones of `occurrences` (analytics.promises.COLUMNS, of the whole workspace
+    or any part of it) with GAP_COLUMNS: the wait that broke each and the departments around
+    it, read as a timeline reads them."""
+    engine = DuckDBEngine(cursor)
+    broken = occurrences.filter(pc.equal(occurrences["verdict"], "broken"))
+    if broken.num_rows == 0:
+        return _with_gaps(engine, broken, "", workspace.document, as_of)
+    people = sorted({c for c in broken["customer"].to_pylist() if c})
+    accounts_ = sorted({c for c, k in zip(broken["case_id"].to_pylist(),
+                                          broken["customer"].to_pylist(), strict=True)
+                        if c and c != k})
+    whose = " OR ".join(part for part in (
+        one_of("x.customer", people) if people else "",
+        one_of("x.account", accounts_) if accounts_ else "") if part) or "1 = 0"
+    events = _events(engine, workspace.id, workspace.document, f"({whose})", as_of)
+    return _with_gaps(engine, broken, events, workspace.document, as_of)
+
+
 def read(db: Database, store: EventStore, workspace: Subject, *, customer: str | None = None,
          account: str | None = None, as_of: datetime | None = None) -> Timeline | None:
     """`timeline` with what it needs from the app store (segment members, an account's

@@ -21,6 +21,7 @@ from kokemus.api import (
     promises,
     reads,
     scores,
+    signals,
     timeline,
 )
 from kokemus.config import Settings
@@ -55,6 +56,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(journeys.router)
     app.include_router(scores.router)
     app.include_router(promises.router)
+    app.include_router(signals.router)
     app.include_router(feedback.router)
     app.include_router(privacy.router)
     app.include_router(timeline.router)

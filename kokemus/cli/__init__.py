@@ -37,6 +37,7 @@ from kokemus.cli.feedback import feedback_app
 from kokemus.cli.journeys import journeys_app
 from kokemus.cli.promises import promises_app
 from kokemus.cli.scores import scores_app
+from kokemus.cli.signals import signals_command
 from kokemus.cli.users import users_app
 from kokemus.domain.errors import KokemusError
 
@@ -63,6 +64,7 @@ app.add_typer(journeys_app, name="journeys")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(scores_app, name="scores")
 app.add_typer(promises_app, name="promises")
+app.command("signals")(signals_command)
 app.add_typer(customers_app, name="customers")
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)

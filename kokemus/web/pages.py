@@ -51,9 +51,18 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(PageNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.include_router(router)
-    from kokemus.web import audit_log, members, privacy, promises, scores, surveys, timeline
+    from kokemus.web import (
+        audit_log,
+        members,
+        privacy,
+        promises,
+        scores,
+        signals,
+        surveys,
+        timeline,
+    )
 
-    for module in (scores, promises, surveys, members, privacy, audit_log, timeline):
+    for module in (scores, promises, signals, surveys, members, privacy, audit_log, timeline):
         app.include_router(module.router)
     forms.install(app, settings)
 

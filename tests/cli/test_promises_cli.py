@@ -83,3 +83,12 @@ def test_advance_marks_each_occurrence_once(home: Path) -> None:  # noqa: F811
         rows = cur.execute("SELECT type, customer FROM events WHERE type LIKE 'promise_%'"
                            ).fetchall()
     assert rows == [("promise_breached", "c1")]
+
+
+def test_signals(home: Path) -> None:  # noqa: F811
+    result = runner.invoke(app, ["signals", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    found = {s["id"]: s for s in json.loads(result.output)}
+    assert found["no_social_listening"]["fired"] and not found["complaints_rising"]["fired"]
+    table = runner.invoke(app, ["signals"], env={"COLUMNS": "160"}).output
+    assert "no social listening" in table and "high" in table
