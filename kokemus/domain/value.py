@@ -44,3 +44,39 @@ def element_names(kind: str) -> frozenset[str]:
     """All element identifiers of the B2C or B2B list."""
     table = B2B_ELEMENTS if kind == "b2b" else B2C_ELEMENTS
     return frozenset(name for names in table.values() for name in names)
+
+
+# An element is perceived when the customer says we did it well: 4 or 5 on the 1-5 scale of
+# an elements_of_value question ("How well did we do on these?").
+PERCEIVED_AT = 4
+# NPS by the number of elements a customer perceives: the counts from this many up are one
+# group, so that the last groups are not a handful of customers each.
+COUNT_CAP = 5
+
+
+def table_of(kind: str) -> dict[str, tuple[str, ...]]:
+    return B2B_ELEMENTS if kind == "b2b" else B2C_ELEMENTS
+
+
+def ordered(kind: str) -> tuple[str, ...]:
+    """The elements of the B2C or B2B list in the pyramid's order, from the base up."""
+    return tuple(name for names in table_of(kind).values() for name in names)
+
+
+def level_of(element: str, kind: str) -> str | None:
+    """The pyramid level of an element (functional, emotional, ...), None if not listed."""
+    return next((level for level, names in table_of(kind).items() if element in names), None)
+
+
+def perceived(answer: int) -> bool:
+    return answer >= PERCEIVED_AT
+
+
+def count_group(perceived_count: int, cap: int = COUNT_CAP) -> str:
+    """The group of a customer who perceives `perceived_count` elements: "0", "1", ...,
+    and "5+" from the cap up."""
+    return f"{cap}+" if perceived_count >= cap else str(perceived_count)
+
+
+def count_groups(cap: int = COUNT_CAP) -> tuple[str, ...]:
+    return (*(str(k) for k in range(cap)), f"{cap}+")

@@ -197,4 +197,5 @@ class Workspace(Model):
                     for i, element in enumerate(question.elements):
                         known(element, set(names), (*loc, "questions", q, "elements", i),
                               f"{question.kind.upper()} element of value")
+        found += [Problem(loc, message) for loc, message in self.insights.problems(all_touchpoints)]
         return found
