@@ -23,6 +23,7 @@ from kokemus.api import (
     scores,
     signals,
     timeline,
+    value,
 )
 from kokemus.config import Settings
 from kokemus.domain.events import Account, Customer, Event
@@ -60,6 +61,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(feedback.router)
     app.include_router(privacy.router)
     app.include_router(timeline.router)
+    app.include_router(value.router)
     _publish_models(app, Event, Customer, Account)
     docs.install(app)
 
