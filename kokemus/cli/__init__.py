@@ -39,6 +39,7 @@ from kokemus.cli.promises import promises_app
 from kokemus.cli.scores import scores_app
 from kokemus.cli.signals import signals_command
 from kokemus.cli.users import users_app
+from kokemus.cli.value import register as register_value
 from kokemus.domain.errors import KokemusError
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ app.add_typer(scores_app, name="scores")
 app.add_typer(promises_app, name="promises")
 app.command("signals")(signals_command)
 app.add_typer(customers_app, name="customers")
+register_value(app)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 
