@@ -14,19 +14,32 @@ not come. Drop-off ranks lost cases by their last touchpoint.
 
 A **wait** is the time from an event to the next event of its case; stalls rank touchpoints
 (or transitions) by the median and p90 of those waits.
+
+By anything the data knows (`groups`: `property:carrier`, `attribute:...`, `event:...`, see
+kokemus.analytics.breakdowns): a case takes the property of its latest event carrying it
+up to the clock, and `event:<type>` is whether it had that event by then. Each group has
+its cases reached, in flight and lost, and its **lost share** = lost / (lost + reached),
+with a Wilson 95% interval (cases still in flight are left out of it, as open occurrences
+are of a keep rate); small groups are pooled as `other`, and `worst` sets each group
+against the other groups. `where_cases` keeps the cases a filter names, for every analysis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
-from kokemus.analytics import journeys, ordering
+from kokemus.analytics import breakdowns, journeys, ordering
+from kokemus.analytics.breakdowns import Condition, Contrast, Dimension
 from kokemus.analytics.engines import Engine
 from kokemus.analytics.logs import Log, literal, one_of
+from kokemus.domain import scores
+from kokemus.domain.errors import Invalid
+from kokemus.domain.scores import Score
 
 DAY_S = 86_400
 
@@ -141,3 +154,90 @@ def stalls(engine: Engine, log: Log, by: Literal["touchpoint", "transition"] = "
         HAVING count(*) >= {int(min_steps)}
         ORDER BY p90_s DESC, median_s DESC, {keys[1]}
     """)
+
+
+# ------------------------------------------------------------------ by anything the data knows
+
+FAR = datetime(9999, 12, 31)  # the clock of a filter without one: every event counts
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group's journeys: reached, in flight, lost, and the lost share of the decided."""
+
+    key: str
+    reached: int
+    in_flight: int
+    lost: int
+    lost_share: Score
+    pooled: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "reached": self.reached, "in_flight": self.in_flight,
+                "lost": self.lost, "lost_share": self.lost_share.as_dict(),
+                **({"pooled": self.pooled} if self.pooled else {})}
+
+
+def _group(key: str, reached: int, in_flight: int, lost: int, min_n: int,
+           pooled: int = 0) -> Group:
+    share = replace(scores.keep_rate(lost, lost + reached, min_n), kind="lost_share")
+    return Group(key, reached, in_flight, lost, share, pooled)
+
+
+def where_cases(engine: Engine, log: Log, conditions: Sequence[Condition],
+                source: breakdowns.Source, as_of: datetime | None = None) -> Log:
+    """The log's cases that meet every condition (property, attribute, event), as of
+    `as_of` (default: any time)."""
+    if not conditions:
+        return log
+    if any(c.dimension.plain for c in conditions):
+        raise Invalid("where: a journey's filters are property:<name>, "
+                                 "attribute:<name> or event:<type>")
+    subjects = (f"SELECT DISTINCT case_id AS row_id, case_id AS customer, "
+                f"CAST(NULL AS STRING) AS event_id, {literal(as_of or FAR)} AS at "
+                f"FROM ({log.source}) AS l")
+    return log.of_cases(f"case_id IN ({breakdowns.matching_sql(conditions, subjects, source)})")
+
+
+def groups(engine: Engine, log: Log, goal: str | Iterable[str], dimension: Dimension,
+           source: breakdowns.Source, *, idle_days: float = 30,
+           as_of: datetime | None = None, min_n: int = 1) -> list[Group]:
+    """The journeys' outcomes per value of `dimension`, largest first, small groups pooled
+    as `other` (cases without a value are in no group)."""
+    log = ordering.resolve(engine, log)
+    clock = literal(as_of) if as_of is not None else f"(SELECT max(ts) FROM ({log.sql}) AS m)"
+    subjects = (f"SELECT case_id AS row_id, case_id AS customer, "
+                f"CAST(NULL AS STRING) AS event_id, {clock} AS at FROM ends")
+    rows = engine.query(f"""
+        WITH ends AS ({_ends_sql(engine, log, goal, idle_days, as_of)})
+        SELECT k.key,
+               sum(CASE WHEN e.state = 'reached' THEN 1 ELSE 0 END) AS reached,
+               sum(CASE WHEN e.state = 'in_flight' THEN 1 ELSE 0 END) AS in_flight,
+               sum(CASE WHEN e.state = 'lost' THEN 1 ELSE 0 END) AS lost
+        FROM ends AS e JOIN ({breakdowns.keys_sql(dimension, subjects, source)}) AS k
+          ON k.row_id = e.case_id
+        WHERE k.key IS NOT NULL
+        GROUP BY k.key
+    """).to_pylist()
+    found = [_group(str(r["key"]), int(r["reached"]), int(r["in_flight"]), int(r["lost"]),
+                    min_n) for r in rows]
+    found.sort(key=lambda g: (-(g.reached + g.lost), g.key))
+    kept, small = breakdowns.pool(found, lambda g: g.reached + g.lost, min_n)
+    if not small:
+        return kept
+    return [*kept, _group(breakdowns.OTHER, sum(g.reached for g in small),
+                          sum(g.in_flight for g in small), sum(g.lost for g in small), min_n,
+                          len(small))]
+
+
+def worst(found: Sequence[Group], min_n: int = 1) -> list[Contrast]:
+    """Each group's lost share against the other groups' journeys together (journeys
+    without a value are left out: a journey that never came to the delivery has no
+    carrier), the most significantly worse (the highest lost share) first."""
+    totals = {"reached": sum(g.reached for g in found), "lost": sum(g.lost for g in found)}
+    contrasts = []
+    for g in found:
+        rest = _group("rest", totals["reached"] - g.reached, 0, totals["lost"] - g.lost, min_n)
+        contrasts.append(breakdowns.contrast(g.key, g.lost_share, rest.lost_share,
+                                             higher_is_better=False, pooled=g.pooled))
+    return breakdowns.worst(contrasts, higher_is_better=False)

@@ -7,20 +7,32 @@ place (an in-memory connection scanning the table), so no Python loop touches a 
 Groups: `channel` (the start event's), `segment` (the customer's, from the app store: a
 customer counts once in each of their segments), `week` and `month` (of the start, UTC),
 and `department`: every commitment of the promises a department must keep, together, so a
-department's row says how it keeps its promises.
+department's row says how it keeps its promises. Anything else the data knows
+(`property:carrier`, `attribute:...`, `event:...`, kokemus.analytics.breakdowns) is looked
+up in the event store first (`with_keys`: an occurrence takes its start event's property,
+else the customer's latest event carrying it up to the occurrence's end, or the verdict's
+moment while it has none) and grouped as `key`; `matching` keeps the occurrences a filter
+names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kokemus.analytics import breakdowns
+from kokemus.analytics.breakdowns import Condition, Dimension
+from kokemus.domain.errors import Invalid
+
 Breakdown = Literal["channel", "segment", "department", "week", "month"]
 BREAKDOWNS: tuple[Breakdown, ...] = get_args(Breakdown)
+# What `counts` groups by besides BREAKDOWNS: the `key` column `with_keys` adds.
+KEY = "key"
 
 COUNTS = ("kept", "broken", "open", "at_risk", "not_applicable")
 _COUNTS = """
@@ -37,13 +49,13 @@ _COUNTS = """
 _TIMED = "end_ts IS NOT NULL AND kind <> 'never'"
 
 
-def counts(occurrences: pa.Table, by: Breakdown | None = None, *,
+def counts(occurrences: pa.Table, by: Breakdown | Literal["key"] | None = None, *,
            departments: Mapping[str, Sequence[str]] | None = None,
            segments: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
     """Rows of promise, commitment, key (None without `by`; every commitment together under
     `department`), the COUNTS, median_s and p90_s, in the table's commitment order and then
     by key. `departments`: promise -> its departments; `segments`: customer -> segments."""
-    if by is not None and by not in BREAKDOWNS:
+    if by is not None and by not in BREAKDOWNS and by != KEY:
         raise ValueError(f"no breakdown {by!r} (known: {', '.join(BREAKDOWNS)})")
     con = duckdb.connect()
     try:
@@ -55,6 +67,8 @@ def counts(occurrences: pa.Table, by: Breakdown | None = None, *,
             key, join = "CAST(NULL AS VARCHAR)", ""
         elif by == "channel":
             key, join = "channel", ""
+        elif by == KEY:
+            key, join = "s.key", ""
         elif by in ("week", "month"):
             key, join = f"CAST(CAST(date_trunc('{by}', start_ts) AS DATE) AS VARCHAR)", ""
         elif by == "department":
@@ -78,6 +92,71 @@ def counts(occurrences: pa.Table, by: Breakdown | None = None, *,
     finally:
         con.close()
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _subjects(as_of: datetime) -> str:
+    """Occurrences (registered as `occ_keyed`, numbered `row_id`) as the things a breakdown
+    looks a key up for (breakdowns.keys_sql)."""
+    moment = as_of.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return (f"SELECT row_id, customer, occurrence AS event_id, "
+            f"coalesce(end_ts, TIMESTAMPTZ '{moment}+00:00') AS at FROM occ_keyed")
+
+
+def _numbered(occurrences: pa.Table) -> pa.Table:
+    return occurrences.append_column("row_id", pa.array(range(occurrences.num_rows),
+                                                        pa.int64()))
+
+
+def with_keys(cursor: Any, workspace_id: int, occurrences: pa.Table, dimension: Dimension,
+              as_of: datetime) -> pa.Table:
+    """The occurrences with a `key` column: their value of a lookup breakdown (NULL when
+    they have none), found in the event store (`cursor`; an attribute breakdown reads the
+    registered breakdowns.ATTRIBUTES relation)."""
+    numbered = _numbered(occurrences.drop_columns([KEY]) if KEY in occurrences.column_names
+                         else occurrences)
+    cursor.register("occ_keyed", numbered)
+    try:
+        keys = breakdowns.keys_sql(dimension, _subjects(as_of),
+                                   breakdowns.Source(int(workspace_id)))
+        table: pa.Table = cursor.sql(f"""
+            SELECT o.* EXCLUDE (row_id), CAST(k.key AS VARCHAR) AS key
+            FROM occ_keyed AS o LEFT JOIN ({keys}) AS k USING (row_id)
+            ORDER BY o.row_id
+        """).to_arrow_table()
+    finally:
+        cursor.unregister("occ_keyed")
+    return table
+
+
+def matching(cursor: Any, workspace_id: int, occurrences: pa.Table,
+             conditions: Sequence[Condition], as_of: datetime) -> pa.Table:
+    """The occurrences that meet every condition: lookups (property, attribute, event) and
+    the plain `channel`, `touchpoint`, `promise`, `commitment` of the occurrence."""
+    plain = {"channel", "touchpoint", "promise", "commitment"}
+    table = occurrences
+    for c in conditions:
+        if c.dimension.plain:
+            if c.dimension.kind not in plain:
+                raise Invalid(
+                    f"where: no filter on {c.dimension.text} for promises (known: "
+                    f"{', '.join(sorted(plain))}, property:<name>, attribute:<name>, "
+                    "event:<type>)")
+            table = table.filter(pc.equal(table[c.dimension.kind], c.value))
+    lookups = [c for c in conditions if not c.dimension.plain]
+    if not lookups or not table.num_rows:
+        return table
+    numbered = _numbered(table)
+    cursor.register("occ_keyed", numbered)
+    try:
+        chosen = breakdowns.matching_sql(lookups, _subjects(as_of),
+                                         breakdowns.Source(int(workspace_id)))
+        found: pa.Table = cursor.sql(f"""
+            SELECT * EXCLUDE (row_id) FROM occ_keyed WHERE row_id IN ({chosen})
+            ORDER BY row_id
+        """).to_arrow_table()
+    finally:
+        cursor.unregister("occ_keyed")
+    return found.cast(table.schema)
 
 
 def _pairs(left: str, right: str, mapping: Mapping[str, Sequence[str]]) -> pa.Table:

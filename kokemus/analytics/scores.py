@@ -19,6 +19,12 @@ Definitions (for a CX analyst):
   no segment): they are still in the overall figures.
 - `enough` is False below the workspace's minimum n (feedback.min_answers): show "too few
   answers" then, not the value.
+- Breakdowns and filters by anything the data knows (`property:carrier`,
+  `attribute:language`, `event:delivery_damaged`) follow kokemus.analytics.breakdowns: a
+  response takes the property of its triggering event, else of the customer's latest event
+  carrying it before the response was started. Their small groups are pooled into `other`.
+- "Where is it worst?" (`Report.worst`): every group of a breakdown against the rest of the
+  responses, per score, significantly worse groups first.
 """
 
 from __future__ import annotations
@@ -30,7 +36,10 @@ from typing import Any, Literal, get_args
 
 import duckdb
 
+from kokemus.analytics import breakdowns
+from kokemus.analytics.breakdowns import Condition, Contrast, Dimension
 from kokemus.domain import scores as score_math
+from kokemus.domain.errors import Invalid
 from kokemus.domain.scores import Change, Score
 
 Breakdown = Literal["touchpoint", "channel", "segment", "account", "role", "survey",
@@ -40,6 +49,10 @@ GROUPS: tuple[Breakdown, ...] = ("touchpoint", "channel", "segment", "account", 
                                  "survey")
 TRENDS: tuple[Breakdown, ...] = ("week", "month")
 KINDS = ("nps", "ces", "ces_easy", "csat")
+# The scores a "where is it worst?" list is made for (higher is better on each).
+CONTRASTED = ("nps", "ces", "csat")
+# Filters on a response's own columns (`where touchpoint=...`); a segment is one of its list.
+WHERE_COLUMNS = ("touchpoint", "channel", "survey", "account", "role", "segment")
 
 _COUNTS = """
     count(*) AS responses,
@@ -74,6 +87,7 @@ class Filters:
     since: datetime | None = None  # started_at >= since
     until: datetime | None = None  # started_at < until
     complete_only: bool = False
+    where: tuple[Condition, ...] = ()  # every one must hold (kokemus.analytics.breakdowns)
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,8 @@ class Scores:
     ces: Score
     ces_easy: Score
     csat: Score
+    counts: tuple[int, ...] = ()  # the engine's counts (_NAMES), for "against the rest"
+    pooled: int = 0  # the `other` group: how many small groups it holds
 
     def score(self, kind: str) -> Score:
         found: Score = getattr(self, kind)
@@ -93,7 +109,8 @@ class Scores:
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "responses": self.responses,
-                **{kind: self.score(kind).as_dict() for kind in KINDS}}
+                **{kind: self.score(kind).as_dict() for kind in KINDS},
+                **({"pooled": self.pooled} if self.pooled else {})}
 
 
 @dataclass(frozen=True)
@@ -103,11 +120,14 @@ class Report:
 
     overall: Scores
     breakdowns: dict[str, list[Scores]] = field(default_factory=dict)
+    # breakdown -> score -> its groups against the rest, worst first (not for trends)
+    worst: dict[str, dict[str, list[Contrast]]] = field(default_factory=dict)
 
 
 def answers_sql(workspace_id: int, filters: Filters = Filters()) -> str:
     """The filtered responses of a workspace as SQL (a relation with every column of
-    `responses`); literals only, so it can be nested in other queries."""
+    `responses`); literals only, so it can be nested in other queries (a filter on an
+    attribute reads the registered breakdowns.ATTRIBUTES relation)."""
     where = [f"workspace_id = {int(workspace_id)}"]
     for column in ("survey", "touchpoint", "channel"):
         value = getattr(filters, column)
@@ -115,6 +135,22 @@ def answers_sql(workspace_id: int, filters: Filters = Filters()) -> str:
             where.append(f"{column} = {_text(value)}")
     if filters.segment is not None:
         where.append(f"list_contains(segments, {_text(filters.segment)})")
+    lookups = []
+    for c in filters.where:
+        if not c.dimension.plain:
+            lookups.append(c)
+        elif c.dimension.kind == "segment":
+            where.append(f"list_contains(segments, {_text(c.value)})")
+        elif c.dimension.kind in WHERE_COLUMNS:
+            where.append(f"{c.dimension.kind} = {_text(c.value)}")
+        else:
+            raise Invalid(f"where: no filter on {c.dimension.text} (known: "
+                                     f"{', '.join(WHERE_COLUMNS)}, property:<name>, "
+                                     "attribute:<name>, event:<type>)")
+    if lookups:
+        base = f"SELECT * FROM responses WHERE {' AND '.join(where)}"
+        matching = breakdowns.matching_sql(lookups, _subjects(base), _source(workspace_id))
+        where.append(f"id IN ({matching})")
     if filters.since is not None:
         where.append(f"started_at >= {_time(filters.since)}")
     if filters.until is not None:
@@ -122,6 +158,16 @@ def answers_sql(workspace_id: int, filters: Filters = Filters()) -> str:
     if filters.complete_only:
         where.append("complete")
     return f"SELECT * FROM responses WHERE {' AND '.join(where)}"
+
+
+def _subjects(responses: str) -> str:
+    """Responses as the things a breakdown looks a key up for (breakdowns.keys_sql)."""
+    return (f"SELECT id AS row_id, customer, event_id, started_at AS at "
+            f"FROM ({responses}) AS r")
+
+
+def _source(workspace_id: int) -> breakdowns.Source:
+    return breakdowns.Source(int(workspace_id))
 
 
 def _text(value: str) -> str:
@@ -135,19 +181,25 @@ def _time(value: datetime | date) -> str:
 
 
 def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
-           by: Sequence[Breakdown] = (), filters: Filters = Filters(),
+           by: Sequence[Breakdown | str | Dimension] = (), filters: Filters = Filters(),
            min_n: int = 1) -> Report:
     """Overall scores and the breakdowns in `by`, counted in DuckDB in one statement.
+
+    `by`: the breakdowns of BREAKDOWNS, or lookups (`property:carrier`, `attribute:...`,
+    `event:...`; an attribute reads the registered breakdowns.ATTRIBUTES relation).
 
     One scan groups the responses by every asked-for attribute at once (GROUPING SETS);
     trends group by day (an integer from the UTC timestamp, cheaper than calendar
     arithmetic per row) and segments by the whole list, and a second stage adds those few
-    groups up into weeks, months and single segments."""
-    unknown = [b for b in by if b not in BREAKDOWNS]
-    if unknown:
-        raise ValueError(f"no breakdown {unknown[0]!r} (known: {', '.join(BREAKDOWNS)})")
-    asked = list(dict.fromkeys(by))
-    plain = [b for b in asked if b in GROUPS and b != "segment"]
+    groups up into weeks, months and single segments. A lookup's key joins each response
+    first (breakdowns.keys_sql)."""
+    dims = [b if isinstance(b, Dimension) else breakdowns.parse(str(b), BREAKDOWNS)
+            for b in by]
+    asked = list(dict.fromkeys(d.text for d in dims))
+    lookups = list(dict.fromkeys(d for d in dims if not d.plain))
+    # a lookup's key is a column d0, d1, ... of the responses
+    lookup_column = {d.text: f"d{i}" for i, d in enumerate(lookups)}
+    plain = [b for b in asked if b in GROUPS and b != "segment"] + list(lookup_column.values())
     columns: list[str] = list(plain)
     if "segment" in asked:
         columns.append("segments")
@@ -175,28 +227,61 @@ def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
             SELECT '{trend}', CAST(CAST({_BUCKETS[trend]} AS DATE) AS VARCHAR), {_SUMS}
             FROM g WHERE breakdown = 'day'
             GROUP BY 2""")
+    source = answers_sql(workspace_id, filters)
+    joins = "".join(
+        f" LEFT JOIN ({breakdowns.keys_sql(d, _subjects(source), _source(workspace_id))}) "
+        f"AS {lookup_column[d.text]}_k ON {lookup_column[d.text]}_k.row_id = s.id"
+        for d in lookups)
+    picked = "".join(f", {lookup_column[d.text]}_k.key AS {lookup_column[d.text]}"
+                     for d in lookups)
     rows = cursor.execute(f"""
         WITH g AS MATERIALIZED (
             SELECT {name} AS breakdown{''.join(f", {c}" for c in columns)}, {_COUNTS}
             FROM (SELECT nps, ces, csat{kept}{day}
-                  FROM ({answers_sql(workspace_id, filters)}) AS s) AS r
+                  FROM (SELECT s.*{picked} FROM ({source}) AS s{joins}) AS s) AS r
             GROUP BY GROUPING SETS ({sets})
         )
         {" UNION ALL ".join(stages)}
     """).fetchall()
+    named = {v: k for k, v in lookup_column.items()}
     overall = _scores(None, (0,) * len(_NAMES), min_n)
     found: dict[str, list[Scores]] = {b: [] for b in asked}
     for breakdown, group, *counts in rows:
         if breakdown == "all":
             overall = _scores(None, counts, min_n)
         elif group is not None:  # responses without the attribute are not a group
-            found[breakdown].append(_scores(group, counts, min_n))
+            found[named.get(breakdown, breakdown)].append(_scores(group, counts, min_n))
+    worst: dict[str, dict[str, list[Contrast]]] = {}
     for name_, groups in found.items():
         if name_ in TRENDS:
             groups.sort(key=lambda s: s.key or "")
-        else:
-            groups.sort(key=lambda s: (-s.responses, s.key or ""))
-    return Report(overall, found)
+            continue
+        groups.sort(key=lambda s: (-s.responses, s.key or ""))
+        if name_ in lookup_column:
+            found[name_] = groups = _pooled(groups, min_n)
+        worst[name_] = {kind: breakdowns.worst([against_rest(g, overall, kind, min_n)
+                                                for g in groups])
+                        for kind in CONTRASTED}
+    return Report(overall, found, worst)
+
+
+def _pooled(groups: list[Scores], min_n: int) -> list[Scores]:
+    """Groups with fewer than `min_n` responses (and beyond the largest MAX_GROUPS) added up
+    into one `other` group, last."""
+    kept, small = breakdowns.pool(groups, lambda g: g.responses, min_n)
+    if not small:
+        return kept
+    counts = [sum(c) for c in zip(*(g.counts for g in small), strict=True)]
+    other = _scores(breakdowns.OTHER, counts, min_n)
+    return [*kept, Scores(**{**vars(other), "pooled": len(small)})]
+
+
+def against_rest(group: Scores, overall: Scores, kind: str, min_n: int) -> Contrast:
+    """One group's score against the rest of the responses (overall minus the group)."""
+    rest = _scores("rest", [a - b for a, b in zip(overall.counts, group.counts, strict=True)],
+                   min_n)
+    return breakdowns.contrast(group.key or "", group.score(kind), rest.score(kind),
+                               pooled=group.pooled)
 
 
 def _scores(key: str | None, counts: Sequence[Any], min_n: int) -> Scores:
@@ -208,6 +293,8 @@ def _scores(key: str | None, counts: Sequence[Any], min_n: int) -> Scores:
         ces=score_math.ces(ces_n, ces_sum, ces_squares, min_n),
         ces_easy=score_math.ces_easy(ces_easy, ces_n, min_n),
         csat=score_math.csat(csat_top2, csat_n, min_n),
+        counts=(responses, promoters, passives, detractors, ces_n, ces_sum, ces_squares,
+                ces_easy, csat_n, csat_top2),
     )
 
 
@@ -216,7 +303,7 @@ def overall(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
     return report(cursor, workspace_id, (), filters, min_n).overall
 
 
-def breakdown(cursor: duckdb.DuckDBPyConnection, workspace_id: int, by: Breakdown,
+def breakdown(cursor: duckdb.DuckDBPyConnection, workspace_id: int, by: Breakdown | str,
               filters: Filters = Filters(), min_n: int = 1) -> list[Scores]:
     return report(cursor, workspace_id, (by,), filters, min_n).breakdowns[by]
 
@@ -249,7 +336,7 @@ def compare(cursor: duckdb.DuckDBPyConnection, workspace_id: int, before: Period
     filters' own since/until are replaced by the periods."""
     source = answers_sql(workspace_id, Filters(
         filters.survey, filters.touchpoint, filters.channel, filters.segment,
-        complete_only=filters.complete_only))
+        complete_only=filters.complete_only, where=filters.where))
     rows = {period: counts for period, *counts in cursor.execute(f"""
         SELECT period, {_COUNTS}
         FROM (SELECT nps, ces, csat,

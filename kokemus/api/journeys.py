@@ -10,7 +10,15 @@ import pyarrow as pa
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from kokemus.analytics import accounts, channels, conformance, dropoff, funnels, journeys
+from kokemus.analytics import (
+    accounts,
+    breakdowns,
+    channels,
+    conformance,
+    dropoff,
+    funnels,
+    journeys,
+)
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Outcome, selection
 from kokemus.analytics.scores import answers_sql
@@ -170,17 +178,51 @@ async def get_dropoff(request: Request, workspace: Read, journey: str,
                       accounts: Accounts = False,
                       goal: Annotated[list[str] | None, Query()] = None,
                       idle_days: Annotated[float, Query(
-                          gt=0, le=LONGEST_SECONDS / 86400)] = 30) -> dict[str, Any]:
+                          gt=0, le=LONGEST_SECONDS / 86400)] = 30,
+                      by: Annotated[str | None, Query(
+                          max_length=80,
+                          description="property:<name>, attribute:<name> or event:<type>: "
+                                      "the lost share of each group (small ones pooled as "
+                                      "'other') and where it is worst.")] = None,
+                      where: Annotated[list[str] | None, Query(
+                          max_length=breakdowns.MAX_FILTERS,
+                          description="Only journeys where <breakdown>=<value>, e.g. "
+                                      "property:carrier=Kiito; repeat for several.")] = None,
+                      ) -> dict[str, Any]:
     goals = goal or [g for g in [_designed(workspace, journey).goal] if g]
     if not goals:
         raise ApiError(422, "invalid", "the journey has no goal: name one with goal=")
     log = journey_log(workspace, journey, channel, since, until, accounts)
+    dimension = breakdowns.parse(by) if by else None
+    conditions = breakdowns.parse_conditions(where)
+    lookups = [d for d in [dimension, *(c.dimension for c in conditions)] if d]
+    kk = kokemus(request)
+    min_n = workspace.document.feedback.min_answers
 
     def analysis(e: Engine, lg: Log) -> dict[str, pa.Table]:
-        counts = dropoff.outcomes(e, lg, goals, idle_days=idle_days)
-        return {"outcomes": pa.table({k: [v] for k, v in counts.items()}),
-                "lost_touchpoints": dropoff.dropoff(e, lg, goals, idle_days=idle_days),
-                "stalls": dropoff.stalls(e, lg, "transition", min_steps=10)}
+        cursor = e.connection  # type: ignore[attr-defined]
+        if lookups:
+            breakdowns.check(lookups, breakdowns.discover(cursor, kk.db, workspace.id),
+                             cursor, workspace.id)
+        source = breakdowns.Source(workspace.id, e.dialect,
+                                   case="account" if accounts else "customer")
+        with breakdowns.attached(cursor, breakdowns.tables_for(kk.db, workspace.id,
+                                                               lookups)):
+            lg = dropoff.where_cases(e, lg, conditions, source)
+            counts = dropoff.outcomes(e, lg, goals, idle_days=idle_days)
+            result = {"outcomes": pa.table({k: [v] for k, v in counts.items()}),
+                      "lost_touchpoints": dropoff.dropoff(e, lg, goals, idle_days=idle_days),
+                      "stalls": dropoff.stalls(e, lg, "transition", min_steps=10)}
+            if dimension is not None:
+                found = dropoff.groups(e, lg, goals, dimension, source, idle_days=idle_days,
+                                       min_n=min_n)
+                result["groups"] = pa.Table.from_pylist(
+                    [g.as_dict() for g in found],
+                    schema=None if found else pa.schema([("key", pa.string())]))
+                result["worst"] = pa.Table.from_pylist(
+                    [c.as_dict() for c in dropoff.worst(found, min_n)],
+                    schema=None if found else pa.schema([("key", pa.string())]))
+        return result
 
     return await answer(request, log, analysis)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from kokemus.analytics import keep_rates
+from kokemus.analytics import breakdowns, keep_rates
 from kokemus.api.auth import Read, kokemus
 from kokemus.api.errors import AUTHENTICATED, ApiError, documented
 from kokemus.domain.calendar import Moment
@@ -26,6 +26,7 @@ Until = Annotated[Moment | None, Query(description="Occurrences started before t
 AsOf = Annotated[Moment | None, Query(
     description="Judge as of this time (default: now), so a figure can be reproduced.")]
 MAX_ROWS = 1000
+WHERE = ("channel", "touchpoint", "promise", "commitment")  # an occurrence's own columns
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -50,23 +51,44 @@ def _commitment(workspace: ActiveWorkspace, commitment: str | None) -> None:
 @router.get("", summary="Every commitment's keep rate, counts and time used")
 async def get_scorecard(
     request: Request, workspace: Read,
-    by: Annotated[keep_rates.Breakdown | None, Query(
+    by: Annotated[str | None, Query(
+        max_length=80,
         description="channel, segment, week or month (groups of each commitment); "
-                    "department (each department's promises together)")] = None,
+                    "department (each department's promises together); or property:<name> "
+                    "(e.g. property:carrier: the start event's, else the customer's latest "
+                    "up to the occurrence's end), attribute:<name>, event:<type> (yes/no). "
+                    "Groups under the minimum n are pooled as 'other'; each commitment's "
+                    "'worst' lists its groups against the rest, worst first.")] = None,
+    where: Annotated[list[str] | None, Query(
+        max_length=breakdowns.MAX_FILTERS,
+        description="Only occurrences where <breakdown>=<value> (property:carrier=Kiito, "
+                    "event:delivery_damaged=yes, channel=web, ...); repeat for several.")
+    ] = None,
     since: Since = None, until: Until = None, as_of: AsOf = None,
 ) -> dict[str, Any]:
     period = _period(since, until, as_of)
     kk = kokemus(request)
-    grouped = by if by != "department" else None
-    card = await run_in_threadpool(promises.scorecard, kk, workspace, period, by=grouped)
+    dimension = breakdowns.parse(by, keep_rates.BREAKDOWNS) if by else None
+    conditions = breakdowns.parse_conditions(where, WHERE)
+    name = dimension.text if dimension else None
+    grouped = name if name != "department" else None
+
+    def run() -> promises.Scorecard:
+        promises.check(kk, workspace, name, conditions)
+        table = promises.occurrences(kk, workspace, period, where=conditions)
+        return promises.scorecard(kk, workspace, period, by=grouped, table=table)
+
+    card = await run_in_threadpool(run)
     answer: dict[str, Any] = {
         "as_of": period.as_of.isoformat(),
         "min_occurrences": workspace.document.feedback.min_answers,
         "commitments": [c.as_dict() for c in card.cards],
         "departments": [d.as_dict() for d in card.departments],
     }
-    if by is not None:
-        answer["by"] = by
+    if name is not None:
+        answer["by"] = name
+    if conditions:
+        answer["where"] = [c.text for c in conditions]
     return answer
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from kokemus.analytics import scores
+from kokemus.analytics import breakdowns, scores
 from kokemus.api.auth import Read, kokemus
 from kokemus.api.errors import AUTHENTICATED, ApiError, documented, unknown_survey
 from kokemus.domain import calendar
@@ -27,6 +27,29 @@ CompleteQ = Annotated[bool, Query(description="Only finished responses (default:
 Since = Annotated[Moment | None, Query(
     description="Responses started from this time on (ISO 8601; a time without zone is UTC).")]
 Until = Annotated[Moment | None, Query(description="Responses started before this time.")]
+ByQ = Annotated[str | None, Query(
+    max_length=80, description="touchpoint, channel, segment, account, role, survey, week or "
+    "month; or property:<name> (an event property, e.g. property:carrier), "
+    "attribute:<name> (a customer attribute), event:<type> (whether the customer had that "
+    "event before answering: yes/no). Groups under the minimum n are pooled as 'other'.")]
+WhereQ = Annotated[list[str] | None, Query(
+    max_length=breakdowns.MAX_FILTERS,
+    description="Only responses where <breakdown>=<value> (e.g. property:carrier=Kiito, "
+                "event:delivery_damaged=yes); repeat for several, all must hold.")]
+
+
+def lookups(request: Request, workspace: ActiveWorkspace,
+            dimensions: list[breakdowns.Dimension]) -> dict[str, Any]:
+    """Check the lookups against what the data knows (Invalid naming the known ones) and
+    read the attribute tables they need."""
+    kk = kokemus(request)
+    wanted = [d for d in dimensions if not d.plain]
+    if not wanted:
+        return {}
+    with kk.events.reading() as cursor:
+        breakdowns.check(wanted, breakdowns.discover(cursor, kk.db, workspace.id), cursor,
+                         workspace.id)
+    return breakdowns.tables_for(kk.db, workspace.id, wanted)
 
 
 def _survey(workspace: ActiveWorkspace, survey: str | None) -> None:
@@ -44,28 +67,36 @@ def _utc(moment: datetime | None) -> datetime | None:
 @router.get("", summary="NPS, CES and CSAT overall and by one breakdown or trend")
 async def get_scores(
     request: Request, workspace: Read,
-    by: Annotated[scores.Breakdown | None, Query(
-        description="touchpoint, channel, segment, account, role, survey, week or month")
-    ] = None,
+    by: ByQ = None, where: WhereQ = None,
     survey: SurveyQ = None, touchpoint: TouchpointQ = None, channel: ChannelQ = None,
     segment: SegmentQ = None, since: Since = None, until: Until = None,
     complete: CompleteQ = False,
 ) -> dict[str, Any]:
     _survey(workspace, survey)
+    dimension = breakdowns.parse(by, scores.BREAKDOWNS) if by else None
+    conditions = breakdowns.parse_conditions(where, scores.WHERE_COLUMNS)
     filters = scores.Filters(survey, touchpoint, channel, segment, _utc(since), _utc(until),
-                             complete)
+                             complete, conditions)
     kk = kokemus(request)
     min_n = workspace.document.feedback.min_answers
 
     def run() -> scores.Report:
-        with kk.events.reading() as cursor:
-            return scores.report(cursor, workspace.id, (by,) if by else (), filters, min_n)
+        tables = lookups(request, workspace, [
+            *([dimension] if dimension else []), *(c.dimension for c in conditions)])
+        with kk.events.reading() as cursor, breakdowns.attached(cursor, tables):
+            return scores.report(cursor, workspace.id, (dimension,) if dimension else (),
+                                 filters, min_n)
 
     result = await run_in_threadpool(run)
     answer: dict[str, Any] = {"min_answers": min_n, "overall": result.overall.as_dict()}
-    if by is not None:
-        answer["by"] = by
-        answer["groups"] = [g.as_dict() for g in result.breakdowns[by]]
+    if where:
+        answer["where"] = [c.text for c in conditions]
+    if dimension is not None:
+        answer["by"] = dimension.text
+        answer["groups"] = [g.as_dict() for g in result.breakdowns[dimension.text]]
+        if dimension.text in result.worst:
+            answer["worst"] = {kind: [c.as_dict() for c in contrasts]
+                               for kind, contrasts in result.worst[dimension.text].items()}
     return answer
 
 
@@ -86,16 +117,19 @@ async def get_compare(
     before: Annotated[str, Query(description="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
     after: Annotated[str, Query(description="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
     survey: SurveyQ = None, touchpoint: TouchpointQ = None, channel: ChannelQ = None,
-    segment: SegmentQ = None, complete: CompleteQ = False,
+    segment: SegmentQ = None, complete: CompleteQ = False, where: WhereQ = None,
 ) -> dict[str, Any]:
     _survey(workspace, survey)
     periods = _period(before, "before"), _period(after, "after")
-    filters = scores.Filters(survey, touchpoint, channel, segment, complete_only=complete)
+    conditions = breakdowns.parse_conditions(where, scores.WHERE_COLUMNS)
+    filters = scores.Filters(survey, touchpoint, channel, segment, complete_only=complete,
+                             where=conditions)
     kk = kokemus(request)
     min_n = workspace.document.feedback.min_answers
 
     def run() -> scores.Comparison:
-        with kk.events.reading() as cursor:
+        tables = lookups(request, workspace, [c.dimension for c in conditions])
+        with kk.events.reading() as cursor, breakdowns.attached(cursor, tables):
             return scores.compare(cursor, workspace.id, *periods, filters, min_n)
 
     result = await run_in_threadpool(run)

@@ -372,11 +372,24 @@ def dropoff_command(
         help="Goal touchpoint(s); default: the journey's goal.")] = None,
     idle_days: Annotated[float, typer.Option(
         help="A journey idle this long without its goal is lost, not in flight.")] = 30,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Lost share (lost of reached + lost) per value of property:<name> "
+                     "(e.g. property:carrier), attribute:<name> or event:<type>, each group "
+                     "against the others, the worst first.")] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", "-w", help="Only journeys where <breakdown>=<value>, e.g. "
+                              "property:carrier=Kiito or event:delivery_damaged=yes.")] = None,
     limit: JourneyLimitOpt = None, offset: OffsetOpt = 0,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """Drop-off: where journeys end without their goal (lost touchpoints, ranked), how many
-    reached it, are in flight or lost, and where they stall longest."""
+    reached it, are in flight or lost, and where they stall longest; with --by, the lost
+    share of each group and where it is worst."""
+    from kokemus.analytics import breakdowns
+
+    dimension = breakdowns.parse(by) if by else None
+    conditions = breakdowns.parse_conditions(where)
+
     def analysis(q: Question) -> Result:
         import pyarrow as pa
 
@@ -385,11 +398,35 @@ def dropoff_command(
         goals = goal or [g for g in [_journey(q, journey).goal] if g]
         if not goals:
             raise KokemusError("the journey has no goal: name one with --goal")
-        counts = dropoff.outcomes(q.engine, q.log, goals, idle_days=idle_days)
-        return {"outcomes": pa.table({k: [v] for k, v in counts.items()}),
-                "lost touchpoints": dropoff.dropoff(q.engine, q.log, goals,
-                                                   idle_days=idle_days),
-                "stalls": dropoff.stalls(q.engine, q.log, "transition", min_steps=10)}
+        lookups = [d for d in [dimension, *(c.dimension for c in conditions)] if d]
+        cursor = q.engine.connection  # type: ignore[attr-defined]
+        if lookups:
+            breakdowns.check(lookups, breakdowns.discover(cursor, q.db, q.workspace.id),
+                             cursor, q.workspace.id)
+        source = breakdowns.Source(q.workspace.id, q.engine.dialect,
+                                   case="account" if by_account else "customer")
+        with breakdowns.attached(cursor, breakdowns.tables_for(q.db, q.workspace.id,
+                                                               lookups)):
+            log = dropoff.where_cases(q.engine, q.log, conditions, source)
+            counts = dropoff.outcomes(q.engine, log, goals, idle_days=idle_days)
+            result = {"outcomes": pa.table({k: [v] for k, v in counts.items()}),
+                      "lost touchpoints": dropoff.dropoff(q.engine, log, goals,
+                                                         idle_days=idle_days),
+                      "stalls": dropoff.stalls(q.engine, log, "transition", min_steps=10)}
+            if dimension is not None:
+                min_n = q.workspace.document.feedback.min_answers
+                found = dropoff.groups(q.engine, log, goals, dimension, source,
+                                       idle_days=idle_days, min_n=min_n)
+                result["by " + dimension.text] = pa.Table.from_pylist([
+                    {"group": g.key, "pooled": g.pooled, "reached": g.reached,
+                     "in_flight": g.in_flight, "lost": g.lost, "lost_share": g.lost_share.value,
+                     "low": g.lost_share.low, "high": g.lost_share.high,
+                     "enough": g.lost_share.enough} for g in found])
+                result["where is it worst"] = pa.Table.from_pylist([
+                    {"group": c.key, "lost_share": c.group.value, "others": c.rest.value,
+                     "difference": c.difference, "low": c.low, "high": c.high,
+                     "worse": c.worse} for c in dropoff.worst(found, min_n)])
+        return result
 
     rows = _rows_limit(limit, output)
     show(ask(workspace, data_dir,

@@ -26,7 +26,6 @@ from kokemus.cli.common import (
 from kokemus.domain.errors import KokemusError
 
 if TYPE_CHECKING:
-    from kokemus.analytics import keep_rates
     from kokemus.domain.scores import Score
     from kokemus.services import promises
 
@@ -47,6 +46,13 @@ class By(StrEnum):
     department = "department"
     week = "week"
     month = "month"
+
+
+WhereOpt = Annotated[list[str] | None, typer.Option(
+    "--where", "-w", help="Only occurrences where <breakdown>=<value>, e.g. "
+                          "property:carrier=Kiito or event:delivery_damaged=yes (also "
+                          "channel, touchpoint, promise, commitment); repeat for several.")]
+PLAIN_WHERE = ("channel", "touchpoint", "promise", "commitment")
 
 
 class Which(StrEnum):
@@ -80,25 +86,42 @@ def _period(since: datetime | None, until: datetime | None,
 def promises_command(
     ctx: typer.Context,
     workspace: WorkspaceOpt = None,
-    by: Annotated[By | None, typer.Option(
-        help="Rows per channel, segment, week or month of each commitment; 'department': "
-             "each department's promises together.")] = None,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Rows per channel, segment, week or month of each commitment, or per "
+                     "value of anything the data knows: property:<name> (e.g. "
+                     "property:carrier), attribute:<name>, event:<type> (yes/no); "
+                     "'department': each department's promises together.")] = None,
+    where: WhereOpt = None,
+    worst: Annotated[bool, typer.Option(
+        "--worst", help="With --by: where is it worst? Each group against the rest of the "
+                        "commitment's occurrences, significantly worse groups first.")] = False,
     since: SinceOpt = None, until: UntilOpt = None, as_of: AsOfOpt = None,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """The scorecard: each commitment's keep rate, counts and time used against its limit."""
     if ctx.invoked_subcommand is not None:
         return
+    from kokemus.analytics import breakdowns, keep_rates
     from kokemus.services import promises
 
     period = _period(since, until, as_of)
+    dimension = breakdowns.parse(by, keep_rates.BREAKDOWNS) if by else None
+    conditions = breakdowns.parse_conditions(where, PLAIN_WHERE)
+    name = dimension.text if dimension else None
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
-        grouped: keep_rates.Breakdown | None = (
-            by.value if by and by is not By.department else None)  # type: ignore[assignment]
-        card = promises.scorecard(kk, ws, period, by=grouped)
+        promises.check(kk, ws, name, conditions)
+        grouped = name if name != "department" else None
+        table = promises.occurrences(kk, ws, period, where=conditions)
+        card = promises.scorecard(kk, ws, period, by=grouped, table=table)
+    if worst:
+        if name in (None, "department", "week", "month"):
+            raise KokemusError("--worst needs --by with groups (not department, week, month)")
+        _show_worst(card.cards, output, str(name),
+                    f"where is it worst in {ws.slug}? (keep rates by {name})")
+        return
     rows: list[dict[str, Any]] = []
-    if by is By.department:
+    if name == "department":
         rows = [{"department": d.key, **_rate(d)} for d in card.departments]
     else:
         for c in card.cards:
@@ -109,15 +132,41 @@ def promises_command(
                              "low": c.score.low, "high": c.score.high, "n": c.score.n,
                              "target": c.target, "verdict": c.verdict})
                 continue
-            groups = c.groups if by else [c.overall] if c.overall else []
-            rows += [{**base, **({by.value: g.key} if by else {}), **_rate(g)} for g in groups]
+            groups = c.groups if name else [c.overall] if c.overall else []
+            rows += [{**base, **({name: g.key} if name else {}), **_rate(g)} for g in groups]
     title = f"promises of {ws.slug}, as of {period.as_of:%Y-%m-%d %H:%M} UTC"
     _show(rows, output, title)
+
+
+def _show_worst(cards: list[promises.Card], output: Output, by: str, title: str) -> None:
+    rows = [{"commitment": c.commitment, by: w.key, "pooled": w.pooled, "n": w.group.n,
+             "keep_rate": w.group.value, "rest": w.rest.value, "rest_n": w.rest.n,
+             "difference": w.difference, "low": w.low, "high": w.high,
+             "significant": w.significant, "worse": w.worse}
+            for c in cards for w in c.worst]
+    if output is not Output.table:
+        (write_json if output is Output.json else _csv)(rows)
+        return
+    from rich.table import Table
+
+    table = Table("commitment", by, "keep rate % (n)", "rest % (n)", "difference (95%)", "",
+                  title=title, caption="each group against the rest of the commitment's "
+                                       "judged occurrences; significantly worse first")
+    for r in rows:
+        value = "-" if r["keep_rate"] is None else f"{r['keep_rate']:.0f}"
+        rest = "-" if r["rest"] is None else f"{r['rest']:.0f}"
+        diff = "-" if r["difference"] is None else f"{r['difference']:+.1f}" + (
+            "" if r["low"] is None else f" ({r['low']:+.1f}–{r['high']:+.1f})")
+        name = f"other ({r['pooled']} groups)" if r["pooled"] else str(r[by])
+        table.add_row(str(r["commitment"]), name, f"{value} ({r['n']})", f"{rest} ({r['rest_n']})",
+                      diff, "worse" if r["worse"] else "better" if r["significant"] else "")
+    out.print(table)
 
 
 def _rate(r: promises.Rate) -> dict[str, Any]:
     s = r.rate
     return {"kept": r.kept, "broken": r.broken, "open": r.open, "at_risk": r.at_risk,
+            **({"pooled": r.pooled} if r.pooled else {}),
             "keep_rate": s.value, "low": s.low, "high": s.high, "n": s.n,
             "enough": s.enough,
             "median_h": None if r.median_s is None else round(r.median_s / 3600, 2),
@@ -147,7 +196,8 @@ def _show(rows: list[dict[str, Any]], output: Output, title: str,
     if not rows:
         out.print(f"{title}: nothing to show")
         return
-    keys = [k for k in rows[0] if k in ("department", "commitment", *By.__members__)]
+    keys = [k for k in rows[0] if k in ("department", "commitment", *By.__members__)
+            or ":" in k]
     table = Table(*keys, "keep rate % (95%)", "n", "kept", "broken", "open", "at risk",
                   "median / p90 / limit (h)", title=title, caption=note)
     for row in rows:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -26,6 +25,7 @@ from kokemus.domain.errors import KokemusError
 
 if TYPE_CHECKING:
     from kokemus.analytics import scores
+    from kokemus.analytics.breakdowns import Contrast
     from kokemus.domain.scores import Change, Score
 
 TOO_FEW = "too few answers"
@@ -38,15 +38,17 @@ scores_app = typer.Typer(
 )
 
 
-class By(StrEnum):
-    touchpoint = "touchpoint"
-    channel = "channel"
-    segment = "segment"
-    account = "account"
-    role = "role"
-    survey = "survey"
-    week = "week"
-    month = "month"
+ByOpt = Annotated[str | None, typer.Option(
+    "--by", help="A row per touchpoint, channel, segment, account, role, survey, week or "
+                 "month, or per value of anything the data knows: property:<name> (e.g. "
+                 "property:carrier), attribute:<name>, event:<type> (yes/no).")]
+WhereOpt = Annotated[list[str] | None, typer.Option(
+    "--where", "-w", help="Only answers where <breakdown>=<value>, e.g. "
+                          "property:carrier=Kiito or event:delivery_damaged=yes; repeat for "
+                          "several (all must hold).")]
+WorstOpt = Annotated[bool, typer.Option(
+    "--worst", help="With --by: where is it worst? Each group against the rest, the "
+                    "difference with its 95% interval, significantly worse groups first.")]
 
 
 
@@ -71,8 +73,7 @@ def _utc(day: datetime | None) -> datetime | None:
 def scores_command(
     ctx: typer.Context,
     workspace: WorkspaceOpt = None, survey: SurveyOpt = None,
-    by: Annotated[By | None, typer.Option(help="A row per touchpoint, channel, segment, "
-                                               "account, role, survey, week or month.")] = None,
+    by: ByOpt = None, where: WhereOpt = None, worst: WorstOpt = False,
     touchpoint: TouchpointOpt = None, channel: ChannelOpt = None, segment: SegmentOpt = None,
     since: SinceOpt = None, until: UntilOpt = None, complete: CompleteOpt = False,
     limit: Annotated[int | None, typer.Option(
@@ -84,24 +85,72 @@ def scores_command(
     """NPS, CES and CSAT overall, or one row per group with --by."""
     if ctx.invoked_subcommand is not None:
         return
-    from kokemus.analytics import scores
+    from kokemus.analytics import breakdowns, scores
 
+    dimension = breakdowns.parse(by, scores.BREAKDOWNS) if by else None
+    conditions = breakdowns.parse_conditions(where, scores.WHERE_COLUMNS)
     filters = scores.Filters(survey, touchpoint, channel, segment, _utc(since), _utc(until),
-                             complete)
+                             complete, conditions)
+    lookups = [d for d in [dimension, *(c.dimension for c in conditions)]
+               if d is not None and not d.plain]
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
         if survey is not None and ws.document.survey(survey) is None:
             raise KokemusError(f"no survey '{survey}' in workspace '{ws.slug}'")
         min_n = ws.document.feedback.min_answers
-        with kk.events.reading() as cursor:
-            result = scores.report(cursor, ws.id, (by.value,) if by else (), filters, min_n)
-    groups = result.breakdowns[by.value] if by else [result.overall]
+        tables = breakdowns.tables_for(kk.db, ws.id, lookups)
+        with kk.events.reading() as cursor, breakdowns.attached(cursor, tables):
+            if lookups:
+                breakdowns.check(lookups, breakdowns.discover(cursor, kk.db, ws.id), cursor,
+                                 ws.id)
+            result = scores.report(cursor, ws.id, (dimension,) if dimension else (), filters,
+                                   min_n)
+    name = dimension.text if dimension else "all"
+    if worst:
+        if dimension is None or dimension.text in scores.TRENDS:
+            raise KokemusError("--worst needs --by with groups (not a week or month)")
+        show_worst(result.worst[name], output, name, f"where is it worst in {ws.slug}?")
+        return
+    groups = result.breakdowns[name] if dimension else [result.overall]
     total = len(groups)
     rows = limit if limit is not None else (GROUPS_SHOWN if output is Output.table else None)
     groups = groups[offset:] if rows is None else groups[offset:offset + rows]
-    noun = f"{by.value}s" if by else "groups"
-    show(groups, output, by.value if by else "all", f"scores of {ws.slug}",
-         caption(len(groups), total, noun, offset) if by else None)
+    noun = f"{name}s" if dimension and dimension.plain else "groups"
+    note = caption(len(groups), total, noun, offset) if dimension else None
+    if any(g.pooled for g in groups):
+        note = f"{note}; other: groups under {min_n} answers pooled"
+    show(groups, output, name, f"scores of {ws.slug}", note)
+
+
+def show_worst(worst: dict[str, list[Contrast]], output: Output, by: str, title: str) -> None:
+    """Each score's groups against the rest, worst first."""
+    rows = [{"score": kind, by: c.key, "pooled": c.pooled, "n": c.group.n,
+             "value": c.group.value, "rest": c.rest.value, "rest_n": c.rest.n,
+             "difference": c.difference, "low": c.low, "high": c.high,
+             "significant": c.significant, "worse": c.worse}
+            for kind, contrasts in worst.items() for c in contrasts]
+    if output is Output.json:
+        write_json(rows)
+        return
+    if output is Output.csv:
+        write_csv(rows, list(rows[0]) if rows else ["score", by])
+        return
+    from rich.table import Table
+
+    table = Table("score", by, "group (n)", "rest (n)", "difference (95%)", "",
+                  title=title, caption="each group against the rest of the answers; "
+                                       "significantly worse groups first")
+    for kind, contrasts in worst.items():
+        digits = 2 if kind == "ces" else 0
+        for c in contrasts:
+            name = f"other ({c.pooled} groups)" if c.pooled else c.key
+            diff = "-" if c.difference is None else f"{c.difference:+.{digits}f}" + (
+                "" if c.low is None or c.high is None
+                else f" ({c.low:+.{digits}f}–{c.high:+.{digits}f})")
+            mark = "worse" if c.worse else "better" if c.significant else ""
+            table.add_row(kind, name, f"{_figure(c.group, digits)} n={c.group.n}",
+                          f"{_figure(c.rest, digits)} n={c.rest.n}", diff, mark)
+    out.print(table)
 
 
 def _figure(s: Score, digits: int = 0) -> str:
@@ -140,7 +189,7 @@ def show(groups: list[scores.Scores], output: Output, by: str, title: str,
                   title=title, caption="; ".join(
                       part for part in (note, "95% intervals in brackets") if part))
     for g in groups:
-        table.add_row(g.key or "all", *(
+        table.add_row(f"other ({g.pooled} groups)" if g.pooled else g.key or "all", *(
             f"{_figure(s, digits)}\nn={s.n}" for s, digits in (
                 (g.nps, 0), (g.ces, 2), (g.ces_easy, 0), (g.csat, 0))))
     out.print(table)
@@ -164,17 +213,25 @@ def compare_command(
     after: Annotated[str, typer.Option(help="YYYY-MM-DD..YYYY-MM-DD, both days included.")],
     workspace: WorkspaceOpt = None, survey: SurveyOpt = None, touchpoint: TouchpointOpt = None,
     channel: ChannelOpt = None, segment: SegmentOpt = None, complete: CompleteOpt = False,
+    where: WhereOpt = None,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
     """Each score in two periods and its change, marked significant only when it is."""
     from rich.table import Table
 
-    from kokemus.analytics import scores
+    from kokemus.analytics import breakdowns, scores
 
-    filters = scores.Filters(survey, touchpoint, channel, segment, complete_only=complete)
+    conditions = breakdowns.parse_conditions(where, scores.WHERE_COLUMNS)
+    filters = scores.Filters(survey, touchpoint, channel, segment, complete_only=complete,
+                             where=conditions)
+    lookups = [c.dimension for c in conditions if not c.dimension.plain]
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
-        with kk.events.reading() as cursor:
+        tables = breakdowns.tables_for(kk.db, ws.id, lookups)
+        with kk.events.reading() as cursor, breakdowns.attached(cursor, tables):
+            if lookups:
+                breakdowns.check(lookups, breakdowns.discover(cursor, kk.db, ws.id), cursor,
+                                 ws.id)
             result = scores.compare(cursor, ws.id, _period(before), _period(after), filters,
                                     ws.document.feedback.min_answers)
     if output is Output.json:

@@ -2,7 +2,9 @@
 costs, for the web page, the CLI and the API alike.
 
 The occurrences are judged in the event store's engine (analytics/promises.py) as of a
-moment (default now); the keep rates are counted over them (analytics/keep_rates.py); a
+moment (default now); the keep rates are counted over them (analytics/keep_rates.py), by
+any breakdown the data knows (analytics/breakdowns.py: `property:carrier` and the like,
+small groups pooled as `other`, each group against the rest); a
 `score` commitment is judged on the touchpoint's answers with their interval
 (analytics/scores.py). Python only does the arithmetic on counts.
 """
@@ -16,9 +18,10 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kokemus.analytics import keep_rates
+from kokemus.analytics import breakdowns, keep_rates
 from kokemus.analytics import promises as judged
 from kokemus.analytics import scores as score_analytics
+from kokemus.analytics.breakdowns import Condition, Contrast
 from kokemus.analytics.engines import DuckDBEngine
 from kokemus.bootstrap import Kokemus
 from kokemus.domain import scores
@@ -57,12 +60,13 @@ class Rate:
     rate: Score
     median_s: float | None
     p90_s: float | None
+    pooled: int = 0  # the `other` group: how many small groups it holds
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "kept": self.kept, "broken": self.broken, "open": self.open,
                 "at_risk": self.at_risk, "not_applicable": self.not_applicable,
                 "keep_rate": self.rate.as_dict(), "median_s": self.median_s,
-                "p90_s": self.p90_s}
+                "p90_s": self.p90_s, **({"pooled": self.pooled} if self.pooled else {})}
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class Card:
     score: Score | None = None  # a `score` commitment's score
     target: float | None = None
     verdict: Verdict | None = None  # of a `score` commitment
+    worst: list[Contrast] = field(default_factory=list)  # groups against the rest
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,7 +97,7 @@ class Card:
             "groups": [g.as_dict() for g in self.groups],
             "weeks": [g.as_dict() for g in self.weeks],
             "score": self.score.as_dict() if self.score else None, "target": self.target,
-            "verdict": self.verdict,
+            "verdict": self.verdict, "worst": [c.as_dict() for c in self.worst],
         }
 
 
@@ -116,35 +121,70 @@ def members(kk: Kokemus, ws: ActiveWorkspace) -> dict[str, list[str]]:
 
 
 def occurrences(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
-                customer: str | None = None, account: str | None = None) -> pa.Table:
-    """Every clocked commitment's occurrences in the period (analytics/promises.COLUMNS)."""
+                customer: str | None = None, account: str | None = None,
+                where: tuple[Condition, ...] = ()) -> pa.Table:
+    """Every clocked commitment's occurrences in the period (analytics/promises.COLUMNS),
+    those that meet the `where` conditions (property:carrier=Kiito, ...)."""
     scope = judged.Scope(ws.id, period.as_of, customer=customer, account=account,
                          since=period.since, until=period.until)
+    tables = breakdowns.tables_for(kk.db, ws.id, [c.dimension for c in where
+                                                  if not c.dimension.plain])
     with kk.events.reading() as cursor:
-        return judged.all_occurrences(DuckDBEngine(cursor), scope, clocked(ws),
-                                      members=members(kk, ws),
-                                      calendar=ws.document.business_hours)
+        table = judged.all_occurrences(DuckDBEngine(cursor), scope, clocked(ws),
+                                       members=members(kk, ws),
+                                       calendar=ws.document.business_hours)
+        if not where:
+            return table
+        with breakdowns.attached(cursor, tables):
+            return keep_rates.matching(cursor, ws.id, table, where, period.as_of)
+
+
+def check(kk: Kokemus, ws: ActiveWorkspace, by: str | None,
+          where: tuple[Condition, ...] = ()) -> None:
+    """Invalid for a lookup breakdown or filter the data does not know (naming those it
+    knows)."""
+    wanted = [c.dimension for c in where if not c.dimension.plain]
+    if by is not None and ":" in by:
+        wanted.append(breakdowns.parse(by))
+    if wanted:
+        with kk.events.reading() as cursor:
+            breakdowns.check(wanted, breakdowns.discover(cursor, kk.db, ws.id), cursor, ws.id)
 
 
 def scorecard(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
-              by: keep_rates.Breakdown | None = None, language: str = "en",
+              by: keep_rates.Breakdown | str | None = None, language: str = "en",
               table: pa.Table | None = None) -> Scorecard:
-    """Every commitment's card, with groups `by` a breakdown and the weekly trend;
-    `table`: the period's occurrences when the caller has them already."""
+    """Every commitment's card, with groups `by` a breakdown (one of keep_rates.BREAKDOWNS,
+    or a lookup: property:<name>, attribute:<name>, event:<type>, whose small groups are
+    pooled as `other`) and the weekly trend, and each group against the rest of the
+    commitment's occurrences; `table`: the period's occurrences when the caller has them."""
     min_n = ws.document.feedback.min_answers
     if table is None:
         table = occurrences(kk, ws, period)
     overall = {(r["promise"], r["commitment"]): r for r in keep_rates.counts(table)}
+    lookup = breakdowns.parse(by) if by is not None and ":" in by else None
 
-    def grouped(breakdown: keep_rates.Breakdown) -> dict[tuple[str, str], list[Rate]]:
+    def grouped(breakdown: str) -> dict[tuple[str, str], list[Rate]]:
         found: dict[tuple[str, str], list[Rate]] = {}
         segments = _segments(kk, ws) if breakdown == "segment" else None
-        for row in keep_rates.counts(table, breakdown, segments=segments):
+        source = table
+        if lookup is not None and breakdown == keep_rates.KEY:
+            tables = breakdowns.tables_for(kk.db, ws.id, [lookup])
+            with kk.events.reading() as cursor, breakdowns.attached(cursor, tables):
+                source = keep_rates.with_keys(cursor, ws.id, table, lookup, period.as_of)
+        for row in keep_rates.counts(source, breakdown,  # type: ignore[arg-type]
+                                     segments=segments):
             found.setdefault((row["promise"], row["commitment"]), []).append(
                 _rate(row, min_n))
+        if lookup is not None and breakdown == keep_rates.KEY:
+            found = {k: _pooled([g for g in rates if g.key is not None], min_n)
+                     for k, rates in found.items()}
         return found
 
-    groups = grouped(by) if by is not None and by != "department" else {}
+    if lookup is not None:
+        groups = grouped(keep_rates.KEY)
+    else:
+        groups = grouped(by) if by is not None and by != "department" else {}
     weeks = grouped("week")
     owners = {p.id: list(p.departments) for p in ws.document.promises}
     departments = [_rate(r, min_n) for r in keep_rates.counts(
@@ -162,11 +202,34 @@ def scorecard(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
             cards.append(_score_card(kk, ws, commitment, period, common, min_n))
             continue
         found = overall.get(key)
+        whole = _rate(found, min_n) if found else _nothing(min_n)
+        mine = groups.get(key, [])
+        worst = (breakdowns.worst([against_rest(g, whole, min_n) for g in mine])
+                 if by not in (None, "week", "month", "department") else [])
         cards.append(Card(
-            **common, limit_s=commitment.seconds,
-            overall=_rate(found, min_n) if found else _nothing(min_n),
-            groups=groups.get(key, []), weeks=weeks.get(key, [])))
+            **common, limit_s=commitment.seconds, overall=whole, groups=mine,
+            weeks=weeks.get(key, []), worst=worst))
     return Scorecard(period, by, cards, departments)
+
+
+def _pooled(rates: list[Rate], min_n: int) -> list[Rate]:
+    """Groups with fewer than `min_n` judged occurrences (and beyond the largest
+    breakdowns.MAX_GROUPS) added up into one `other` group, last."""
+    ordered = sorted(rates, key=lambda r: (-(r.kept + r.broken), r.key or ""))
+    kept, small = breakdowns.pool(ordered, lambda r: r.kept + r.broken, min_n)
+    if not small:
+        return kept
+    total = {k: sum(getattr(r, k) for r in small)
+             for k in ("kept", "broken", "open", "at_risk", "not_applicable")}
+    other = _rate({"key": breakdowns.OTHER, **total, "median_s": None, "p90_s": None}, min_n)
+    return [*kept, Rate(**{**vars(other), "pooled": len(small)})]
+
+
+def against_rest(group: Rate, whole: Rate, min_n: int) -> Contrast:
+    """A group's keep rate against the rest of the commitment's judged occurrences."""
+    kept, broken = whole.kept - group.kept, whole.broken - group.broken
+    rest = scores.keep_rate(kept, kept + broken, min_n)
+    return breakdowns.contrast(group.key or "", group.rate, rest, pooled=group.pooled)
 
 
 def _rate(row: dict[str, Any], min_n: int) -> Rate:

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from kokemus.analytics import keep_rates
+from kokemus.analytics import breakdowns, keep_rates
+from kokemus.analytics.breakdowns import Condition, Known
 from kokemus.api.auth import kokemus
 from kokemus.domain import calendar
 from kokemus.domain.scores import Change, Score
@@ -24,7 +25,17 @@ from kokemus.services import promises
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.web import charts, i18n, sessions
 from kokemus.web.page import Analyst, filter_day, render
-from kokemus.web.scores import Figure, figure
+from kokemus.web.scores import (
+    Choice,
+    Figure,
+    Worse,
+    check_by,
+    check_where,
+    choices,
+    figure,
+    label,
+    worse,
+)
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -34,11 +45,13 @@ LISTED = 20  # rows of each list on the page
 
 @dataclass(frozen=True)
 class Filters:
-    by: keep_rates.Breakdown | None
+    by: str | None  # one of BREAKDOWNS, or property:/attribute:/event:
     start: date | None
     end: date | None
     errors: tuple[str, ...] = ()
     outcome: str | None = None
+    where: tuple[Condition, ...] = ()
+    problems: tuple[str, ...] = ()  # what was wrong with a breakdown or filter, as said
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class RateView:
     at_risk: str
     median: str
     p90: str
+    pooled: int = 0
 
 
 @dataclass
@@ -62,6 +76,7 @@ class CardView:
     limit: str
     rate: RateView | None = None
     groups: list[RateView] = field(default_factory=list)
+    worst: list[Worse] = field(default_factory=list)
     chart: Markup | None = None
     score: Figure | None = None
     target: str = ""
@@ -116,16 +131,29 @@ class PromisesPage:
     costs: list[CostView]
     outcomes: list[str]  # event types a cost may be measured by (a repurchase, a churn)
     breakdowns: tuple[str, ...] = BREAKDOWNS
+    choices: list[Choice] = field(default_factory=list)
+    by_label: str = ""
+
+
+WHERE = ("channel", "touchpoint", "promise", "commitment")
 
 
 def parse_filters(by: str | None, start: str | None, end: str | None,
-                  outcome: str | None = None, outcomes: Sequence[str] = ()) -> Filters:
-    chosen = next((b for b in BREAKDOWNS if b == by), None)
+                  outcome: str | None = None, outcomes: Sequence[str] = (),
+                  where: list[str] | None = None, known: Known | None = None) -> Filters:
     errors: list[str] = []
+    problems: list[str] = []
     first = filter_day(start, "scores.bad_from", errors)
     last = filter_day(end, "scores.bad_to", errors)
+    chosen: str | None = None
+    if by:
+        found, problem = check_by(by, BREAKDOWNS, known, default="")
+        chosen = found or None
+        problems += [problem] if problem else []
+    conditions, problem = check_where(where, WHERE, known)
+    problems += [problem] if problem else []
     return Filters(chosen, first, last, tuple(errors),
-                   outcome if outcome in outcomes else None)
+                   outcome if outcome in outcomes else None, conditions, tuple(problems))
 
 
 def outcome_events(ws: ActiveWorkspace) -> list[str]:
@@ -152,9 +180,11 @@ def hours(seconds: float | None, language: str) -> str:
 
 def _rate_view(rate: promises.Rate, name: str, language: str) -> RateView:
     n = i18n.number
+    if rate.pooled:
+        name = i18n.translate("breakdowns.other", language, n=rate.pooled)
     return RateView(rate.key or "", name, figure(rate.rate, language), n(rate.kept, language),
                     n(rate.broken, language), n(rate.open, language), n(rate.at_risk, language),
-                    hours(rate.median_s, language), hours(rate.p90_s, language))
+                    hours(rate.median_s, language), hours(rate.p90_s, language), rate.pooled)
 
 
 def _names(ws: ActiveWorkspace, by: str | None, language: str) -> dict[str, str]:
@@ -165,15 +195,17 @@ def _names(ws: ActiveWorkspace, by: str | None, language: str) -> dict[str, str]
         return {s.id: localized(s.name, language) for s in doc.segments}
     if by == "department":
         return {d.id: localized(d.name, language) for d in doc.departments}
+    if by is not None and by.startswith("event:"):
+        return {v: i18n.translate(f"breakdowns.{v}", language) for v in ("yes", "no")}
     return {}
 
 
 def build(request: Request, ws: ActiveWorkspace, filters: Filters,
-          language: str) -> PromisesPage:
+          language: str, known: Known | None = None) -> PromisesPage:
     kk = kokemus(request)
     since, until = calendar.period(filters.start, filters.end)
     period = promises.Period.now(since, until)
-    table = promises.occurrences(kk, ws, period)
+    table = promises.occurrences(kk, ws, period, where=filters.where)
     card = promises.scorecard(kk, ws, period, by=filters.by, language=language, table=table)
     t = i18n.translator(language)
     names = _names(ws, filters.by, language)
@@ -190,6 +222,8 @@ def build(request: Request, ws: ActiveWorkspace, filters: Filters,
             view.rate = _rate_view(c.overall, "", language)
             view.groups = [_rate_view(g, names.get(g.key or "", g.key or ""), language)
                            for g in c.groups]
+            shown = {g.key: g.name for g in view.groups}
+            view.worst = [worse(w, shown.get(w.key, w.key), language) for w in c.worst]
             view.chart = charts.keep_rate_trend(
                 [{"week": date.fromisoformat(w.key), "rate": w.rate.value / 100,
                   "low": w.rate.low / 100, "high": w.rate.high / 100, "n": w.rate.n}
@@ -227,7 +261,9 @@ def build(request: Request, ws: ActiveWorkspace, filters: Filters,
         at_risk=[_listed(r, commitments, language) for r in risky],
         at_risk_total=i18n.number(risky_total, language),
         costs=[_cost(c, commitments, t("promises.every_promise"), language) for c in costs],
-        outcomes=outcome_events(ws))
+        outcomes=outcome_events(ws),
+        choices=choices(BREAKDOWNS, known or Known(), t, "promises.breakdown."),
+        by_label=label(filters.by, t, "promises.breakdown.") if filters.by else "")
 
 
 def _listed(row: dict[str, Any], names: dict[str, str], language: str) -> Listed:
@@ -263,7 +299,13 @@ def promises_page(
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
     outcome: str | None = None,
+    where: Annotated[list[str] | None, Query(max_length=breakdowns.MAX_FILTERS)] = None,
 ) -> Response:
-    filters = parse_filters(by, start, end, outcome, outcome_events(member.workspace))
-    page = build(request, member.workspace, filters, sessions.language(request))
-    return render(request, "promises.html", 422 if filters.errors else 200, page=page)
+    kk = kokemus(request)
+    with kk.events.reading() as cursor:
+        known = breakdowns.discover(cursor, kk.db, member.workspace.id)
+    filters = parse_filters(by, start, end, outcome, outcome_events(member.workspace), where,
+                            known)
+    page = build(request, member.workspace, filters, sessions.language(request), known)
+    status = 422 if filters.errors or filters.problems else 200
+    return render(request, "promises.html", status, page=page)

@@ -17,10 +17,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
-from kokemus.analytics import scores
+from kokemus.analytics import breakdowns, scores
+from kokemus.analytics.breakdowns import Condition, Contrast, Known
 from kokemus.api.auth import kokemus
 from kokemus.bootstrap import Kokemus
 from kokemus.domain import calendar
+from kokemus.domain.errors import Invalid
 from kokemus.domain.scores import Change, Score
 from kokemus.domain.texts import localized
 from kokemus.services.workspaces import ActiveWorkspace
@@ -57,6 +59,31 @@ class Row:
     name: str
     responses: str
     figures: list[Figure]
+    pooled: int = 0  # the `other` row: how many small groups it holds
+    only: str = ""  # the page's query with a filter to this group
+
+
+@dataclass(frozen=True)
+class Worse:
+    """One group against the rest on one score ("where is it worst?")."""
+
+    key: str
+    name: str
+    group: Figure
+    rest: Figure
+    difference: str  # "−12 (−20 – −4)"
+    significant: bool
+    worse: bool
+    pooled: int
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A breakdown the selector offers: its value, its label, its group of options."""
+
+    value: str
+    label: str
+    group: str  # "", "property", "attribute", "event"
 
 
 @dataclass(frozen=True)
@@ -71,12 +98,14 @@ class Movement:
 
 @dataclass(frozen=True)
 class Filters:
-    by: scores.Breakdown = "touchpoint"
+    by: str = "touchpoint"  # a breakdown of BREAKDOWNS, or property:/attribute:/event:
     trend: scores.Breakdown = "week"
     survey: str | None = None
     start: date | None = None
     end: date | None = None  # the last day included
     errors: tuple[str, ...] = ()  # message keys of values that were not used
+    where: tuple[Condition, ...] = ()
+    problems: tuple[str, ...] = ()  # what was wrong with a breakdown or filter, as said
 
 
 @dataclass
@@ -94,6 +123,9 @@ class ScoresPage:
     movements: list[Movement] = field(default_factory=list)
     breakdowns: tuple[scores.Breakdown, ...] = BREAKDOWNS
     trends: tuple[scores.Breakdown, ...] = TRENDS
+    choices: list[Choice] = field(default_factory=list)
+    by_label: str = ""
+    worst: dict[str, list[Worse]] = field(default_factory=dict)  # score -> groups, worst first
 
 
 def _number(value: float, digits: int, language: str) -> str:
@@ -115,16 +147,67 @@ def figure(s: Score, language: str) -> Figure:
 
 
 def parse_filters(by: str | None, trend: str | None, survey: str | None, start: str | None,
-                  end: str | None, surveys: list[str]) -> Filters:
-    """The page's GET parameters; anything unknown falls back to the default, and a date
-    that is not one (or is past the calendar's edge) is named among the errors."""
-    chosen_by: scores.Breakdown = next((b for b in BREAKDOWNS if b == by), "touchpoint")
+                  end: str | None, surveys: list[str], where: list[str] | None = None,
+                  known: Known | None = None) -> Filters:
+    """The page's GET parameters; an unknown trend or survey falls back to the default, and
+    a date that is not one (or is past the calendar's edge) is named among the errors, as is
+    a breakdown or filter the data does not know (`known`; the text says which it knows)."""
     chosen_trend: scores.Breakdown = next((t for t in TRENDS if t == trend), "week")
     errors: list[str] = []
+    problems: list[str] = []
     first = filter_day(start, "scores.bad_from", errors)
     last = filter_day(end, "scores.bad_to", errors)
+    chosen_by = "touchpoint"
+    if by:
+        chosen_by, problem = check_by(by, BREAKDOWNS, known)
+        problems += [problem] if problem else []
+    conditions, problem = check_where(where, WHERE, known)
+    problems += [problem] if problem else []
     return Filters(chosen_by, chosen_trend, survey if survey in surveys else None,
-                   first, last, tuple(errors))
+                   first, last, tuple(errors), conditions, tuple(problems))
+
+
+WHERE = scores.WHERE_COLUMNS
+
+
+def check_by(by: str, plain: tuple[str, ...], known: Known | None,
+             default: str = "touchpoint") -> tuple[str, str | None]:
+    """A breakdown from the page (its text), or the default and what was wrong."""
+    try:
+        dimension = breakdowns.parse(by[:200], plain)
+        if known is not None:
+            breakdowns.check([dimension], known)
+    except Invalid as exc:
+        return default, str(exc)
+    return dimension.text, None
+
+
+def check_where(where: list[str] | None, plain: tuple[str, ...], known: Known | None
+                ) -> tuple[tuple[Condition, ...], str | None]:
+    """The filters from the page (empty fields ignored), or none and what was wrong."""
+    texts = [text.strip() for text in where or [] if text.strip()]
+    try:
+        conditions = breakdowns.parse_conditions(texts, plain)
+        if known is not None:
+            breakdowns.check([c.dimension for c in conditions if not c.dimension.plain], known)
+    except Invalid as exc:
+        return (), str(exc)
+    return conditions, None
+
+
+def choices(plain: tuple[str, ...], known: Known, t: i18n.Translate,
+            prefix: str = "scores.breakdown.") -> list[Choice]:
+    """What the breakdown selector offers: the figure's own, then the data's properties,
+    customer attributes and event types."""
+    return ([Choice(b, t(prefix + b), "") for b in plain]
+            + [Choice(c, label(c, t, prefix), c.partition(":")[0]) for c in known.choices()])
+
+
+def label(by: str, t: i18n.Translate, prefix: str = "scores.breakdown.") -> str:
+    kind, _, name = by.partition(":")
+    if not name:
+        return t(prefix + kind)
+    return t(f"breakdowns.{kind}", name=name)
 
 
 def _names(ws: ActiveWorkspace, by: str, language: str) -> dict[str, str]:
@@ -137,29 +220,53 @@ def _names(ws: ActiveWorkspace, by: str, language: str) -> dict[str, str]:
         return {g.id: localized(g.name, language) for g in doc.segments}
     if by == "survey":
         return {s.id: s.id for s in doc.surveys}
+    if by.startswith("event:"):
+        return {v: i18n.translate(f"breakdowns.{v}", language) for v in ("yes", "no")}
     return {}
 
 
-def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str) -> ScoresPage:
+def known(kk: Kokemus, ws: ActiveWorkspace) -> Known:
+    """The properties, attributes and event types the workspace's data has."""
+    with kk.events.reading() as cursor:
+        return breakdowns.discover(cursor, kk.db, ws.id)
+
+
+def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str,
+          found: Known | None = None) -> ScoresPage:
     min_n = ws.document.feedback.min_answers
     since, until = calendar.period(filters.start, filters.end)
-    chosen = scores.Filters(survey=filters.survey, since=since, until=until)
-    with kk.events.reading() as cursor:
+    chosen = scores.Filters(survey=filters.survey, since=since, until=until,
+                            where=filters.where)
+    dims = [breakdowns.parse(filters.by, BREAKDOWNS),
+            *(c.dimension for c in filters.where)]
+    tables = breakdowns.tables_for(kk.db, ws.id, [d for d in dims if not d.plain])
+    with kk.events.reading() as cursor, breakdowns.attached(cursor, tables):
         result = scores.report(cursor, ws.id, (filters.by, filters.trend), chosen, min_n)
+    t = i18n.translator(language)
     names = _names(ws, filters.by, language)
     overall = result.overall
+
+    def name(g: scores.Scores) -> str:
+        if g.pooled:
+            return t("breakdowns.other", n=g.pooled)
+        return names.get(g.key or "", g.key or "")
+
     page = ScoresPage(
         slug=ws.slug, workspace=localized(ws.document.name, language), filters=filters,
         min_answers=min_n, surveys=[(s.id, s.id) for s in ws.document.surveys],
         responses=i18n.number(overall.responses, language),
         cards=[figure(overall.score(k), language) for k in scores.KINDS],
-        rows=[Row(g.key or "", names.get(g.key or "", g.key or ""),
-                  i18n.number(g.responses, language),
-                  [figure(g.score(k), language) for k in scores.KINDS])
+        rows=[Row(g.key or "", name(g), i18n.number(g.responses, language),
+                  [figure(g.score(k), language) for k in scores.KINDS], g.pooled,
+                  "" if g.pooled else only(filters, g.key or ""))
               for g in result.breakdowns[filters.by]],
+        choices=choices(BREAKDOWNS, found or Known(), t), by_label=label(filters.by, t),
     )
+    groups = {g.key: g for g in result.breakdowns[filters.by]}
+    page.worst = {kind: [worse(c, name(groups[c.key]) if c.key in groups else c.key,
+                               language) for c in contrasts]
+                  for kind, contrasts in result.worst.get(filters.by, {}).items()}
     trend = result.breakdowns[filters.trend]
-    t = i18n.translator(language)
     page.charts = {kind: trend_chart(kind, trend, filters.trend, t, language)
                    for kind in CHARTED}
     latest = scores.latest_change(trend)
@@ -167,6 +274,42 @@ def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str) -> 
         page.latest = (trend[-2].key or "", trend[-1].key or "")
         page.movements = [_movement(kind, c, language) for kind, c in latest.changes.items()]
     return page
+
+
+def only(filters: Filters, key: str) -> str:
+    """The page's query narrowed to one group of its breakdown (a filter added)."""
+    from urllib.parse import urlencode
+
+    if filters.by in scores.TRENDS or not key:
+        return ""
+    query: list[tuple[str, str]] = [("by", filters.by), ("trend", filters.trend)]
+    if filters.survey:
+        query.append(("survey", filters.survey))
+    if filters.start:
+        query.append(("from", filters.start.isoformat()))
+    if filters.end:
+        query.append(("to", filters.end.isoformat()))
+    wanted = [c.text for c in filters.where] + [f"{filters.by}={key}"]
+    query += [("where", w) for w in dict.fromkeys(wanted)]
+    return urlencode(query)
+
+
+def difference(value: float | None, low: float | None, high: float | None, digits: int,
+               language: str) -> str:
+    """A difference with its interval: "−12 (−20 – −4)"."""
+    if value is None:
+        return ""
+    text = ("+" if value > 0 else "") + _number(value, digits, language)
+    if low is None or high is None:
+        return text
+    return (f"{text} ({_number(low, digits, language)}\u2009–\u2009"
+            f"{_number(high, digits, language)})")
+
+
+def worse(c: Contrast, name: str, language: str) -> Worse:
+    return Worse(c.key, name, figure(c.group, language), figure(c.rest, language),
+                 difference(c.difference, c.low, c.high, DIGITS[c.kind], language),
+                 c.significant, c.worse, c.pooled)
 
 
 def _movement(kind: str, c: Change, language: str) -> Movement:
@@ -210,11 +353,14 @@ def scores_page(
     survey: str | None = None,
     start: Annotated[str | None, Query(alias="from")] = None,
     end: Annotated[str | None, Query(alias="to")] = None,
+    where: Annotated[list[str] | None, Query(max_length=breakdowns.MAX_FILTERS)] = None,
 ) -> Response:
     kk = kokemus(request)
     active = member.workspace
+    found = known(kk, active)
     filters = parse_filters(by, trend, survey, start, end,
-                            [s.id for s in active.document.surveys])
-    page = build(kk, active, filters, sessions.language(request))
+                            [s.id for s in active.document.surveys], where, found)
+    page = build(kk, active, filters, sessions.language(request), found)
     # a value the page could not use is a bad request, said on the page it asked for
-    return render(request, "scores.html", 422 if filters.errors else 200, page=page)
+    status = 422 if filters.errors or filters.problems else 200
+    return render(request, "scores.html", status, page=page)
