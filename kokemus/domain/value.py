@@ -80,3 +80,86 @@ def count_group(perceived_count: int, cap: int = COUNT_CAP) -> str:
 
 def count_groups(cap: int = COUNT_CAP) -> tuple[str, ...]:
     return (*(str(k) for k in range(cap)), f"{cap}+")
+
+
+# Each element's name in Finnish and English (Bain's English names).
+_LABELS = """
+saves_time|Säästää aikaa|Saves time
+simplifies|Yksinkertaistaa|Simplifies
+makes_money|Tuottaa rahaa|Makes money
+reduces_risk|Vähentää riskiä|Reduces risk
+organizes|Järjestää|Organizes
+integrates|Yhdistää osat|Integrates
+connects|Yhdistää ihmisiä|Connects
+reduces_effort|Vähentää vaivaa|Reduces effort
+avoids_hassles|Välttää harmit|Avoids hassles
+reduces_cost|Alentaa kustannuksia|Reduces cost
+quality|Laatu|Quality
+variety|Valikoima|Variety
+sensory_appeal|Aistittava vetovoima|Sensory appeal
+informs|Informoi|Informs
+reduces_anxiety|Vähentää huolta|Reduces anxiety
+rewards_me|Palkitsee|Rewards me
+nostalgia|Nostalgia|Nostalgia
+design_aesthetics|Muotoilu ja estetiikka|Design/aesthetics
+badge_value|Statusarvo|Badge value
+wellness|Hyvinvointi|Wellness
+therapeutic_value|Terapeuttinen arvo|Therapeutic value
+fun_entertainment|Hauskuus ja viihde|Fun/entertainment
+attractiveness|Viehättävyys|Attractiveness
+provides_access|Antaa pääsyn|Provides access
+provides_hope|Antaa toivoa|Provides hope
+self_actualization|Itsensä toteuttaminen|Self-actualization
+motivation|Motivaatio|Motivation
+heirloom|Perintöarvo|Heirloom
+affiliation_and_belonging|Yhteenkuuluvuus|Affiliation and belonging
+self_transcendence|Itsensä ylittäminen|Self-transcendence
+meeting_specifications|Vaatimusten täyttäminen|Meeting specifications
+acceptable_price|Hyväksyttävä hinta|Acceptable price
+regulatory_compliance|Säädösten noudattaminen|Regulatory compliance
+ethical_standards|Eettiset periaatteet|Ethical standards
+improved_top_line|Kasvattaa liikevaihtoa|Improved top line
+cost_reduction|Kustannussäästö|Cost reduction
+product_quality|Tuotteen laatu|Product quality
+scalability|Skaalautuvuus|Scalability
+innovation|Innovatiivisuus|Innovation
+time_savings|Ajansäästö|Time savings
+reduced_effort|Vähemmän vaivaa|Reduced effort
+decreased_hassles|Vähemmän harmia|Decreased hassles
+information|Tieto|Information
+transparency|Läpinäkyvyys|Transparency
+organization|Järjestelmällisyys|Organization
+simplification|Yksinkertaistaminen|Simplification
+connection|Yhteydet|Connection
+integration|Integraatio|Integration
+availability|Saatavuus|Availability
+configurability|Muokattavuus|Configurability
+responsiveness|Reagointikyky|Responsiveness
+expertise|Asiantuntemus|Expertise
+commitment|Sitoutuminen|Commitment
+stability|Vakaus|Stability
+cultural_fit|Kulttuurinen sopivuus|Cultural fit
+risk_reduction|Riskin pienentäminen|Risk reduction
+reach|Ulottuvuus|Reach
+flexibility|Joustavuus|Flexibility
+component_quality|Komponenttien laatu|Component quality
+network_expansion|Verkoston laajentaminen|Network expansion
+marketability|Markkinoitavuus|Marketability
+reputational_assurance|Maineen turvaaminen|Reputational assurance
+design_and_aesthetics|Muotoilu ja estetiikka|Design and aesthetics
+growth_and_development|Kasvu ja kehittyminen|Growth and development
+reduced_anxiety|Vähemmän huolta|Reduced anxiety
+fun_and_perks|Hauskuus ja edut|Fun and perks
+vision|Visio|Vision
+hope|Toivo|Hope
+social_responsibility|Yhteiskuntavastuu|Social responsibility
+"""
+LABELS: dict[str, dict[str, str]] = {
+    ident: {"fi": fi, "en": en}
+    for ident, fi, en in (line.split("|") for line in _LABELS.strip().splitlines())}
+
+
+def label(element: str, language: str) -> str:
+    """The element's name in `language` (fi or en), its id when it has none."""
+    names = LABELS.get(element)
+    return names.get(language, names["en"]) if names else element

@@ -345,3 +345,59 @@ def _inline(svg: str, title: str, element_id: str, css_class: str) -> str:
 
 def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1]
+
+
+def kano_scatter(rows: Sequence[Mapping[str, Any]], language: str, *, title: str = "",
+                 element_id: str = "", css_class: str = "chart") -> Markup:
+    """Kano's Better against Worse: a point per feature, x = |Worse| (how much lacking it
+    hurts), y = Better (how much having it lifts), both 0..1, with the quadrants split at 0.5
+    (top left attractive, top right one-dimensional, bottom right must-be, bottom left
+    indifferent), each point labelled with the feature and its category, n and both
+    coefficients in its tooltip.
+
+    rows: {"name": str, "better": float, "worse": float (<= 0), "category": str (a name to
+    show), "n": int}; a row without coefficients is left out.
+    """
+    data = [{"name": str(r["name"]), "better": float(r["better"]),
+             "worse": abs(float(r["worse"])), "category": str(r["category"]), "n": int(r["n"])}
+            for r in rows if r.get("better") is not None and r.get("worse") is not None]
+    spec = json.loads(_kano_spec(_language(language)))
+    return _render(spec, data, language, title=title or "Kano", element_id=element_id,
+                   css_class=css_class)
+
+
+@lru_cache(maxsize=8)
+def _kano_spec(language: str) -> str:
+    t = i18n.translator(language)
+    axis = alt.Axis(format=".1f", tickCount=5)
+    scale = alt.Scale(domain=[0, 1], nice=False)
+    x = alt.X("worse:Q", title=t("value_page.chart.kano_worse"), scale=scale, axis=axis)
+    y = alt.Y("better:Q", title=t("value_page.chart.kano_better"), scale=scale, axis=axis)
+    base = alt.Chart(ROWS).encode(x=x, y=y)
+    parts = {"name": "datum.name", "category": "datum.category",
+             "better": "format(datum.better, '.2f')", "worse": "format(-datum.worse, '.2f')",
+             "n": "format(datum.n, ',d')"}
+    split = alt.InlineData(values=[{"at": 0.5}])
+    left = alt.InlineData(values=[
+        {"x": 0.02, "y": 0.97, "text": t("value_page.chart.kano_attractive")},
+        {"x": 0.02, "y": 0.03, "text": t("value_page.chart.kano_indifferent")}])
+    right = alt.InlineData(values=[
+        {"x": 0.98, "y": 0.97, "text": t("value_page.chart.kano_one_dimensional")},
+        {"x": 0.98, "y": 0.03, "text": t("value_page.chart.kano_must_be")}])
+    layers: list[alt.Chart] = [
+        alt.Chart(split).mark_rule(color=LINE, strokeWidth=1.5, aria=False)
+        .encode(x=alt.X("at:Q", scale=scale)),
+        alt.Chart(split).mark_rule(color=LINE, strokeWidth=1.5, aria=False)
+        .encode(y=alt.Y("at:Q", scale=scale)),
+        alt.Chart(left).mark_text(color=INK_SOFT, fontSize=11, align="left", aria=False)
+        .encode(x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale), text="text:N"),
+        alt.Chart(right).mark_text(color=INK_SOFT, fontSize=11, align="right", aria=False)
+        .encode(x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale), text="text:N"),
+        base.mark_point(filled=True, size=60, color=ACCENT, opacity=1)
+        .encode(description="tip:N")
+        .transform_calculate(tip=_tip(t("value_page.chart.kano_point"), parts))
+        .properties(name="points"),
+        base.mark_text(color=ACCENT, fontSize=11, dx=7, align="left", aria=False)
+        .encode(text="name:N"),
+    ]
+    return _spec(alt.layer(*layers))

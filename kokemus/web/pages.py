@@ -60,9 +60,10 @@ def install(app: FastAPI, settings: Settings) -> None:
         signals,
         surveys,
         timeline,
+        value,
     )
 
-    for module in (scores, promises, signals, surveys, members, privacy, audit_log, timeline):
+    for module in (scores, promises, signals, surveys, members, privacy, audit_log, timeline, value):
         app.include_router(module.router)
     forms.install(app, settings)
 

@@ -36,6 +36,7 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("GET", "/w/{slug}/accounts/{account_id}"): Permission.VIEW,
     ("GET", "/w/{slug}/scores"): Permission.ANALYSE,
     ("GET", "/w/{slug}/promises"): Permission.ANALYSE,
+    ("GET", "/w/{slug}/value"): Permission.ANALYSE,
     ("GET", "/w/{slug}/signals"): Permission.ANALYSE,
     ("GET", "/w/{slug}/surveys"): Permission.ANALYSE,
     ("GET", "/w/{slug}/surveys/{survey_id}"): Permission.ANALYSE,
