@@ -63,7 +63,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         value,
     )
 
-    for module in (scores, promises, signals, surveys, members, privacy, audit_log, timeline, value):
+    for module in (scores, promises, signals, surveys, members, privacy, audit_log, timeline,
+                   value):
         app.include_router(module.router)
     forms.install(app, settings)
 
