@@ -16,6 +16,7 @@ from kokemus.api import (
     errors,
     feedback,
     ingest,
+    insights,
     journeys,
     privacy,
     promises,
@@ -58,6 +59,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(scores.router)
     app.include_router(promises.router)
     app.include_router(signals.router)
+    app.include_router(insights.router)
     app.include_router(feedback.router)
     app.include_router(privacy.router)
     app.include_router(timeline.router)

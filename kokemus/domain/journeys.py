@@ -30,6 +30,11 @@ class Targets(Model):
     nps: float | None = Field(default=None, ge=-100, le=100)
     ces: float | None = Field(default=None, ge=1, le=7, description="Mean CES 2.0 (1-7).")
     csat: float | None = Field(default=None, ge=0, le=100, description="Top-2-box percent.")
+    attributes: dict[Slug, float] = Field(
+        default_factory=dict, max_length=50,
+        description="Target per expectation-perception attribute (a RATER dimension or the "
+                    "workspace's own), on its 1-7 scale: what the company aims to deliver, "
+                    "compared with what customers expect (the strategy gap).")
 
 
 class Stage(Model):

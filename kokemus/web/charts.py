@@ -208,6 +208,66 @@ def _bars_spec(language: str, measure: Measure, group_title: str,
     return _spec(chart, fixed_height=False)
 
 
+def quadrant(rows: Sequence[Mapping[str, Any]], language: str, x: Measure, y: Measure, *,
+             point: str, corners: tuple[str, str, str, str], title: str = "",
+             element_id: str = "", css_class: str = "chart") -> Markup:
+    """Importance x performance: a point per driver at (performance, importance) with its
+    name beside it, the importance's 95% interval as a vertical rule, the two means as
+    dashed lines that cut the plane in four, and the corners named (top left first, then
+    top right, bottom left, bottom right). `point` is the tooltip template, with {name},
+    {x}, {value}, {interval} and {n}.
+
+    rows: {"name": str, "x": float, "value": float, "low": float, "high": float, "n": int}.
+    """
+    data: list[dict[str, Any]] = [
+            {"name": str(r["name"]), "x": float(r["x"]), "value": float(r["value"]),
+             "low": float(r["low"]), "high": float(r["high"]), "n": int(r["n"])}
+            for r in rows if r.get("value") is not None]
+    x_mean = sum(r["x"] for r in data) / len(data) if data else None
+    y_mean = sum(r["value"] for r in data) / len(data) if data else None
+    spec = json.loads(_quadrant_spec(_language(language), x, y, point, corners,
+                                     x_mean, y_mean))
+    return _render(spec, data, language, title=title or y.title, element_id=element_id,
+                   css_class=css_class)
+
+
+@lru_cache(maxsize=64)
+def _quadrant_spec(language: str, x: Measure, y: Measure, point: str,
+                   corners: tuple[str, str, str, str], x_mean: float | None,
+                   y_mean: float | None) -> str:
+    base = alt.Chart(ROWS).encode(x=_measure_axis(x, "x"))
+    parts = {"name": "datum.name", "x": f"format(datum.x, {json.dumps(x.format)})",
+             **_figure_parts(y)}
+    layers: list[alt.Chart] = [
+        base.mark_rule(color=BAND, strokeWidth=3, aria=False)
+        .encode(y=_measure_axis(y, "low"), y2="high:Q").properties(name="intervals"),
+        base.mark_point(filled=True, size=70, color=ACCENT, opacity=1)
+        .encode(y=_measure_axis(y, "value"), description="tip:N")
+        .transform_calculate(tip=_tip(point, parts)).properties(name="points"),
+        base.mark_text(align="left", dx=7, dy=-6, fontSize=11, color=INK_SOFT, aria=False)
+        .encode(y=_measure_axis(y, "value"), text="name:N").properties(name="labels"),
+    ]
+    for value, axis in ((x_mean, "x"), (y_mean, "y")):
+        if value is not None:
+            layers.append(alt.Chart(alt.InlineData(values=[{"m": value}]))
+                          .mark_rule(color=INK_SOFT, strokeDash=[4, 3], strokeWidth=1,
+                                     aria=False)
+                          .encode(**{axis: alt.datum(value, type="quantitative")}))
+    places: tuple[tuple[Literal["left", "right"], Literal["top", "bottom"], int, int], ...] = (
+        ("left", "top", 4, 4), ("right", "top", -4, 4),
+        ("left", "bottom", 4, -4), ("right", "bottom", -4, -4))
+    for text, (align, baseline, dx, dy) in zip(corners, places, strict=True):
+        layers.append(
+            alt.Chart(alt.InlineData(values=[{"text": text}]))
+            .mark_text(align=align, baseline=baseline, fontSize=11, fontStyle="italic",
+                       color=TARGET, aria=False,
+                       x={"expr": "width" if align == "right" else "0"},
+                       y={"expr": "height" if baseline == "bottom" else "0"}, dx=dx, dy=dy)
+            .encode(text="text:N").properties(name=f"corner_{align}_{baseline}"))
+    chart = alt.layer(*layers).properties(height=320)
+    return _spec(chart, fixed_height=False)
+
+
 # -- the parts the charts share ---------------------------------------------------------
 
 

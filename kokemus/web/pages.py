@@ -53,6 +53,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     from kokemus.web import (
         audit_log,
+        drivers,
+        gaps,
         members,
         privacy,
         promises,
@@ -63,8 +65,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         value,
     )
 
-    for module in (scores, promises, signals, surveys, members, privacy, audit_log, timeline,
-                   value):
+    for module in (scores, promises, gaps, drivers, signals, surveys, members, privacy,
+                   audit_log, timeline, value):
         app.include_router(module.router)
     forms.install(app, settings)
 

@@ -36,6 +36,8 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("GET", "/w/{slug}/accounts/{account_id}"): Permission.VIEW,
     ("GET", "/w/{slug}/scores"): Permission.ANALYSE,
     ("GET", "/w/{slug}/promises"): Permission.ANALYSE,
+    ("GET", "/w/{slug}/gaps"): Permission.ANALYSE,
+    ("GET", "/w/{slug}/drivers"): Permission.ANALYSE,
     ("GET", "/w/{slug}/value"): Permission.ANALYSE,
     ("GET", "/w/{slug}/signals"): Permission.ANALYSE,
     ("GET", "/w/{slug}/surveys"): Permission.ANALYSE,
