@@ -131,7 +131,7 @@ def test_unknown_names_are_refused_with_the_known_ones(demo: Kokemus) -> None:
         known = breakdowns.discover(cursor, demo.db, ws.id)
         assert "carrier" in known.properties and "delivery_damaged" in known.events
         assert "language" in known.attributes
-        with pytest.raises(Invalid, match="known: .*carrier"):
+        with pytest.raises(Invalid, match=r"known: .*carrier"):
             breakdowns.check([breakdowns.parse("property:colour")], known, cursor, ws.id)
         with pytest.raises(Invalid, match="delivery_damaged"):
             breakdowns.check([breakdowns.parse("event:exploded")], known)
