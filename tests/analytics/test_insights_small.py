@@ -161,7 +161,7 @@ def test_outcomes_after_the_answer(kk: bootstrap.Kokemus, ws: ActiveWorkspace) -
 def test_no_outcome_events_named(kk: bootstrap.Kokemus, ws: ActiveWorkspace) -> None:
     empty = ws.document.insights.outcomes.model_copy(update={"repurchase": []})
     with kk.events.reading() as cur, pytest.raises(outcomes.NoOutcomeEvents,
-                                                  match="insights.outcomes.repurchase"):
+                                                  match=r"insights\.outcomes\.repurchase"):
         outcomes.report(cur, ws.id, empty, "repurchase")
 
 
