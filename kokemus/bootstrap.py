@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from kokemus.storage.events import EventStore
+    from kokemus.storage.journal import Journal
     from kokemus.storage.writes import Writes
 
 
@@ -28,6 +29,7 @@ class Kokemus:
     # the event store, opened on first use; given here, it is used as it is
     opened_events: EventStore | None = None
     _writes: Writes | None = field(default=None, init=False)
+    _journal: Journal | None = field(default=None, init=False)
     _opening: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @property
@@ -39,7 +41,10 @@ class Kokemus:
                     from kokemus.storage.events import EventStore
 
                     self.opened_events = EventStore(self.settings.events_path)
-        return self.opened_events
+        store = self.opened_events
+        if store.settle is None:  # its readers see the response journal's answers
+            store.settle = self.journal.settle
+        return store
 
     @property
     def writes(self) -> Writes:
@@ -52,7 +57,22 @@ class Kokemus:
                     self._writes = Writes(self.db)
         return self._writes
 
+    @property
+    def journal(self) -> Journal:
+        """Survey submissions acknowledged after one app-store commit, drained into the
+        event store (storage/journal.py)."""
+        if self._journal is None:
+            writes = self.writes
+            with self._opening:
+                if self._journal is None:
+                    from kokemus.storage.journal import Journal
+
+                    self._journal = Journal(self.db, writes, lambda: self.events)
+        return self._journal
+
     def close(self) -> None:
+        if self._journal is not None:  # its last drain needs the writer and the events
+            self._journal.close()
         if self._writes is not None:
             self._writes.close()
         if self.opened_events is not None:

@@ -16,7 +16,7 @@ from kokemus.domain.surveys import AnswerError, Survey, json_problems
 from kokemus.domain.texts import Language
 from kokemus.services import feedback
 from kokemus.services.workspaces import ActiveWorkspace
-from kokemus.storage import people, responses
+from kokemus.storage import people
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"], responses=documented(*AUTHENTICATED))
 
@@ -123,7 +123,7 @@ def save_response(body: ResponseIn, request: Request, workspace: Ingest) -> dict
     elif body.customer:
         _customer(request, workspace, body.customer)
     response_id = body.id or feedback.new_id()
-    existing = responses.get(kk.events, workspace.id, response_id)
+    existing = kk.journal.get(workspace.id, response_id)
     if existing is not None and existing["survey"] != survey.id:
         raise ApiError(409, "conflict", f"response '{response_id}' answers survey "
                        f"'{existing['survey']}', not '{survey.id}'")
@@ -150,7 +150,7 @@ def save_response(body: ResponseIn, request: Request, workspace: Ingest) -> dict
 
 @router.get("/responses/{response_id}", summary="One response")
 def get_response(response_id: str, request: Request, workspace: Read) -> dict[str, Any]:
-    row = responses.get(kokemus(request).events, workspace.id, response_id)
+    row = kokemus(request).journal.get(workspace.id, response_id)
     if row is None:
         raise ApiError(404, "not_found", f"no response '{response_id}'")
     return _public(row)

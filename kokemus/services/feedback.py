@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
-from sqlalchemy import Engine, Executable, insert, select, update
+from sqlalchemy import Engine, and_, insert, select, update
 
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.errors import KokemusError, NotFound
@@ -27,8 +27,9 @@ from kokemus.domain.privacy import ConsentStatement
 from kokemus.domain.surveys import Survey
 from kokemus.services import consents, workspaces
 from kokemus.services.workspaces import ActiveWorkspace
-from kokemus.storage import people, responses
-from kokemus.storage.tables import invitations, opt_outs
+from kokemus.storage import people
+from kokemus.storage.journal import Entry
+from kokemus.storage.tables import customers, invitations, opt_outs
 from kokemus.storage.tables import workspaces as workspace_table
 
 Source = Literal["email", "form", "widget", "api"]
@@ -163,17 +164,32 @@ def language_for(workspace: ActiveWorkspace, customer: dict[str, Any] | None) ->
     return wanted if wanted in languages else languages[0]
 
 
+# A link's invitation, its workspace's current version and its customer (if still there).
+_LINK = select(
+    invitations, workspace_table.c.version.label("workspace_version"),
+    *[c.label(f"customer_{c.name}") for c in customers.c],
+).select_from(invitations.join(
+    workspace_table, workspace_table.c.id == invitations.c.workspace_id,
+).outerjoin(customers, and_(customers.c.workspace_id == invitations.c.workspace_id,
+                            customers.c.id == invitations.c.customer)))
+
+
 def open_link(kk: Kokemus, secret: str, token: str, now: datetime, *,
               mark_opened: bool = True, read_response: bool = True) -> Opened:
     """Check a link and return the survey behind it; LinkError for forged, expired or done.
-    A submission passes `mark_opened=False` and `read_response=False`: `submit` marks the
-    invitation in its own write and merges with the saved answers in the writer."""
+    A submission passes `mark_opened=False` and `read_response=False`: `submission` reads
+    what was saved, and the journal's writer marks the invitation with the response."""
     invitation_id = verify(secret, token, now)
-    invitation = get_invitation(kk.db, invitation_id)
-    if invitation is None:
-        raise LinkError("unknown", "this survey link is not valid")
-    workspace = workspaces.get_by_id(kk.db, invitation["workspace_id"])
-    customer = people.get_customer(kk.db, workspace.id, invitation["customer"])
+    with kk.db.connect() as conn:  # one query for the three rows (most of a post's reads)
+        found = conn.execute(_LINK.where(invitations.c.id == invitation_id)).first()
+        if found is None:
+            raise LinkError("unknown", "this survey link is not valid")
+        values = found._mapping
+        invitation = {c.name: values[c] for c in invitations.c}
+        customer = ({c.name: values[f"customer_{c.name}"] for c in customers.c}
+                    if values["customer_id"] is not None else None)
+        workspace = workspaces.at_version(conn, invitation["workspace_id"],
+                                          values["workspace_version"])
     language = language_for(workspace, customer)
     expires = invitation["expires_at"]
     if expires is not None and expires < now:
@@ -183,15 +199,20 @@ def open_link(kk: Kokemus, secret: str, token: str, now: datetime, *,
         raise LinkError("unknown", "this survey is no longer in use", language)
     if invitation["answered_at"] is not None:  # set only when a response is complete
         raise LinkError("answered", "this survey has already been answered", language)
-    # Answers are saved only through an opened link (submit marks it opened), so a link
-    # never opened has none to read: a first submission skips the read.
-    response = (responses.get(kk.events, workspace.id, invitation_id)
-                if read_response and invitation["opened_at"] is not None else None)
+    response = saved(kk, invitation) if read_response else None
     if mark_opened and invitation["opened_at"] is None:
         with kk.db.begin() as conn:
             conn.execute(update(invitations).where(invitations.c.id == invitation_id)
                          .values(opened_at=now))
     return Opened(invitation, workspace, survey, language, response, customer)
+
+
+def saved(kk: Kokemus, invitation: dict[str, Any]) -> dict[str, Any] | None:
+    """The response saved for an invitation, if any. Every save records its revision on the
+    invitation, so one never saved (most of a survey blast) reads nothing more."""
+    if invitation.get("response_revision") is None:
+        return None
+    return kk.journal.get(invitation["workspace_id"], invitation["id"])
 
 
 def survey_of(workspace: ActiveWorkspace, survey_id: str) -> Survey:
@@ -223,51 +244,32 @@ def submit(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey, answers: dic
     decides, over the saved answers, which answers a changed one hides and whether the
     response is complete (the returned row says), so the form needs no read of its own.
     """
-    planned = submission(kk, workspace, survey, answers, response_id=response_id,
-                         source=source, now=now, complete=complete, invitation=invitation,
-                         customer=customer, touchpoint=touchpoint, channel=channel,
-                         language=language, event_id=event_id, person=person,
-                         on_page=on_page)
-    row = responses.update(kk.events, workspace.id, response_id, planned.change)
-    if (marks := planned.marks(row)) is not None:
-        kk.writes.run(marks)
+    with kk.journal.held(response_id):
+        if invitation is not None:  # read again under the hold: what it says was saved
+            invitation = get_invitation(kk.db, invitation["id"]) or invitation
+        planned = submission(kk, workspace, survey, answers, response_id=response_id,
+                             source=source, now=now, complete=complete,
+                             invitation=invitation, customer=customer, touchpoint=touchpoint,
+                             channel=channel, language=language, event_id=event_id,
+                             person=person, on_page=on_page)
+        row: dict[str, Any] = kk.journal.submit(planned.entry).result()
     return row
 
 
 async def save(kk: Kokemus, planned: Submission) -> dict[str, Any]:
-    """`submit` for a caller on the event loop: the same two writes in the same order (the
-    response, then the invitation's marks), each acknowledged after its commit, awaited
-    rather than holding a thread while the writers work."""
-    row: dict[str, Any] = await asyncio.wrap_future(responses.submit_update(
-        kk.events, planned.workspace_id, planned.response_id, planned.change))
-    if (marks := planned.marks(row)) is not None:
-        await asyncio.wrap_future(kk.writes.submit(marks))
+    """`submit` for a caller on the event loop, which holds the response in the journal
+    (`kk.journal.held`) from before it read the invitation: the write is acknowledged after
+    its commit, awaited rather than holding a thread while the writer works."""
+    row: dict[str, Any] = await asyncio.wrap_future(kk.journal.submit(planned.entry))
     return row
 
 
 @dataclass(frozen=True)
 class Submission:
-    """A submission ready to write: the change the response writer makes over the saved row,
-    and the invitation marks that follow once the response is saved."""
+    """A submission ready to write: the journal entry whose change the writer makes over the
+    saved row, with the invitation's marks in the same transaction."""
 
-    workspace_id: int
-    response_id: str
-    change: responses.Change
-    invitation: dict[str, Any] | None
-    now: datetime
-
-    def marks(self, row: dict[str, Any]) -> Executable | None:
-        """The invitation's opened (and, for a complete response, answered) marks, in one
-        statement; None when it holds them already."""
-        invitation = self.invitation
-        if invitation is None or (invitation.get("opened_at") is not None and not (
-                row["complete"] and invitation.get("answered_at") is None)):
-            return None
-        values: dict[str, Any] = {"opened_at": invitation.get("opened_at") or self.now}
-        if row["complete"]:
-            values.update(answered_at=self.now, status="answered")
-        # One write per submission, whatever it marks, committed with the others waiting.
-        return update(invitations).where(invitations.c.id == invitation["id"]).values(**values)
+    entry: Entry
 
 
 def submission(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey,
@@ -314,7 +316,14 @@ def submission(kk: Kokemus, workspace: ActiveWorkspace, survey: Survey,
             "revision": (old["revision"] + 1) if old else 1,
         }
 
-    return Submission(workspace.id, response_id, change, invitation, now)
+    # Read here, before the write: the writer takes it when the journal holds no newer row
+    # (storage/journal.py). An invitation says whether anything was saved for it.
+    if invitation is not None and invitation["id"] == response_id:
+        old_row = saved(kk, invitation)
+    else:
+        old_row = kk.journal.get(workspace.id, response_id)
+    return Submission(Entry(workspace.id, response_id, change, old_row,
+                            invitation["id"] if invitation else None, now))
 
 
 def _event_channel(kk: Kokemus, workspace_id: int, event_id: str | None) -> str | None:

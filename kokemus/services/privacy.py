@@ -67,7 +67,14 @@ from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 from kokemus.storage import responses as response_store
 from kokemus.storage.events import deleted
-from kokemus.storage.tables import accounts, audit_log, customers, invitations, opt_outs
+from kokemus.storage.tables import (
+    accounts,
+    audit_log,
+    customers,
+    invitations,
+    opt_outs,
+    response_journal,
+)
 from kokemus.storage.tables import consents as consent_table
 
 Mode = Literal["anonymize", "delete"]
@@ -213,6 +220,10 @@ def erase_customer(kk: Kokemus, workspace: ActiveWorkspace, customer: str, *, ac
         invited = conn.execute(delete(invitations).where(
             invitations.c.workspace_id == workspace.id,
             invitations.c.customer == customer)).rowcount
+        # drained by the event store's write above; an answer saved since goes too
+        conn.execute(delete(response_journal).where(
+            response_journal.c.workspace_id == workspace.id,
+            response_journal.c.customer == customer))
         stated = conn.execute(delete(consent_table).where(
             consent_table.c.workspace_id == workspace.id,
             consent_table.c.customer == customer)).rowcount

@@ -77,6 +77,10 @@ def apply_workspace(kk: Kokemus, workspace: ActiveWorkspace, now: datetime) -> t
         except Exception:
             con.execute("ROLLBACK")
             raise
+    if policy.comments_seconds is not None:
+        # the journal's drained copies of responses in progress (storage/journal.py) kept
+        # their text: DuckDB holds them, so they go whole
+        kk.journal.forget_drained(workspace.id)
     return events, comments
 
 

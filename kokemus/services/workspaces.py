@@ -125,14 +125,21 @@ def get_by_id(db: Engine, workspace_id: int) -> ActiveWorkspace:
         ).first()
         if row is None:
             raise NotFound(f"no workspace with id {workspace_id}")
-        parsed = _parsed.setdefault(db, {})
-        active = parsed.get((workspace_id, row.version))
-        if active is None:
-            active = _load(conn, row.slug)
-            if len(parsed) > 64:
-                parsed.clear()
-            parsed[(workspace_id, active.version)] = active
-        return active
+        return at_version(conn, workspace_id, row.version)
+
+
+def at_version(conn: Connection, workspace_id: int, version: int) -> ActiveWorkspace:
+    """A version of a workspace, parsed once (no query when it is already parsed)."""
+    parsed = _parsed.setdefault(conn.engine, {})
+    active = parsed.get((workspace_id, version))
+    if active is None:
+        slug = conn.execute(select(workspaces.c.slug).where(
+            workspaces.c.id == workspace_id)).scalar_one()
+        active = _load(conn, slug, version)
+        if len(parsed) > 64:
+            parsed.clear()
+        parsed[(workspace_id, active.version)] = active
+    return active
 
 
 def slugs(db: Engine) -> list[str]:

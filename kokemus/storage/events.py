@@ -209,6 +209,9 @@ class EventStore:
         self._read_only = read_only
         self._threads: int | None = None
         self._readers = _Readers()
+        # Called before a read or a write outside the writer thread: the response journal's
+        # drain (storage/journal.py), so that every reader sees every acknowledged answer.
+        self.settle: Callable[[], None] | None = None
         self._con = self._open()
         self._write = threading.Lock()
         self._writer: GroupCommit[_Pending | _Job] = GroupCommit(
@@ -450,14 +453,21 @@ class EventStore:
 
     @contextmanager
     def writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The writer's connection, for a write other than an event append (a response):
-        serialised with the writer thread's appends."""
+        """The writer's connection, for a write other than an event append (bulk responses,
+        retention, erasure): serialised with the writer thread's appends, after the
+        journal's answers are in."""
+        if self.settle is not None:
+            self.settle()
         with self._write:
             yield self._con
 
     @contextmanager
-    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor of its own, so reads in other threads do not wait for the writer."""
+    def reading(self, *, settled: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own, so reads in other threads do not wait for the writer.
+        `settled=False` skips draining the response journal first (a submission's own
+        reads: they do not read responses, or read the journal themselves)."""
+        if settled and self.settle is not None:
+            self.settle()
         with self._readers.reading():
             cursor = self._con.cursor()
             cursor.execute("SET TimeZone = 'UTC'")  # a cursor is a connection of its own

@@ -1,9 +1,10 @@
-"""Survey responses in the event store's database (DuckDB): saved whole, updated in place."""
+"""Survey responses in the event store's database (DuckDB): saved whole, replaced as a
+respondent answers more. Submissions reach this table through the journal
+(storage/journal.py), which drains into it in bulk."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,62 +50,22 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
     return row
 
 
-def get(store: EventStore, workspace_id: int, response_id: str) -> dict[str, Any] | None:
-    with store.reading() as cur:
+def get(store: EventStore, workspace_id: int, response_id: str, *,
+        settled: bool = True) -> dict[str, Any] | None:
+    """The response as DuckDB holds it; `settled=False` does not drain the journal first
+    (storage/journal.py: its `get` looks there itself)."""
+    with store.reading(settled=settled) as cur:
         found = cur.execute(f"SELECT {_SELECT} FROM responses WHERE workspace_id = ? AND id = ?",
                             [workspace_id, response_id]).fetchone()
     return _row(found) if found else None
 
 
-def update(store: EventStore, workspace_id: int, response_id: str,
-           change: Change) -> dict[str, Any]:
-    """Read the response (None if new), let `change` make the new row, write it.
-
-    Done by the event store's writer thread together with the other updates waiting then
-    (one read, one delete, one insert and one commit per group, see `_write_group`), so two
-    submissions of one response never interleave or duplicate, and 200 submissions a second
-    cost a few DuckDB commits, not 200. An exception from `change` (a refused answer) fails
-    this update alone and leaves the stored response as it was.
-    """
-    row: dict[str, Any] = submit_update(store, workspace_id, response_id, change).result()
-    return row
-
-
-def submit_update(store: EventStore, workspace_id: int, response_id: str,
-                  change: Change) -> Future[dict[str, Any]]:
-    """`update` handed to the writer; the future gives the new row once it is committed."""
-    return store.submit_job(_write_group, (workspace_id, response_id, change))
-
-
-def _write_group(con: duckdb.DuckDBPyConnection,
-                 jobs: list[tuple[int, str, Change]]) -> list[Any]:
-    keys = list(dict.fromkeys((ws, ident) for ws, ident, _ in jobs))
-    current: dict[tuple[int, str], dict[str, Any] | None] = dict.fromkeys(keys)
-    found = con.execute(
-        f"SELECT {_SELECT} FROM responses WHERE id IN ({', '.join('?' for _ in keys)})",
-        [ident for _, ident in keys]).fetchall()
-    for values in found:
-        row = _row(values)
-        if (row["workspace_id"], row["id"]) in current:
-            current[(row["workspace_id"], row["id"])] = row
-    stored = {key for key, row in current.items() if row is not None}
-    results: list[Any] = []
-    changed: set[tuple[int, str]] = set()
-    for ws, ident, change in jobs:  # in arrival order: a later job sees an earlier one's row
-        try:
-            new = change(current[(ws, ident)])
-        except Exception as exc:
-            results.append(exc)
-            continue
-        current[(ws, ident)] = new
-        changed.add((ws, ident))
-        results.append(new)
-    if changed:
-        rows = [{**r, "answers": orjson.dumps(r["answers"]).decode()}
-                for key in keys if key in changed and (r := current[key])]
-        _delete(con, [key for key in keys if key in changed and key in stored])
-        _insert(con, rows)
-    return results
+def replace(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
+            stored: list[tuple[int, str]]) -> None:
+    """Write `rows` (as `get` reads them) in the caller's transaction, deleting first the
+    rows of the `stored` keys (those of `rows` already in the table)."""
+    _delete(con, stored)
+    _insert(con, [{**r, "answers": orjson.dumps(r["answers"]).decode()} for r in rows])
 
 
 def rows_where(con: Any, where: str, params: list[Any],

@@ -218,6 +218,9 @@ invitations = Table(
     Column("opened_at", UTCDateTime()),
     Column("answered_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
+    # The revision of the response saved for this invitation (its id is the invitation's);
+    # NULL: none saved, so a first post reads nothing. 0: saved before this was kept.
+    Column("response_revision", Integer),
     UniqueConstraint("workspace_id", "survey", "event_id"),
     Index("ix_invitations_due", "status", "due_at"),
     Index("ix_invitations_customer", "workspace_id", "customer", "sent_at"),
@@ -230,4 +233,22 @@ trigger_cursors = Table(
     Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Survey responses as submissions save them (storage/journal.py): each saved revision, its
+# whole row as JSON, written in the same transaction as the invitation's marks (one commit
+# a submission) and drained into DuckDB's responses table. A drained revision of a response
+# still in progress stays a while (`drained`), so the respondent's next post reads it here.
+response_journal = Table(
+    "response_journal",
+    metadata,
+    Column("workspace_id", Integer, primary_key=True),
+    Column("id", String(200), primary_key=True),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("customer", String(200)),
+    Column("row", Text, nullable=False),
+    Column("drained", Boolean, nullable=False),
+    Column("saved_at", UTCDateTime(), nullable=False),
+    Index("ix_response_journal_customer", "workspace_id", "customer"),
+    Index("ix_response_journal_drained", "drained", "saved_at"),
 )
