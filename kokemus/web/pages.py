@@ -58,6 +58,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         members,
         privacy,
         promises,
+        report,
         scores,
         signals,
         surveys,
@@ -65,8 +66,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         value,
     )
 
-    for module in (scores, promises, gaps, drivers, signals, surveys, members, privacy,
-                   audit_log, timeline, value):
+    for module in (scores, promises, gaps, drivers, signals, report, surveys, members,
+                   privacy, audit_log, timeline, value):
         app.include_router(module.router)
     forms.install(app, settings)
 
