@@ -377,7 +377,7 @@ def dropoff_command(
                      "(e.g. property:carrier), attribute:<name> or event:<type>, each group "
                      "against the others, the worst first.")] = None,
     where: Annotated[list[str] | None, typer.Option(
-        "--where", "-w", help="Only journeys where <breakdown>=<value>, e.g. "
+        "--where", help="Only journeys where <breakdown>=<value>, e.g. "
                               "property:carrier=Kiito or event:delivery_damaged=yes.")] = None,
     limit: JourneyLimitOpt = None, offset: OffsetOpt = 0,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
@@ -417,15 +417,22 @@ def dropoff_command(
                 min_n = q.workspace.document.feedback.min_answers
                 found = dropoff.groups(q.engine, log, goals, dimension, source,
                                        idle_days=idle_days, min_n=min_n)
+                def share(value: float | None) -> float | None:  # shown as a share, in %
+                    return None if value is None else value / 100
+
                 result["by " + dimension.text] = pa.Table.from_pylist([
                     {"group": g.key, "pooled": g.pooled, "reached": g.reached,
-                     "in_flight": g.in_flight, "lost": g.lost, "lost_share": g.lost_share.value,
-                     "low": g.lost_share.low, "high": g.lost_share.high,
+                     "in_flight": g.in_flight, "lost": g.lost,
+                     "lost_share": share(g.lost_share.value),
+                     "share_low": share(g.lost_share.low),
+                     "share_high": share(g.lost_share.high),
                      "enough": g.lost_share.enough} for g in found])
                 result["where is it worst"] = pa.Table.from_pylist([
-                    {"group": c.key, "lost_share": c.group.value, "others": c.rest.value,
-                     "difference": c.difference, "low": c.low, "high": c.high,
-                     "worse": c.worse} for c in dropoff.worst(found, min_n)])
+                    {"group": c.key, "lost_share": share(c.group.value),
+                     "others_share": share(c.rest.value),
+                     "difference_share": share(c.difference), "share_low": share(c.low),
+                     "share_high": share(c.high), "worse": c.worse}
+                    for c in dropoff.worst(found, min_n)])
         return result
 
     rows = _rows_limit(limit, output)

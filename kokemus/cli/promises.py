@@ -49,7 +49,7 @@ class By(StrEnum):
 
 
 WhereOpt = Annotated[list[str] | None, typer.Option(
-    "--where", "-w", help="Only occurrences where <breakdown>=<value>, e.g. "
+    "--where", help="Only occurrences where <breakdown>=<value>, e.g. "
                           "property:carrier=Kiito or event:delivery_damaged=yes (also "
                           "channel, touchpoint, promise, commitment); repeat for several.")]
 PLAIN_WHERE = ("channel", "touchpoint", "promise", "commitment")

@@ -43,7 +43,7 @@ ByOpt = Annotated[str | None, typer.Option(
                  "month, or per value of anything the data knows: property:<name> (e.g. "
                  "property:carrier), attribute:<name>, event:<type> (yes/no).")]
 WhereOpt = Annotated[list[str] | None, typer.Option(
-    "--where", "-w", help="Only answers where <breakdown>=<value>, e.g. "
+    "--where", help="Only answers where <breakdown>=<value>, e.g. "
                           "property:carrier=Kiito or event:delivery_damaged=yes; repeat for "
                           "several (all must hold).")]
 WorstOpt = Annotated[bool, typer.Option(
