@@ -8,8 +8,10 @@ customer nothing, and refuses to cancel; those customers call, chat and score lo
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
@@ -48,22 +50,44 @@ PRODUCT_SHARE = (0.35, 0.20, 0.25, 0.10, 0.10)
 PRICE_EUR = np.array([649, 579, 899, 549, 499])
 ACCESSORIES = ("detergent_dispenser", "water_filter", "stacking_kit")
 
-# Score distributions (probability of each value), by what happened on the way.
-NPS = {  # 0..10
-    "smooth": (0.01, 0.01, 0.01, 0.01, 0.02, 0.03, 0.04, 0.10, 0.22, 0.25, 0.30),
-    "delayed_untold": (0.04, 0.04, 0.05, 0.06, 0.08, 0.10, 0.12, 0.14, 0.15, 0.12, 0.10),
-    "damaged": (0.12, 0.10, 0.12, 0.12, 0.12, 0.12, 0.10, 0.08, 0.06, 0.04, 0.02),
-}
-CES = {  # 1..7, 7 = very easy
-    "smooth": (0.02, 0.03, 0.05, 0.10, 0.20, 0.30, 0.30),
-    "delayed_untold": (0.06, 0.08, 0.14, 0.20, 0.22, 0.18, 0.12),
-    "damaged": (0.25, 0.25, 0.20, 0.12, 0.08, 0.06, 0.04),
-}
-CSAT = {  # 1..5
-    "smooth": (0.02, 0.03, 0.10, 0.35, 0.50),
-    "delayed_untold": (0.08, 0.15, 0.27, 0.30, 0.20),
-    "damaged": (0.30, 0.30, 0.20, 0.12, 0.08),
-}
+# The answers (docs/demo.md, "Answers that move together"). Every journey leaves latent
+# scores, standard normal where nothing went wrong: the quality of each touchpoint, and the
+# experience, a weighted sum of them and the customer's mood. What went wrong shifts the
+# touchpoint it happened at; every answer is cut from one of the scores (feedback.Item).
+MOOD = 0.45  # weight of the customer's own disposition (the same for all their orders)
+WEIGHT = {"checkout": 0.20, "delivery": 0.60, "installation": 0.45, "customer-service": 0.30}
+REST = math.sqrt(1 - MOOD**2 - sum(w * w for w in WEIGHT.values()))  # the experience's noise
+PER_DAY_LATE = -0.4  # the delivery's quality, per day it came later than the customer
+EXPECTED_DAYS = {"express": 1.5, "standard": 3.0}  # expected from the payment (36 h promised)
+LATE_DAYS_COUNTED = 3.0  # beyond three days late it is simply late
+EXPRESS_LATE = -1.0  # an express order delivered later than the 36 h promised: paid for,
+# not got (the broken promise costs recommendations: promises' consequences, kpis_unlinked)
+DAMAGED_DELIVERY = -0.9  # besides being late: a damage never told, the machine resent late
+UNTOLD_DELAY = -1.0  # besides being late: a delay nobody told about
+TOLD_DELAY = -0.1  # besides being late: a delay told within hours
+DAMAGED_INSTALLATION = -0.6  # the installation rebooked after the damage
+PAYMENT_FAILED = -1.0  # the checkout's quality when a payment failed
+PER_CONTACT = -0.5  # customer service's quality, per contact a damage made them make
+CANCELLATION_REFUSED = -1.0
+EASE = 0.8  # ease (CES) = 0.8 experience + 0.6 noise, less per contact and failed payment
+EASE_PER_CONTACT = -0.4
+EASE_PAYMENT_FAILED = -0.5
+NOT_INFORMED = {"damaged": -1.5, "delayed_untold": -1.2}  # "informs": nobody told them
+INFORMED = 0.4  # informed = 0.4 experience + 0.92 noise, less when nobody told them
+BROKEN_RELIABILITY = -0.8  # reliability = 0.9 delivery + 0.44 noise, less after a damage:
+# every promise of the order broke (48 h, told within 2 h, one whole)
+# Repurchase (accessories 10-60 days later) follows the experience of the first order: an
+# order comes when 0.6 experience + 0.8 noise is above the cut that gives 15 % at random.
+REPURCHASE = 0.15
+REPURCHASE_LOADING = 0.6
+
+# How a journey where nothing went wrong is answered (probability of each value).
+NPS = (0.01, 0.01, 0.01, 0.01, 0.02, 0.02, 0.04, 0.09, 0.21, 0.26, 0.32)  # 0..10
+CES = (0.02, 0.03, 0.05, 0.10, 0.20, 0.30, 0.30)  # 1..7, 7 = very easy
+CSAT = (0.02, 0.03, 0.10, 0.35, 0.50)  # 1..5
+RATING = (0.02, 0.04, 0.14, 0.40, 0.40)  # a touchpoint rated 1..5
+VALUE = (0.03, 0.07, 0.25, 0.40, 0.25)  # an element of value, "how well did we do", 1..5
+VALUE_INFORMS = (0.20, 0.35, 0.30, 0.10, 0.05)  # claimed, but the shop tells nothing
 RESPONSE_RATE = {"smooth": 0.35, "delayed_untold": 0.45, "damaged": 0.60}
 OUTCOMES = tuple(RESPONSE_RATE)
 # What half of the detractors write to "what could we have done better?", by outcome.
@@ -101,42 +125,90 @@ COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
                "link between the shop and the carrier."),
     },
 }
+# The damaged deliveries' detractors say it in more words than one (for the words that tell
+# detractors from promoters): broken, carrier, cancellation, nobody told.
+COMMENTS["damaged"]["fi"] += (
+    "Kone tuli rikki, ja kuljetusliike vei sen takaisin. Peruutus evättiin.",
+    "Rikki mennyt kone, viikon odotus ja asiakaspalvelu ei tiennyt mitään.",
+    "Pyysin peruutusta, koska kone oli rikki. Sitä ei hyväksytty.")
+COMMENTS["damaged"]["en"] += (
+    "The machine arrived broken and the carrier took it back. The cancellation was refused.",
+    "A broken machine, a week of waiting and customer service knew nothing.",
+    "I asked to cancel because the machine was broken. They said no.")
+# What a fifth of the promoters write to "what did we do well?" (any outcome).
+PRAISE: dict[str, dict[str, tuple[str, ...]]] = {
+    feedback.ANY: {
+        "fi": ("Nopea toimitus, kiitos!",
+               "Asentaja oli ammattitaitoinen ja siivosi jälkensä.",
+               "Toimitus tuli sovittuna päivänä ja asennus sujui nopeasti.",
+               "Hyvä hinta ja ystävällinen asiakaspalvelu.",
+               "Kaikki sujui helposti tilauksesta asennukseen."),
+        "en": ("Fast delivery, thank you!",
+               "The installer was skilled and cleaned up after himself.",
+               "The delivery came on the agreed day and the installation was quick.",
+               "A good price and friendly customer service.",
+               "Everything was easy from the order to the installation."),
+    },
+}
 
 
-def _around(mean: float) -> tuple[float, ...]:
-    """Probabilities of 1..7 centred on `mean` (a binomial shape)."""
-    q = (mean - 1) / 6
-    return tuple(math.comb(6, k) * q**k * (1 - q) ** (6 - k) for k in range(7))
+def _around(mean: float, spread: float) -> tuple[float, ...]:
+    """Probabilities of 1..7 of a normal answer around `mean`, rounded and kept on the
+    scale: an item with these bands answers round(mean + spread * y), y ~ N(0, 1)."""
+    unit = NormalDist(mean, spread)
+    edges = [0.0, *(unit.cdf(k + 0.5) for k in range(1, 7)), 1.0]
+    return tuple(b - a for a, b in itertools.pairwise(edges))
 
 
-# The quality survey two weeks after the installation (RATER, 1-7): what customers expect
-# does not depend on what happened; what they perceive does, most in reliability and
-# responsiveness, the dimensions the damaged deliveries broke.
+# The quality survey two weeks after the installation (RATER, 1-7). What customers expect
+# was formed before: each expectation reads the respondent's own standards, drawn per
+# response, whatever happened. What they perceive reads the journey: reliability the
+# delivery, responsiveness the delivery and customer service, tangibles the installation,
+# assurance the whole experience, empathy customer service.
 EXPECTED = {"tangibles": 5.0, "reliability": 6.4, "responsiveness": 6.0, "assurance": 5.8,
             "empathy": 5.2}
-PERCEIVED = {
-    "smooth": {"tangibles": 5.3, "reliability": 6.1, "responsiveness": 5.7, "assurance": 5.8,
-               "empathy": 5.0},
-    "delayed_untold": {"tangibles": 5.2, "reliability": 4.6, "responsiveness": 4.0,
-                       "assurance": 5.4, "empathy": 4.4},
-    "damaged": {"tangibles": 5.0, "reliability": 2.3, "responsiveness": 2.2, "assurance": 3.8,
-                "empathy": 2.8},
-}
-QUALITY = feedback.Answering(rate=RESPONSE_RATE, values={
-    **{f"quality.{d}.expected": {o: _around(e) for o in OUTCOMES} for d, e in EXPECTED.items()},
-    **{f"quality.{d}.perceived": {o: _around(PERCEIVED[o][d]) for o in OUTCOMES}
-       for d in EXPECTED},
+EXPECTED_SPREAD = 0.9
+STANDARDS_LOADING = 0.6  # expectations correlate about 0.36 with each other
+PERCEIVED = {"tangibles": 5.3, "reliability": 6.2, "responsiveness": 5.9, "assurance": 5.8,
+             "empathy": 5.0}  # the middle of a typical journey's answer
+PERCEIVED_SPREAD = 1.5
+PERCEIVED_LATENT = {"tangibles": "installation", "reliability": "reliability",
+                    "responsiveness": "responsiveness", "assurance": feedback.EXPERIENCE,
+                    "empathy": "customer-service-quality"}
+PERCEIVED_LOADING = 0.85
+QUALITY = feedback.Answering(rate=RESPONSE_RATE, items={
+    **{f"quality.{d}.expected": feedback.Item(_around(e, EXPECTED_SPREAD), "standards",
+                                              STANDARDS_LOADING)
+       for d, e in EXPECTED.items()},
+    **{f"quality.{d}.perceived": feedback.Item(_around(m, PERCEIVED_SPREAD),
+                                               PERCEIVED_LATENT[d], PERCEIVED_LOADING)
+       for d, m in PERCEIVED.items()},
 })
+# The surveys after the delivery and the installation: the scores, a rating per touchpoint
+# (named by the touchpoint's id; customer service only by those who contacted it), and the
+# elements of value the shop claims, plus quality, which it does not.
+ELEMENTS = {"saves_time": ("delivery", VALUE), "avoids_hassles": (feedback.EXPERIENCE, VALUE),
+            "reduces_effort": ("ease", VALUE), "reduces_anxiety": (feedback.EXPERIENCE, VALUE),
+            "informs": ("informed", VALUE_INFORMS), "quality": ("installation", VALUE)}
 ANSWERING = feedback.Answering(
-    rate=RESPONSE_RATE, values={"recommend": NPS, "effort": CES, "satisfied": CSAT},
-    comments=COMMENTS, low={"recommend": 0})
+    rate=RESPONSE_RATE,
+    items={"recommend": feedback.Item(NPS, feedback.EXPERIENCE, 0.85, low=0),
+           "effort": feedback.Item(CES, "ease", 0.85),
+           "satisfied": feedback.Item(CSAT, feedback.EXPERIENCE, 0.8),
+           **{t: feedback.Item(RATING, t, 0.85) for t in WEIGHT},
+           **{f"value.{e}": feedback.Item(typical, latent, 0.75)
+              for e, (latent, typical) in ELEMENTS.items()}},
+    comments={"better": feedback.Comments(COMMENTS, 0.5),
+              "good": feedback.Comments(PRAISE, 0.2)})
 
 
 def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np.ndarray,
-            express: np.ndarray, installation: np.ndarray, carrier: Labels,
-            order: pa.Array) -> list[feedback.Triggered]:
+            express: np.ndarray, installation: np.ndarray, carrier: Labels, order: pa.Array,
+            mood: np.ndarray, failed: np.ndarray,
+            feel: np.random.Generator) -> tuple[list[feedback.Triggered], np.ndarray]:
     """From the paid order to the installation, for the orders given (one row per order);
-    returns the events that trigger a survey, with what happened to each order."""
+    returns the events that trigger a survey, with what happened to each order and the
+    latent scores it left, and each order's experience."""
     p = tl.period
     n = len(who)
     carrier_props = properties(order=order, carrier=carrier)
@@ -216,23 +288,75 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
     completed = tl.add("installation_completed", who[i], installed, "installation",
                        props=of(i))
 
+    contacts = np.zeros(n)
+    contacts[k] += 1
+    contacts[k[again]] += 1
+    refusal = np.zeros(n, bool)
+    refusal[k[r]] = True
     outcome = np.where(damaged, 2, np.where(delayed & ~told, 1, 0))
+    expected = np.where(express, EXPECTED_DAYS["express"], EXPECTED_DAYS["standard"])
+    late = np.clip((due - ordered) / DAY - expected, 0, LATE_DAYS_COUNTED)
+    late_express = express & (due - ordered > 36 * HOUR)
+    latent = _latent(feel, mood, outcome, told, damaged & installation, failed, contacts,
+                     refusal, late, late_express)
     plain = np.flatnonzero(~installation)
+
+    def of_rows(rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: score[rows] for name, score in latent.items()}
+
     return [
         feedback.Triggered("after-delivery", delivered, plain, who[plain], due[plain],
                            outcome[plain], OUTCOMES, ANSWERING,
-                           {"order": order.take(pa.array(plain))}),
+                           {"order": order.take(pa.array(plain))}, of_rows(plain)),
         feedback.Triggered("after-installation", completed, np.arange(len(i)), who[i],
                            installed, outcome[i], OUTCOMES, ANSWERING,
-                           {"order": order.take(pa.array(i))}),
+                           {"order": order.take(pa.array(i))}, of_rows(i)),
         feedback.Triggered("quality", completed, np.arange(len(i)), who[i], installed,
-                           outcome[i], OUTCOMES, QUALITY, {"order": order.take(pa.array(i))}),
-    ]
+                           outcome[i], OUTCOMES, QUALITY, {"order": order.take(pa.array(i))},
+                           of_rows(i)),
+    ], latent[feedback.EXPERIENCE]
+
+
+def _latent(rng: np.random.Generator, mood: np.ndarray, outcome: np.ndarray,
+            told: np.ndarray, reinstalled: np.ndarray, failed: np.ndarray,
+            contacts: np.ndarray, refused: np.ndarray,
+            late: np.ndarray, late_express: np.ndarray) -> dict[str, np.ndarray]:
+    """The latent scores of each order's journey (standard normal where nothing went
+    wrong), which its answers are cut from (docs/demo.md, "Answers that move together")."""
+    n = len(outcome)
+    noise = rng.standard_normal((8, n))
+    damaged, untold = outcome == 2, outcome == 1
+    quality = {
+        "checkout": noise[0] + PAYMENT_FAILED * failed,
+        "delivery": noise[1] + PER_DAY_LATE * late + EXPRESS_LATE * late_express
+        + DAMAGED_DELIVERY * damaged
+        + UNTOLD_DELAY * untold + TOLD_DELAY * told,
+        "installation": noise[2] + DAMAGED_INSTALLATION * reinstalled,
+        "customer-service": noise[3] + PER_CONTACT * contacts + CANCELLATION_REFUSED * refused,
+    }
+    experience = MOOD * mood + REST * noise[4] + sum(
+        (WEIGHT[t] * q for t, q in quality.items()), np.zeros(n))
+    ease = (EASE * experience + math.sqrt(1 - EASE**2) * noise[5]
+            + EASE_PER_CONTACT * contacts + EASE_PAYMENT_FAILED * failed)
+    informed = (INFORMED * experience + math.sqrt(1 - INFORMED**2) * noise[6]
+                + np.select([damaged, untold], [NOT_INFORMED["damaged"],
+                                                NOT_INFORMED["delayed_untold"]], 0.0))
+    return {
+        feedback.EXPERIENCE: experience, **quality, "ease": ease, "informed": informed,
+        # Only those who contacted customer service rate it.
+        "customer-service": np.where(contacts > 0, quality["customer-service"], np.nan),
+        "customer-service-quality": quality["customer-service"],
+        "reliability": 0.9 * quality["delivery"] + math.sqrt(1 - 0.81) * noise[7]
+        + BROKEN_RELIABILITY * damaged,
+        "responsiveness": 0.6 * quality["delivery"] + 0.8 * quality["customer-service"],
+    }
 
 
 def _order(tl: Timeline, rng: np.random.Generator, who: np.ndarray, at: np.ndarray,
            product: Labels, express: np.ndarray, installation: np.ndarray,
-           channel: Labels, order: pa.Array) -> list[feedback.Triggered]:
+           channel: Labels, order: pa.Array,
+           mood: np.ndarray,
+           feel: np.random.Generator) -> tuple[list[feedback.Triggered], np.ndarray]:
     """Order, payment and confirmation, then the delivery of each order."""
     n = len(who)
     carrier = pick(rng, CARRIERS, CARRIER_SHARE, n)
@@ -252,7 +376,8 @@ def _order(tl: Timeline, rng: np.random.Generator, who: np.ndarray, at: np.ndarr
     paid[fl] += uniform(rng, 2 * MINUTE, 30 * MINUTE, len(fl))
     tl.add("payment_completed", who, paid, "web")
     tl.add("order_confirmation_sent", who, paid + uniform(rng, 30, 3 * MINUTE, n), "email")
-    return _fulfil(tl, rng, who, paid, express, installation, carrier, order)
+    return _fulfil(tl, rng, who, paid, express, installation, carrier, order, mood[who],
+                   failed, feel)
 
 
 def _browse(tl: Timeline, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -318,18 +443,28 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     express = rng.random(n) < 0.4
     installation = express | (rng.random(n) < 0.55)
     # An order is named by its customer: -o1 the appliance, -o2 the accessories later.
-    triggered = _order(tl, rng, buyers, order_at, pick(rng, PRODUCTS, PRODUCT_SHARE, n), express,
-           installation, channel, _orders(ids, buyers, "o1"))
+    # The latent scores draw from a generator of their own, so the events before them stay
+    # those of the same seed whatever the answers do.
+    feel = rng.spawn(1)[0]
+    mood = feel.standard_normal(size)
+    product = pick(rng, PRODUCTS, PRODUCT_SHARE, n)
+    triggered, experience = _order(tl, rng, buyers, order_at, product, express, installation,
+                                   channel, _orders(ids, buyers, "o1"), mood, feel)
 
-    # Some come back for accessories weeks later: standard delivery, no installation.
-    again = np.flatnonzero(rng.random(n) < 0.15)
+    # Some come back for accessories weeks later (standard delivery, no installation): the
+    # better the first order went, the likelier.
+    cut = NormalDist().inv_cdf(1 - REPURCHASE)
+    rest = math.sqrt(1 - REPURCHASE_LOADING**2)
+    chance = _normal_cdf((REPURCHASE_LOADING * experience - cut) / rest)
+    again = np.flatnonzero(rng.random(n) < chance)
     m = len(again)
     again_at = period.daytime(rng, order_at[again] + uniform(rng, 10 * DAY, 60 * DAY, m), 7, 23)
     tl.add("product_viewed", buyers[again], again_at - uniform(rng, 2 * MINUTE, 20 * MINUTE, m),
            "web", props=properties(product=pick(rng, ACCESSORIES, (1, 1, 1), m)))
     triggered += _order(tl, rng, buyers[again], again_at, pick(rng, ACCESSORIES, (1, 1, 1), m),
-           np.zeros(m, bool), np.zeros(m, bool), Labels(("web",), np.zeros(m, np.int64)),
-           _orders(ids, buyers[again], "o2"))
+                        np.zeros(m, bool), np.zeros(m, bool),
+                        Labels(("web",), np.zeros(m, np.int64)),
+                        _orders(ids, buyers[again], "o2"), mood, feel)[0]
 
     # A few ask customer service something on the way, by phone or chat.
     asked = np.flatnonzero(rng.random(n) < 0.05)
@@ -342,6 +477,10 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     surveyed = feedback.invite(rng, period, feedback.workspace_of(WORKSPACE_FILE), triggered)
     feedback.feedback_events(tl, surveyed, "email")
     return Block(tl, ids, _customers(rng, ids, size), feedback=surveyed)
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))  # type: ignore[no-any-return]
 
 
 def _orders(ids: pa.Array, who: np.ndarray, suffix: str) -> pa.Array:

@@ -54,16 +54,16 @@ APPROVED = 0.9
 NOTIFIED_ACTS = 0.8  # notify_only: the customer orders herself after 6-72 h
 NOTIFIED_WAIT_H = (6, 72)
 
-CES = {  # 1..7 by mode: the less the customer must do, the easier it feels
-    "automatic": (0.01, 0.02, 0.03, 0.06, 0.13, 0.35, 0.40),
-    "ask_first": (0.02, 0.03, 0.05, 0.10, 0.20, 0.30, 0.30),
-    "notify_only": (0.04, 0.06, 0.10, 0.18, 0.24, 0.22, 0.16),
-}
-NPS = {
-    "automatic": (0.01, 0.01, 0.01, 0.01, 0.02, 0.03, 0.04, 0.08, 0.20, 0.27, 0.32),
-    "ask_first": (0.01, 0.01, 0.01, 0.02, 0.02, 0.04, 0.05, 0.10, 0.22, 0.25, 0.27),
-    "notify_only": (0.02, 0.02, 0.03, 0.03, 0.04, 0.06, 0.08, 0.14, 0.22, 0.20, 0.16),
-}
+# The surveys after a need met, cut from latent scores (docs/demo.md): ease, lower the more
+# the mode leaves to the customer and the longer they waited from the signal to the need
+# met, and the experience, 0.8 ease + 0.6 the customer's own mood and noise. CES reads ease,
+# the recommendation the experience; both are answered as below where nothing went wrong.
+MODE_EASE = {"automatic": 0.0, "ask_first": -0.3, "notify_only": -0.55}
+EASE_PER_DAY_WAITED = -0.15
+EASE_WEIGHT = 0.8
+MOOD = 0.5  # of the rest of the experience (the same customer's answers share it)
+CES = (0.01, 0.02, 0.03, 0.06, 0.13, 0.35, 0.40)  # 1..7
+NPS = (0.01, 0.01, 0.01, 0.01, 0.02, 0.03, 0.04, 0.08, 0.20, 0.27, 0.32)  # 0..10
 ANSWER_RATE = {"automatic": 0.35, "ask_first": 0.35, "notify_only": 0.30}
 # What some write to "what could we do better?", asked when the effort was 1-3.
 COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -86,13 +86,16 @@ COMMENTS: dict[str, dict[str, tuple[str, ...]]] = {
                "The fridge was empty for two days before I had time to order."),
     },
 }
-ANSWERING = feedback.Answering(rate=ANSWER_RATE, values={"effort": CES, "recommend": NPS},
-                               comments=COMMENTS, low={"recommend": 0})
+ANSWERING = feedback.Answering(
+    rate=ANSWER_RATE, items={"effort": feedback.Item(CES, "ease", 0.85),
+                             "recommend": feedback.Item(NPS, feedback.EXPERIENCE, 0.85, low=0)},
+    comments={"better": feedback.Comments(COMMENTS, 0.5)})
 SURVEYS = {"fridge": "after-refill", "washer": "after-service"}  # mixers are not asked
 
 
 def _needs(tl: Timeline, rng: np.random.Generator, mode: np.ndarray, who: np.ndarray,
-           signalled: np.ndarray, device: str, first: int) -> list[feedback.Triggered]:
+           signalled: np.ndarray, device: str, first: int,
+           mood: np.ndarray, feel: np.random.Generator) -> list[feedback.Triggered]:
     """Signal -> (approval or notice) -> store action -> need met, per signal; returns the
     needs met, as triggers of the device's survey. Every event of a need carries its id,
     so the time from signal to need met is a join, not a guess."""
@@ -140,8 +143,14 @@ def _needs(tl: Timeline, rng: np.random.Generator, mode: np.ndarray, who: np.nda
                   props=of(g))
     if device not in SURVEYS:
         return []
+    noise = feel.standard_normal((2, len(g)))
+    ease = (noise[0] + np.array(list(MODE_EASE.values()))[m[g]]
+            + EASE_PER_DAY_WAITED * (done - signalled[g]) / DAY)
+    rest = MOOD * mood[who[g]] + np.sqrt(1 - MOOD**2) * noise[1]
+    experience = EASE_WEIGHT * ease + np.sqrt(1 - EASE_WEIGHT**2) * rest
     return [feedback.Triggered(SURVEYS[device], step, np.arange(len(g)), who[g], done,
-                               m[g], MODES, ANSWERING)]
+                               m[g], MODES, ANSWERING,
+                               latent={feedback.EXPERIENCE: experience, "ease": ease})]
 
 
 def make_block(rng: np.random.Generator, period: Period, first: int, size: int) -> Block:
@@ -162,11 +171,13 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     lows = rng.poisson(active[fridge] / (FRIDGE_LOW_EVERY_DAYS * DAY))
     f_who = np.repeat(fridge, lows)
     f_at = joined[f_who] + (active[f_who] * rng.random(len(f_who))).astype(np.int64)
-    met = [_needs(tl, rng, mode.index, f_who, f_at, "fridge", first)]
+    feel = rng.spawn(1)[0]  # the latent scores' own generator: the events stay the seed's
+    mood = feel.standard_normal(size)
+    met = [_needs(tl, rng, mode.index, f_who, f_at, "fridge", first, mood, feel)]
     for device, rate in (("mixer", MIXER_BROKEN_RATE), ("washer", WASHER_WORN_RATE)):
         who = np.flatnonzero(owns[device] & (rng.random(size) < rate))
         at = joined[who] + (active[who] * rng.random(len(who))).astype(np.int64)
-        met.append(_needs(tl, rng, mode.index, who, at, device, first))
+        met.append(_needs(tl, rng, mode.index, who, at, device, first, mood, feel))
 
     # A short survey in the app after a refill or a service visit; the mode shows in it.
     surveyed = feedback.invite(rng, p, feedback.workspace_of(WORKSPACE_FILE),

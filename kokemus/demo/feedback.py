@@ -1,10 +1,12 @@
 """The demo's feedback: who a survey's trigger invites, who answers, and what they say.
 
-A scenario names the events that trigger each survey and what happened to the customer on
-the way (an outcome per event, e.g. "damaged"); the answers come from the scenario's
-distributions for that outcome, so the planted effects show in the scores. Invitations
-follow the workspace's own rules: the trigger's delay and sample, one invitation per
-customer per `cap`, none sent in quiet hours, links valid for `link_valid`. After the
+A scenario names the events that trigger each survey, what happened to the customer on the
+way (an outcome per event, e.g. "damaged") and the latent scores that journey left: one
+experience per journey and, where the survey asks about them, the quality of its touchpoints.
+Every answer of a respondent is cut from those scores (`Item`): the answers of one person
+move together as real ones do, and the planted effects show in all of them at once.
+Invitations follow the workspace's own rules: the trigger's delay and sample, one invitation
+per customer per `cap`, none sent in quiet hours, links valid for `link_valid`. After the
 events are stored with their ids, `records` turns the invitations into app-store rows and
 the answers into one Arrow table of responses.
 """
@@ -14,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -41,6 +44,9 @@ from kokemus.workspace import document
 
 ANSWER_MEDIAN = 3 * HOUR  # people answer soon or not at all: a log-normal wait
 ANSWER_SIGMA = 1.3
+EXPERIENCE = "experience"  # the latent score every journey has
+NOT_ASKED = -99  # an answer left out (its latent score is NaN: e.g. no contact to rate)
+ANY = "*"  # comments written whatever the outcome
 
 
 @cache
@@ -50,17 +56,58 @@ def workspace_of(path: Path) -> Workspace:
 
 
 @dataclass(frozen=True)
+class Item:
+    """One answer cut from a latent score (an ordered probit): the respondent's score z
+    (standard normal on a journey where nothing went wrong) is mixed with the answer's own
+    noise, y = loading * z + sqrt(1 - loading^2) * e, e ~ N(0, 1), and the answer is the value
+    whose band y falls in. The bands are where a typical journey's answers fall: z ~ N(0, 1)
+    gives exactly `typical`; a journey that went wrong has a lower z, so every answer that
+    loads on it falls together. Two answers loading a and b on one score correlate about
+    a * b (less after the cut to a few values)."""
+
+    typical: Sequence[float]  # probability of each value of the scale when z ~ N(0, 1)
+    latent: str = EXPERIENCE  # the score it reads; a name the journey does not give is the
+    # respondent's own, drawn per response (e.g. their standards, for expectations)
+    loading: float = 0.8
+    low: int = 1  # the scale's first value
+
+    @cached_property
+    def cuts(self) -> np.ndarray:
+        p = np.asarray(self.typical, float)
+        below = np.cumsum(p / p.sum())[:-1]
+        unit = NormalDist()
+        return np.array([unit.inv_cdf(min(max(float(b), 1e-12), 1 - 1e-12)) for b in below])
+
+    def answer(self, rng: np.random.Generator, z: np.ndarray) -> Ints:
+        """One answer per score (NOT_ASKED where the score is NaN)."""
+        y = self.loading * z + np.sqrt(1 - self.loading**2) * rng.standard_normal(len(z))
+        values = self.low + np.searchsorted(self.cuts, y)
+        return np.where(np.isnan(z), NOT_ASKED, values)
+
+
+@dataclass(frozen=True)
+class Comments:
+    """What those shown an open question write (a share `rate` of them): a phrase from the
+    pool of their journey's outcome, or of `ANY`, in their language. An outcome's pools are
+    equally long in every language (the same phrases translated)."""
+
+    pools: Mapping[str, Mapping[str, Sequence[str]]]  # outcome or ANY -> language -> phrases
+    rate: float = 0.5
+
+    def pool(self, outcome: str) -> Mapping[str, Sequence[str]] | None:
+        return self.pools.get(outcome) or self.pools.get(ANY)
+
+
+@dataclass(frozen=True)
 class Answering:
-    """How customers answer a survey, by outcome: the share who answer, and per question id
-    the probability of each value of its scale (`question.item` for one element of a
-    question asked per item, `question.item.expected` for one side of a pair); comments in
-    each language for the open question."""
+    """How customers answer a survey: the share who answer, by outcome; per question id the
+    item its answer is cut from (`question.item` for one element of a question asked per
+    item, `question.item.expected` for one side of a pair; items of questions the survey
+    does not have are left out); what they write to each open question."""
 
     rate: Mapping[str, float]
-    values: Mapping[str, Mapping[str, Sequence[float]]]  # question -> outcome -> p per value
-    comments: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
-    comment_rate: float = 0.5  # of those shown the open question
-    low: Mapping[str, int] = field(default_factory=dict)  # first value of a scale (default 1)
+    items: Mapping[str, Item]
+    comments: Mapping[str, Comments] = field(default_factory=dict)  # open question id ->
 
 
 @dataclass
@@ -82,8 +129,9 @@ class Asked:
     outcomes: Sequence[str]
     answers: dict[str, Ints]  # question (or question.item) -> value per respondent
     comment: Ints  # per respondent: the phrase number, -1 none
-    comment_question: str | None
-    comments: Mapping[str, Mapping[str, Sequence[str]]]
+    comment_question: Ints  # per respondent: which of `open_questions` they answered
+    open_questions: Sequence[str]
+    comments: Mapping[str, Comments]
     properties: Mapping[str, pa.Array]  # per invitation
 
     @property
@@ -94,7 +142,8 @@ class Asked:
 @dataclass(frozen=True)
 class Triggered:
     """Events that trigger a survey: rows of a timeline step, whose customer and time they
-    are, and what happened to that customer (an outcome name per event)."""
+    are, what happened to that customer (an outcome name per event) and the latent scores
+    that journey left (name -> one float per event; `EXPERIENCE` at least)."""
 
     survey: str
     step: int
@@ -105,6 +154,7 @@ class Triggered:
     outcomes: Sequence[str]
     answering: Answering
     properties: Mapping[str, pa.Array] = field(default_factory=dict)  # for feedback_given
+    latent: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def _clock(text: str) -> int:
@@ -146,16 +196,6 @@ def _capped(who: Ints, due: Ints, cap: int) -> np.ndarray:
         last[w[first]] = d[first]
         open_[first] = False
     return keep
-
-
-def _draw(rng: np.random.Generator, outcome: Ints, table: Mapping[str, Sequence[float]],
-          names: Sequence[str], low: int) -> Ints:
-    values = np.zeros(len(outcome), np.int64)
-    for code, name in enumerate(names):
-        rows = np.flatnonzero(outcome == code)
-        p = np.asarray(table[name], float)
-        values[rows] = low + rng.choice(len(p), size=len(rows), p=p / p.sum())
-    return values
 
 
 def invite(rng: np.random.Generator, period: Period, workspace: Workspace,
@@ -206,31 +246,53 @@ def _answer(rng: np.random.Generator, period: Period, workspace: Workspace, surv
     started = np.maximum(started, np.where(answered >= 0, sent, -1))
     one_click = rng.random(n) < 0.4
     r = np.flatnonzero(answered >= 0)
-    values: dict[str, Ints] = {}
-    for key, table in t.answering.values.items():
-        values[key] = _draw(rng, outcome[r], table, t.outcomes, t.answering.low.get(key, 1))
-    text = next((q for q in survey.questions if q.type == "text"), None)
+    values = _values(rng, survey, t, rows[r])
+    asked_questions = [q for q in survey.questions
+                       if q.type == "text" and q.id in t.answering.comments]
     comment = np.full(len(r), -1, np.int64)
-    if text is not None and t.answering.comments:
-        shown = np.ones(len(r), bool)
+    which = np.full(len(r), -1, np.int64)
+    for number, text in enumerate(asked_questions):
+        shown = which < 0  # one open question per respondent: the first shown to them
         rule = text.show_if
         if rule is not None:
             earlier = values[rule.question]
+            shown &= earlier != NOT_ASKED
             if rule.at_least is not None:
                 shown &= earlier >= rule.at_least
             if rule.at_most is not None:
                 shown &= earlier <= rule.at_most
             if rule.in_ is not None:
                 shown &= np.isin(earlier, [v for v in rule.in_ if isinstance(v, int)])
-        writes = np.flatnonzero(shown & (rng.random(len(r)) < t.answering.comment_rate))
-        pools = [len(next(iter(t.answering.comments[name].values())))
-                 for name in t.outcomes]
-        size = np.array(pools)[outcome[r][writes]]
-        comment[writes] = (rng.random(len(writes)) * size).astype(np.int64)
+        said = t.answering.comments[text.id]
+        sizes = np.array([len(next(iter(pool.values()))) if pool else 0
+                          for pool in map(said.pool, t.outcomes)])
+        size = sizes[outcome[r]]
+        writes = np.flatnonzero(shown & (size > 0) & (rng.random(len(r)) < said.rate))
+        which[writes] = number
+        comment[writes] = (rng.random(len(writes)) * size[writes]).astype(np.int64)
     return Asked(survey, t.step, t.rows[rows], t.who[rows], due, sent, sent + valid, answered,
-                 started, one_click, outcome, t.outcomes, values, comment,
-                 text.id if text else None, t.answering.comments,
+                 started, one_click, outcome, t.outcomes, values, comment, which,
+                 tuple(q.id for q in asked_questions), t.answering.comments,
                  {k: v.take(pa.array(rows)) for k, v in t.properties.items()})
+
+
+def _values(rng: np.random.Generator, survey: Survey, t: Triggered,
+            rows: Ints) -> dict[str, Ints]:
+    """The answers of the respondents at `rows` of the trigger, every one cut from their
+    journey's latent scores; a score the journey does not give is drawn once per response
+    and shared by the items that read it."""
+    asked = {q.id for q in survey.questions}
+    own: dict[str, np.ndarray] = {}
+    values: dict[str, Ints] = {}
+    for key, item in t.answering.items.items():
+        if key.split(".", 1)[0] not in asked:
+            continue
+        if item.latent in t.latent:
+            z = np.asarray(t.latent[item.latent], float)[rows]
+        else:
+            z = own.setdefault(item.latent, rng.standard_normal(len(rows)))
+        values[key] = item.answer(rng, z)
+    return values
 
 
 def feedback_events(tl: Timeline, asked: Sequence[Asked], channel: str) -> None:
@@ -248,8 +310,12 @@ def feedback_events(tl: Timeline, asked: Sequence[Asked], channel: str) -> None:
         for kind in ("nps", "ces", "csat"):
             q = a.survey.first_of(kind)
             if q is not None:
-                fields[kind] = a.answers[q.id]
+                fields[kind] = a.answers[q.id]  # scores are always answered
         tl.add("feedback_given", a.who[r], a.answered[r], channel, props=properties(**fields))
+
+
+def _scores(values: Ints) -> pa.Array:
+    return pa.array(values, mask=values == NOT_ASKED)
 
 
 def _times(seconds: Ints) -> list[datetime | None]:
@@ -314,25 +380,30 @@ def _responses(a: Asked, events: pa.Table, take: pa.Array, ids: list[str],
     answers: list[str] = []
     comments: list[str | None] = []
     paths = {k: k.split(".") for k in a.answers}
+    columns = {k: v.tolist() for k, v in a.answers.items()}
     for j in range(n):
         answer: dict[str, Any] = {}
-        for key, values in a.answers.items():
+        for key, values in columns.items():
+            if values[j] == NOT_ASKED:
+                continue
             *groups, last = paths[key]
             place = answer
             for group in groups:
                 place = place.setdefault(group, {})
-            place[last] = int(values[j])
+            place[last] = values[j]
         text = None
-        if a.comment[j] >= 0 and a.comment_question is not None:
-            pool = a.comments[a.outcomes[a.outcome[r[j]]]]
+        if a.comment[j] >= 0:
+            question = a.open_questions[a.comment_question[j]]
+            pool = a.comments[question].pool(a.outcomes[a.outcome[r[j]]])
+            assert pool is not None
             text = (pool.get(lang[j]) or next(iter(pool.values())))[a.comment[j]]
-            answer[a.comment_question] = text
+            answer[question] = text
         answers.append(orjson.dumps(answer).decode())
         comments.append(text)
     scores = {}
     for kind in ("nps", "ces", "csat"):
         q = a.survey.first_of(kind)
-        scores[kind] = (pa.array(a.answers[q.id], pa.int8()) if q is not None
+        scores[kind] = (_scores(a.answers[q.id]).cast(pa.int8()) if q is not None
                         else pa.nulls(n, pa.int8()))
     event_rows = take.take(rows)
     widget = a.survey.trigger is not None and a.survey.trigger.channel == "web"

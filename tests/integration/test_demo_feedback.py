@@ -109,11 +109,11 @@ def test_damaged_deliveries_score_lower_with_separate_intervals(
         low, high = damaged[kind], rest[kind]
         assert low.high is not None and high.low is not None
         assert low.high < high.low, (kind, low, high)  # the intervals do not overlap
-    # Documented expectations: NPS -74 vs +42, CES 2.87 vs 5.53.
+    # Documented (20k, the latent model): NPS -62 vs +38, CES 2.36 vs 5.37.
     assert damaged["nps"].value is not None and damaged["nps"].value < -50
     assert rest["nps"].value is not None and 30 < rest["nps"].value < 55
     assert damaged["ces"].value is not None and damaged["ces"].value < 3.5
-    assert rest["ces"].value is not None and 5.2 < rest["ces"].value < 5.8
+    assert rest["ces"].value is not None and 5.0 < rest["ces"].value < 5.8
 
 
 def test_every_response_answers_one_invitation_of_its_customer(
@@ -208,8 +208,8 @@ def test_damaged_deliveries_open_a_reliability_gap(kk: bootstrap.Kokemus,
                         ON e.workspace_id = r.workspace_id AND e.id = r.event_id
                    WHERE r.workspace_id = ? AND r.survey = 'quality')
         SELECT damaged, count(*), avg(e), avg(p - e) FROM q GROUP BY 1""", ws, ws)}
-    assert gaps[True][0] >= 10 and gaps[False][0] >= 300
-    # Documented: expected 6.4 for everyone; perceived 2.3 after a damage, 6.1 otherwise.
+    assert gaps[True][0] >= 5 and gaps[False][0] >= 300
+    # Documented: expected 6.15 vs 6.28; perceived 2.2 after a damage, 5.5 otherwise.
     assert abs(gaps[True][1] - gaps[False][1]) < 0.6
     assert gaps[True][2] < -3.0 < -1.0 < gaps[False][2] < 0.5
 
@@ -230,7 +230,8 @@ def test_answers_fit_their_survey(kk: bootstrap.Kokemus, ids: dict[str, int]) ->
 
 def test_comments_speak_the_customers_language(kk: bootstrap.Kokemus,
                                                ids: dict[str, int]) -> None:
-    pools = [appliance_shop.COMMENTS, customers_choice.COMMENTS, machinery_dealer.COMMENTS]
+    pools = [appliance_shop.COMMENTS, appliance_shop.PRAISE, customers_choice.COMMENTS,
+             machinery_dealer.COMMENTS]
     phrases = {lang: {p for pool in pools for by in pool.values() for p in by[lang]}
                for lang in ("fi", "en")}
     seen: Counter[str] = Counter()
@@ -274,7 +275,7 @@ def test_notify_only_customers_find_it_harder(kk: bootstrap.Kokemus,
                    sum(ces * ces)
             FROM responses WHERE workspace_id = ? AND survey = 'after-refill' GROUP BY 1""", ws):
         by[mode] = scores.ces(n, float(total), float(squares))
-    # Documented expectations: CES 5.93 automatic, 4.82 notify_only.
+    # Documented: CES 5.84 automatic, 4.84 notify_only.
     assert by["notify_only"].high < by["automatic"].low  # type: ignore[operator]
 
 
@@ -287,7 +288,7 @@ def test_missing_spec_sheets_show_in_information(kk: bootstrap.Kokemus,
         SELECT account IN (SELECT account FROM missing),
                avg((answers->'value'->>'information')::INT)
         FROM responses WHERE workspace_id = ? GROUP BY 1""", ws, ws))
-    # Documented expectations: 3.87 when the spec sheet was found, 2.25 when missing.
+    # Documented: 3.92 when the spec sheet was found, 2.45 when missing.
     assert means[True] < means[False] - 1.0
     roles = {r for (r,) in _rows(kk, "SELECT DISTINCT role FROM responses "
                                      "WHERE workspace_id = ?", ws)}
