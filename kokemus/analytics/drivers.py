@@ -80,12 +80,17 @@ def _json_number(path: Sequence[str]) -> str:
     return f"TRY_CAST(json_extract_string(answers, '$.{inner}') AS DOUBLE)"
 
 
-def candidates(workspace: Workspace) -> list[Column]:
-    """Every driver the workspace's surveys can measure (the score kinds per touchpoint,
-    its rating questions and perception items), before the data says which have answers."""
+def candidates(workspace: Workspace, *, scores: bool = False) -> list[Column]:
+    """Every driver the workspace's surveys can measure (its rating questions and perception
+    items: the touchpoints' and attributes' scores; with `scores`, also each touchpoint's
+    CES, CSAT and NPS), before the data says which have answers.
+
+    The summary scores are left out by default: asked in the same survey as the outcome,
+    they measure the same overall judgement (a halo), not a part of the experience, and
+    would take the R² that the parts explain."""
     columns: list[Column] = []
     touchpoints = [t.id for t in workspace.touchpoints()]
-    for tp in touchpoints:
+    for tp in touchpoints if scores else ():
         for kind in ("ces", "csat", "nps"):
             columns.append(Column(f"{tp}:{kind}", tp, kind, None, None, SCALES[kind],
                                   f"CASE WHEN touchpoint = {literal(tp)} "

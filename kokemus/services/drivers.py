@@ -31,6 +31,9 @@ class Filters:
     segment: str | None = None
     days: float = 30  # an event outcome's window after the first answer
     missing: Missing = "pairwise"
+    # the touchpoints' CES, CSAT and NPS among the drivers: None for the default, only for
+    # an event outcome (beside an answer they are its halo, not a part of the experience)
+    scores: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,10 @@ def key_drivers(kk: Kokemus, ws: ActiveWorkspace, filters: Filters = Filters(), 
     doc = ws.document
     min_n = doc.feedback.min_answers
     outcome = driver_matrix.outcome_of(doc, filters.outcome)
-    columns = driver_matrix.candidates(doc)
+    # the summary scores drive an event outcome; beside an answer they are its halo
+    event = filters.outcome in ("repurchase", "churn") or filters.outcome.startswith("event:")
+    columns = driver_matrix.candidates(
+        doc, scores=event if filters.scores is None else filters.scores)
     with kk.events.reading() as cursor:
         found = driver_matrix.matrix(
             cursor, ws.id, columns, outcome,

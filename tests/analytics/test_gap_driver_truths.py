@@ -11,11 +11,6 @@ from kokemus.domain.gaps import DimensionGap
 from kokemus.services import drivers, gaps, workspaces
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "demo plant missing: the appliance shop's answers do not yet make delivery the top "
-    "driver of recommendation (on 2026-11-30 the after-installation survey's own CSAT and "
-    "CES weighed 0.37 and 0.29 of R², the delivery rating 0.25); the demo engineer is "
-    "planting it"))
 def test_delivery_is_the_top_driver_of_recommendation(demo: Kokemus) -> None:
     ws = workspaces.get(demo.db, "kodinkone")
     found = drivers.key_drivers(demo, ws)

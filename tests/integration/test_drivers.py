@@ -64,9 +64,12 @@ def test_the_engine_s_matrix_gives_the_hand_made_matrix_s_weights(
         kk: bootstrap.Kokemus, ws: ActiveWorkspace) -> None:
     rows = answers(300)
     store(kk, rows)
-    found = drivers.key_drivers(kk, ws, resamples=50)
+    found = drivers.key_drivers(kk, ws, drivers.Filters(scores=True), resamples=50)
     keys = {d.key for d in found.drivers}
     assert keys == {"delivery:packing", "delivery:courier", "delivery:ces"}
+    # by default the summary scores are the outcome's halo, not its drivers
+    parts = drivers.key_drivers(kk, ws, resamples=50)
+    assert {d.key for d in parts.drivers} == {"delivery:packing", "delivery:courier"}
 
     assert found.customers == 300 and found.analysis.used == 300
     rated = [orjson.loads(str(rows[2 * i]["answers"])) for i in range(300)]
