@@ -80,22 +80,29 @@ def test_small_groups_are_pooled_as_other(demo: Kokemus) -> None:
     assert other.as_dict()["pooled"] == other.pooled
 
 
-def test_express_installation_by_carrier_kiito_kept_least(demo: Kokemus) -> None:
+def test_express_installation_by_carrier_the_damage_is_kiitos(demo: Kokemus) -> None:
+    """Kiito damages 4 % of its deliveries, the others 0.3 %: every damaged express order
+    breaks the 48 h installation, and most of those are Kiito's. (Over all express orders
+    the carriers' keep rates differ by a few points only, within chance at this size.)"""
     ws = workspaces.get(demo.db, "kodinkone")
     card = promises.scorecard(demo, ws, promises.Period(AS_OF), by="property:carrier")
     express = next(c for c in card.cards if c.commitment == "express-installed-48h")
     rates = {g.key: g.rate.value for g in express.groups}
     assert set(rates) == {"Kiito", "Rahtisiili", "Pakettiässä"}
-    assert min(rates, key=lambda k: rates[k] or 0) == "Kiito"
     assert express.overall is not None
     assert sum(g.kept + g.broken for g in express.groups) == (
         express.overall.kept + express.overall.broken)
-    assert express.worst[0].key == "Kiito" and express.worst[0].difference is not None
-    assert express.worst[0].difference < 0
+    assert {w.key for w in express.worst} == set(rates)  # each group against the rest
     damaged = promises.scorecard(demo, ws, promises.Period(AS_OF), by="event:delivery_damaged")
     express = next(c for c in damaged.cards if c.commitment == "express-installed-48h")
     by = {g.key: g for g in express.groups}
     assert by["yes"].kept == 0 and by["yes"].broken > 0  # not one damaged one was kept
+    # most damaged deliveries are Kiito's (too few per carrier to be groups of their own)
+    with demo.events.reading() as cur:
+        shares = dict(cur.execute(
+            "SELECT properties->>'carrier', count(*) FROM events WHERE workspace_id = ? "
+            "AND type = 'delivery_damaged' GROUP BY 1", [ws.id]).fetchall())
+    assert shares["Kiito"] > 2 * sum(v for k, v in shares.items() if k != "Kiito")
     # a filter keeps the occurrences of the group
     kiito = promises.occurrences(demo, ws, promises.Period(AS_OF), where=(
         breakdowns.parse_condition("property:carrier=Kiito"),))
