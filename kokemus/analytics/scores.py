@@ -245,35 +245,41 @@ def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
     """).fetchall()
     named = {v: k for k, v in lookup_column.items()}
     overall = _scores(None, (0,) * len(_NAMES), min_n)
-    found: dict[str, list[Scores]] = {b: [] for b in asked}
+    # (key, counts) per group first: a lookup such as property:order has a group per order,
+    # nearly all pooled into `other`, and only the groups shown are made Scores.
+    counted: dict[str, list[tuple[str, list[Any]]]] = {b: [] for b in asked}
     for breakdown, group, *counts in rows:
         if breakdown == "all":
             overall = _scores(None, counts, min_n)
         elif group is not None:  # responses without the attribute are not a group
-            found[named.get(breakdown, breakdown)].append(_scores(group, counts, min_n))
+            counted[named.get(breakdown, breakdown)].append((group, counts))
+    found: dict[str, list[Scores]] = {}
     worst: dict[str, dict[str, list[Contrast]]] = {}
-    for name_, groups in found.items():
+    for name_, pairs in counted.items():
         if name_ in TRENDS:
-            groups.sort(key=lambda s: s.key or "")
+            found[name_] = sorted((_scores(k, c, min_n) for k, c in pairs),
+                                  key=lambda s: s.key or "")
             continue
-        groups.sort(key=lambda s: (-s.responses, s.key or ""))
-        if name_ in lookup_column:
-            found[name_] = groups = _pooled(groups, min_n)
+        pairs.sort(key=lambda p: (-int(p[1][0]), p[0] or ""))
+        found[name_] = groups = (_pooled(pairs, min_n) if name_ in lookup_column
+                                 else [_scores(k, c, min_n) for k, c in pairs])
         worst[name_] = {kind: breakdowns.worst([against_rest(g, overall, kind, min_n)
                                                 for g in groups])
                         for kind in CONTRASTED}
     return Report(overall, found, worst)
 
 
-def _pooled(groups: list[Scores], min_n: int) -> list[Scores]:
-    """Groups with fewer than `min_n` responses (and beyond the largest MAX_GROUPS) added up
-    into one `other` group, last."""
-    kept, small = breakdowns.pool(groups, lambda g: g.responses, min_n)
+def _pooled(groups: list[tuple[str, list[Any]]], min_n: int) -> list[Scores]:
+    """Groups (key and counts, largest first) with fewer than `min_n` responses (and beyond
+    the largest MAX_GROUPS) added up into one `other` group, last."""
+    kept, small = breakdowns.pool(groups, lambda g: int(g[1][0]), min_n)
+    shown = [_scores(key, counts, min_n) for key, counts in kept]
     if not small:
-        return kept
-    counts = [sum(c) for c in zip(*(g.counts for g in small), strict=True)]
+        return shown
+    counts = [sum(int(c) for c in column)
+              for column in zip(*(counts for _, counts in small), strict=True)]
     other = _scores(breakdowns.OTHER, counts, min_n)
-    return [*kept, Scores(**{**vars(other), "pooled": len(small)})]
+    return [*shown, Scores(**{**vars(other), "pooled": len(small)})]
 
 
 def against_rest(group: Scores, overall: Scores, kind: str, min_n: int) -> Contrast:

@@ -310,11 +310,20 @@ def _gaps_sql(broken: pa.Table, commitments: Mapping[tuple[str, str], Clocked],
             SELECT o.*, coalesce(s.seq, -1) AS start_seq
             FROM ({occurrences}) AS o LEFT JOIN seen AS s ON s.id = o.occurrence),
         inside AS (
+            -- a customer's occurrence joins on the customer (a hash join: with an OR in
+            -- its condition the join compared every occurrence with every event), a whole
+            -- case's (an account's) joins every event read
             SELECT o.k, o.stop_t, o.due_t, e.id, e.occurred_at, e.seq, e.t, e.touchpoint,
                    e.department
-            FROM starts AS o JOIN seen AS e
-              ON (o.whole_case = 1 OR e.customer = o.customer)
+            FROM (SELECT * FROM starts WHERE whole_case = 0) AS o JOIN seen AS e
+              ON e.customer = o.customer
              AND (e.t > o.start_t OR (e.t = o.start_t AND e.seq >= o.start_seq))
+             AND e.t <= o.stop_t
+            UNION ALL
+            SELECT o.k, o.stop_t, o.due_t, e.id, e.occurred_at, e.seq, e.t, e.touchpoint,
+                   e.department
+            FROM (SELECT * FROM starts WHERE whole_case = 1) AS o JOIN seen AS e
+              ON (e.t > o.start_t OR (e.t = o.start_t AND e.seq >= o.start_seq))
              AND e.t <= o.stop_t),
         waits AS (
             SELECT k, id AS gap_from, occurred_at AS gap_from_ts, touchpoint AS from_touchpoint,

@@ -1,8 +1,9 @@
 """What customers say: comments as lemmas, the words that tell two groups apart, and themes.
 
 A comment is split into words (letters only), each word lower-cased and lemmatised with
-simplemma, offline (its dictionaries ship in the package: nothing is downloaded at run time),
-in the response's language; stop words are dropped after lemmatising, so every inflection
+simplemma, offline (its dictionaries ship in the package: nothing is downloaded at run time;
+kokemus.domain.lemmas opens them from a decoded cache in milliseconds), in the response's
+language; stop words are dropped after lemmatising, so every inflection
 of "olla" or "be" goes. A phrase is two content lemmas that stood next to each other.
 
 Words that one group uses more than another: the log-odds ratio with an informative
@@ -76,10 +77,10 @@ def words(text: str) -> list[str]:
 @lru_cache(maxsize=200_000)
 def lemma(word: str, language: str) -> str:
     """The lemma of one lower-case word in `language` (fi, en, sv), lower case."""
-    import simplemma  # its dictionaries load once per language, on first use
+    from kokemus.domain import lemmas  # simplemma over its cached, memory-mapped dictionaries
 
     lang = language if language in LANGUAGES else "en"
-    return str(simplemma.lemmatize(word, lang=lang)).lower()
+    return str(lemmas.lemmatizer().lemmatize(word, lang)).lower()
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,14 @@ class Signal:
                 "summary": self.summary, "evidence": self.evidence, "link": self.link}
 
 
-def signals(kk: Kokemus, ws: ActiveWorkspace, *, as_of: datetime | None = None) -> list[Signal]:
-    """All five, in their order, as of `as_of` (default now)."""
+def signals(kk: Kokemus, ws: ActiveWorkspace, *, as_of: datetime | None = None,
+            table: pa.Table | None = None) -> list[Signal]:
+    """All five, in their order, as of `as_of` (default now); `table`: the promises'
+    occurrences of `promises.Period(as_of)` when the caller has them already (the report)."""
     moment = (as_of or datetime.now(UTC)).astimezone(UTC)
     period = promises.Period(moment)
-    table = promises.occurrences(kk, ws, period)
+    if table is None:
+        table = promises.occurrences(kk, ws, period)
     return [complaints_rising(kk, ws, moment), handoff_stalls(kk, ws, moment, table),
             channel_inconsistency(kk, ws), no_social_listening(kk, ws, moment),
             kpis_unlinked(kk, ws, period, table)]
