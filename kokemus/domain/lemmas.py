@@ -97,7 +97,7 @@ class MappedDictionary(Mapping[str, str]):
     def _key(self, i: int) -> bytes:
         return self._map[self._keys_at + self._key_ends[i]:self._keys_at + self._key_ends[i + 1]]
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         target = key.encode()
         if self._reverse:
             target = target[::-1]
@@ -126,7 +126,7 @@ class MappedDictionary(Mapping[str, str]):
             yield (key[::-1] if self._reverse else key).decode()
 
     def __len__(self) -> int:
-        return self._count
+        return int(self._count)
 
 
 def dictionary(lang: str) -> Mapping[str, str]:
@@ -169,4 +169,4 @@ def lemmatizer() -> Any:
     from simplemma.strategies.default import DefaultStrategy
 
     return simplemma.Lemmatizer(lemmatization_strategy=DefaultStrategy(
-        greedy=False, dictionary_factory=_Factory()))  # type: ignore[arg-type]
+        greedy=False, dictionary_factory=_Factory()))
