@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,6 +35,8 @@ from kokemus.services import drivers, gaps, promises, signals
 from kokemus.services.workspaces import ActiveWorkspace
 
 PROPERTIES = 8  # event properties broken down when looking for the worst groups
+MAX_VALUES = 30  # ... each with at most this many values (in the latest SAMPLE events)
+SAMPLE = 20_000
 TOP = 3
 
 
@@ -153,9 +155,29 @@ def _dropoff(cursor: Any, ws: ActiveWorkspace) -> list[dict[str, Any]]:
     return out
 
 
-def _dimensions(ws: ActiveWorkspace, known: breakdowns.Known) -> list[str]:
+def _groupable(cursor: Any, workspace_id: int, names: Sequence[str]) -> list[str]:
+    """The properties that make groups: 2 to MAX_VALUES distinct values among the latest
+    SAMPLE events that carry them. An order number or a price is a key, not a group; its
+    breakdown would fetch a group per response only to pool them all."""
+    if not names:
+        return []
+    counts = ", ".join(f"count(DISTINCT properties->>{_quoted(n)}) AS v{i}"
+                       for i, n in enumerate(names))
+    found = cursor.execute(
+        f"SELECT {counts} FROM (SELECT properties FROM events WHERE workspace_id = ? "
+        f"AND properties IS NOT NULL ORDER BY seq DESC LIMIT {SAMPLE}) AS e",
+        [int(workspace_id)]).fetchone()
+    return [n for n, v in zip(names, found or (), strict=True) if 2 <= v <= MAX_VALUES]
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _dimensions(ws: ActiveWorkspace, known: breakdowns.Known,
+                properties: Sequence[str]) -> list[str]:
     """The breakdowns searched for the worst groups: the events that start or break a
-    commitment (was the journey damaged?), then the events' properties."""
+    commitment (was the journey damaged?), then the events' groupable properties."""
     events: list[str] = []
     for _, c in ws.document.commitments():
         if isinstance(c, Within):
@@ -163,14 +185,14 @@ def _dimensions(ws: ActiveWorkspace, known: breakdowns.Known) -> list[str]:
         elif isinstance(c, Never):
             events += types_of(c.event)
     chosen = [f"event:{e}" for e in dict.fromkeys(events) if e in known.events]
-    return chosen + [f"property:{p}" for p in known.properties[:PROPERTIES]]
+    return chosen + [f"property:{p}" for p in properties[:PROPERTIES]]
 
 
 def _worst(cursor: Any, kk: Kokemus, ws: ActiveWorkspace, min_n: int) -> list[dict[str, Any]]:
     """Every searched breakdown's groups that score NPS significantly worse than the rest,
     with their share of the answers."""
     known = breakdowns.discover(cursor, kk.db, ws.id)
-    dims = _dimensions(ws, known)
+    dims = _dimensions(ws, known, _groupable(cursor, ws.id, known.properties))
     if not dims:
         return []
     found = scores.report(cursor, ws.id, dims, min_n=min_n)
