@@ -39,7 +39,19 @@ from typing import Any
 
 import duckdb
 import orjson
-from sqlalchemy import Boolean, Connection, Engine, bindparam, case, delete, func, insert, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Engine,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    true,
+)
 from sqlalchemy import update as update_rows
 
 from kokemus.storage import responses
@@ -156,16 +168,20 @@ class Journal:
         return future
 
     def _write(self, conn: Connection, entries: list[Entry]) -> list[Any]:
-        ids = list(dict.fromkeys(e.response_id for e in entries))
-        keys = {(e.workspace_id, e.response_id) for e in entries}
         newest: dict[tuple[int, str], tuple[int, str]] = {}
-        for ws, ident, revision, text in conn.execute(
-                select(response_journal.c.workspace_id, response_journal.c.id,
-                       response_journal.c.revision, response_journal.c.row)
-                .where(response_journal.c.id.in_(ids))):
-            key = (ws, ident)
-            if key in keys and revision > newest.get(key, (0, ""))[0]:
-                newest[key] = (revision, text)
+        for workspace_id in dict.fromkeys(e.workspace_id for e in entries):
+            ids = list(dict.fromkeys(e.response_id for e in entries
+                                     if e.workspace_id == workspace_id))
+            # by the primary key's prefix (workspace, id): the journal keeps a day of
+            # responses in progress, tens of thousands of rows in a blast
+            for ident, revision, text in conn.execute(
+                    select(response_journal.c.id, response_journal.c.revision,
+                           response_journal.c.row)
+                    .where(response_journal.c.workspace_id == workspace_id,
+                           response_journal.c.id.in_(ids))):
+                key = (workspace_id, ident)
+                if revision > newest.get(key, (0, ""))[0]:
+                    newest[key] = (revision, text)
         current = {key: loads(text) for key, (_, text) in newest.items()}
         results: list[Any] = []
         rows: list[dict[str, Any]] = []
@@ -223,7 +239,7 @@ class Journal:
                     found = conn.execute(
                         select(response_journal.c.workspace_id, response_journal.c.id,
                                response_journal.c.revision, response_journal.c.row)
-                        .where(response_journal.c.drained.is_(False))
+                        .where(response_journal.c.drained == false())
                         .order_by(response_journal.c.workspace_id, response_journal.c.id,
                                   response_journal.c.revision)
                         .limit(_DRAIN_ROWS)).all()
@@ -262,7 +278,7 @@ class Journal:
                 conn.execute(_DRAINED, going)
             results.append(len(drained) - len(free))
         conn.execute(delete(response_journal).where(
-            response_journal.c.drained.is_(True),
+            response_journal.c.drained == true(),
             response_journal.c.saved_at < datetime.now(UTC) - _KEEP))
         return results
 
@@ -270,7 +286,7 @@ class Journal:
         """Forget a workspace's drained rows (DuckDB holds each of them)."""
         self._writes.run(delete(response_journal).where(
             response_journal.c.workspace_id == workspace_id,
-            response_journal.c.drained.is_(True)))
+            response_journal.c.drained == true()))
 
     def _loop(self) -> None:
         while True:
