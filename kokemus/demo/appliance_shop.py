@@ -77,9 +77,9 @@ INFORMED = 0.4  # informed = 0.4 experience + 0.92 noise, less when nobody told 
 BROKEN_RELIABILITY = -0.8  # reliability = 0.9 delivery + 0.44 noise, less after a damage:
 # every promise of the order broke (48 h, told within 2 h, one whole)
 # Repurchase (accessories 10-60 days later) follows the experience of the first order: an
-# order comes when 0.6 experience + 0.8 noise is above the cut that gives 15 % at random.
+# order comes when 0.75 experience + 0.66 noise is above the cut that gives 15 % at random.
 REPURCHASE = 0.15
-REPURCHASE_LOADING = 0.6
+REPURCHASE_LOADING = 0.75
 
 # How a journey where nothing went wrong is answered (probability of each value).
 NPS = (0.01, 0.01, 0.01, 0.01, 0.02, 0.02, 0.04, 0.09, 0.21, 0.26, 0.32)  # 0..10
