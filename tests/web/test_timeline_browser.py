@@ -73,7 +73,7 @@ def test_a_damaged_customers_timeline_in_chromium(server: str, page: Page,  # no
     expect(page.locator(".day-heading").first).to_contain_text("2026")
     page.screenshot(path=SHOT, full_page=True)
 
-    page.get_by_role("link", name="EN").click()
+    page.get_by_role("link", name="EN", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Timeline: customer {customer}")
     expect(start.locator(".promise-badge.verdict-broken").first).to_contain_text(
