@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from kokemus.analytics.scores import Filters, answers_sql
-from kokemus.analytics.value import literal as _text
+from kokemus.analytics.scores import sql_text as _text
 from kokemus.domain import kano
 from kokemus.domain.surveys import KANO_ANSWERS, Kano
 from kokemus.domain.texts import Text

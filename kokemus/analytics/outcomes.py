@@ -24,8 +24,8 @@ from typing import Any
 import duckdb
 
 from kokemus.analytics.scores import Filters, answers_sql
-from kokemus.analytics.value import literal as _text
-from kokemus.analytics.value import moment as _time
+from kokemus.analytics.scores import sql_text as _text
+from kokemus.analytics.scores import sql_time as _time
 from kokemus.analytics.value import share
 from kokemus.domain.insights import Outcomes
 from kokemus.domain.scores import Z95, Score

@@ -132,17 +132,17 @@ def answers_sql(workspace_id: int, filters: Filters = Filters()) -> str:
     for column in ("survey", "touchpoint", "channel"):
         value = getattr(filters, column)
         if value is not None:
-            where.append(f"{column} = {_text(value)}")
+            where.append(f"{column} = {sql_text(value)}")
     if filters.segment is not None:
-        where.append(f"list_contains(segments, {_text(filters.segment)})")
+        where.append(f"list_contains(segments, {sql_text(filters.segment)})")
     lookups = []
     for c in filters.where:
         if not c.dimension.plain:
             lookups.append(c)
         elif c.dimension.kind == "segment":
-            where.append(f"list_contains(segments, {_text(c.value)})")
+            where.append(f"list_contains(segments, {sql_text(c.value)})")
         elif c.dimension.kind in WHERE_COLUMNS:
-            where.append(f"{c.dimension.kind} = {_text(c.value)}")
+            where.append(f"{c.dimension.kind} = {sql_text(c.value)}")
         else:
             raise Invalid(f"where: no filter on {c.dimension.text} (known: "
                                      f"{', '.join(WHERE_COLUMNS)}, property:<name>, "
@@ -152,9 +152,9 @@ def answers_sql(workspace_id: int, filters: Filters = Filters()) -> str:
         matching = breakdowns.matching_sql(lookups, _subjects(base), _source(workspace_id))
         where.append(f"id IN ({matching})")
     if filters.since is not None:
-        where.append(f"started_at >= {_time(filters.since)}")
+        where.append(f"started_at >= {sql_time(filters.since)}")
     if filters.until is not None:
-        where.append(f"started_at < {_time(filters.until)}")
+        where.append(f"started_at < {sql_time(filters.until)}")
     if filters.complete_only:
         where.append("complete")
     return f"SELECT * FROM responses WHERE {' AND '.join(where)}"
@@ -170,11 +170,11 @@ def _source(workspace_id: int) -> breakdowns.Source:
     return breakdowns.Source(int(workspace_id))
 
 
-def _text(value: str) -> str:
+def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _time(value: datetime | date) -> str:
+def sql_time(value: datetime | date) -> str:
     if isinstance(value, datetime) and value.tzinfo is None:
         return f"TIMESTAMPTZ '{value.isoformat()}+00:00'"  # naive times are UTC
     return f"TIMESTAMPTZ '{value.isoformat()}'"
@@ -346,10 +346,11 @@ def compare(cursor: duckdb.DuckDBPyConnection, workspace_id: int, before: Period
     rows = {period: counts for period, *counts in cursor.execute(f"""
         SELECT period, {_COUNTS}
         FROM (SELECT nps, ces, csat,
-                     CASE WHEN started_at >= {_time(after[0])} AND started_at < {_time(after[1])}
+                     CASE WHEN started_at >= {sql_time(after[0])}
+                               AND started_at < {sql_time(after[1])}
                           THEN 'after'
-                          WHEN started_at >= {_time(before[0])}
-                               AND started_at < {_time(before[1])} THEN 'before' END AS period
+                          WHEN started_at >= {sql_time(before[0])}
+                               AND started_at < {sql_time(before[1])} THEN 'before' END AS period
               FROM ({source}) AS s) AS p
         WHERE period IS NOT NULL
         GROUP BY period

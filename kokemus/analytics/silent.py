@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from kokemus.analytics.value import moment as _time
+from kokemus.analytics.scores import sql_time as _time
 from kokemus.domain.insights import SilentMoment, opportunity
 from kokemus.domain.workspace import Workspace
 

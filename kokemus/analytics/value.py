@@ -17,29 +17,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
-from kokemus.analytics.scores import Filters, answers_sql
+from kokemus.analytics.scores import Filters, answers_sql, sql_text
 from kokemus.domain import scores as score_math
 from kokemus.domain import value as elements
 from kokemus.domain.scores import Score
 from kokemus.domain.surveys import ElementsOfValue
 from kokemus.domain.workspace import Workspace
-
-
-def literal(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def moment(value: datetime) -> str:
-    """A SQL TIMESTAMPTZ literal; a naive time is UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return f"TIMESTAMPTZ '{value.isoformat()}'"
 
 
 def share(successes: int, n: int, min_n: int) -> Score:
@@ -113,9 +100,9 @@ def asked_elements(document: Workspace, kind: str) -> set[str]:
 def _unnested(workspace_id: int, filters: Filters, pairs: list[tuple[str, str]]) -> str:
     """One row per (response, element answered): id, nps, element, answer."""
     source = answers_sql(workspace_id, filters)
-    parts = [f"""SELECT id, nps, unnest(map_entries(json_transform(answers -> {literal(q)},
+    parts = [f"""SELECT id, nps, unnest(map_entries(json_transform(answers -> {sql_text(q)},
                         '"MAP(VARCHAR, INTEGER)"'))) AS e
-                 FROM ({source}) AS s WHERE survey = {literal(s)}""" for s, q in pairs]
+                 FROM ({source}) AS s WHERE survey = {sql_text(s)}""" for s, q in pairs]
     return (f"SELECT id, nps, e.key AS element, e.value AS answer FROM ("
             f"{' UNION ALL '.join(parts)}) AS u WHERE e.value IS NOT NULL")
 
