@@ -30,7 +30,6 @@ from kokemus.analytics.engines import DuckDBEngine
 from kokemus.analytics.logs import selection
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.promises import Never, Within, types_of
-from kokemus.domain.scores import Score
 from kokemus.services import drivers, gaps, promises, signals
 from kokemus.services.workspaces import ActiveWorkspace
 
@@ -224,7 +223,7 @@ def fixes(costs: list[promises.Consequence], worst: list[dict[str, Any]]) -> lis
         share = broken / (kept + broken)
         candidates.append(Fix("commitment", c.commitment, share * -change.difference, {
             "promise": c.promise, "broken": broken, "judged": kept + broken,
-            "nps_kept": _value(change.before), "nps_broken": _value(change.after),
+            "nps_kept": change.before.value, "nps_broken": change.after.value,
             "difference": change.difference}))
     for w in worst:
         gain = w["share"] * -float(w["difference"])
@@ -243,8 +242,4 @@ def fixes(costs: list[promises.Consequence], worst: list[dict[str, Any]]) -> lis
         if len(chosen) == TOP:
             break
     return chosen
-
-
-def _value(score: Score) -> float | None:
-    return score.value
 
