@@ -58,7 +58,7 @@ def report_command(
         elif format is Format.json:
             text = json.dumps(found.as_dict(), ensure_ascii=False, indent=1)
         else:
-            _terminal(found)
+            _terminal(found, language)
             return
     if output is None:
         typer.echo(text)
@@ -67,17 +67,29 @@ def report_command(
         out.print(f"wrote {output} ({len(text.encode()):,} bytes)")
 
 
-def _terminal(found: Any) -> None:
+def _terminal(found: Any, language: str = "en") -> None:
+    """The report's tables in the terminal, the figures written as `language` writes them
+    (kokemus.web.i18n.number: "−74", "37,2", "1 000" in Finnish)."""
     from rich.table import Table
+
+    from kokemus.web.i18n import number
+
+    def num(value: float | None, digits: int = 0) -> str:
+        return "–" if value is None else number(value, language, digits)
+
+    def shown(value: Any) -> str:  # a figure of the evidence: a count, a score, a share
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return str(value)
+        return num(value, 1 if isinstance(value, float) else 0)
 
     out.print(f"[bold]report of {found.workspace}[/bold], as of "
               f"{found.as_of:%Y-%m-%d %H:%M} UTC")
     fixes = Table("#", "fix first", "gain (NPS points)", "evidence",
                   title="the three things to fix first")
     for i, f in enumerate(found.fixes, 1):
-        evidence = ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
-                             for k, v in f.evidence.items() if v is not None)
-        fixes.add_row(str(i), f.what, f"{f.gain:.1f}", evidence)
+        evidence = ", ".join(f"{k} {shown(v)}" for k, v in f.evidence.items()
+                             if v is not None)
+        fixes.add_row(str(i), f.what, num(f.gain, 1), evidence)
     out.print(fixes)
     promises = found.sections.get("promises", {}).get("cards", [])
     table = Table("commitment", "keep rate % (95%)", "kept", "broken", "open",
@@ -87,12 +99,12 @@ def _terminal(found: Any) -> None:
         if o is None:
             score = c.get("score") or {}
             table.add_row(c["commitment"], f"{(score.get('kind') or '').upper()} "
-                          f"{score.get('value') or 0:.0f}: {c.get('verdict')}", "", "", "")
+                          f"{num(score.get('value'))}: {c.get('verdict')}", "", "", "")
             continue
         k = o["keep_rate"]
-        rate = (f"{k['value']:.0f} ({k['low']:.0f}–{k['high']:.0f})" if k["enough"]
+        rate = (f"{num(k['value'])} ({num(k['low'])} – {num(k['high'])})" if k["enough"]
                 else "too few to judge")
-        table.add_row(c["commitment"], rate, str(o["kept"]), str(o["broken"]), str(o["open"]))
+        table.add_row(c["commitment"], rate, num(o["kept"]), num(o["broken"]), num(o["open"]))
     out.print(table)
     signals = Table("signal", "severity", "fired", title="warning signals")
     for s in found.sections.get("signals", []):
@@ -102,8 +114,8 @@ def _terminal(found: Any) -> None:
     if drivers:
         table = Table("driver", "share of R² %", "performance %", title="key drivers")
         for d in drivers[:8]:
-            share = "-" if d["share"] is None else f"{100 * d['share']:.0f}"
-            table.add_row(d["driver"], share, f"{100 * d['performance']:.0f}")
+            share = "–" if d["share"] is None else num(100 * d["share"])
+            table.add_row(d["driver"], share, num(100 * d["performance"]))
         out.print(table)
     for name, why in found.missing.items():
         out.print(f"[dim]{name}: left out, {why}[/dim]")

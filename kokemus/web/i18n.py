@@ -62,10 +62,19 @@ def translator(language: str) -> Translate:
     return t
 
 
-def number(value: int, language: str) -> str:
-    """Thousands grouped the way the language writes them (fi: a narrow no-break space)."""
-    grouped = f"{value:,}"
-    return grouped.replace(",", "\u202f") if language == "fi" else grouped
+def number(value: float, language: str, digits: int = 0, *, signed: bool = False) -> str:
+    """A number the way the language writes it, rounded to `digits` decimals: fi
+    "−1 234,5" (a narrow no-break space between thousands, a decimal comma), en "−1,234.5";
+    a true minus sign (−) in both, never on a zero, and with `signed` a plus sign on a
+    positive number ("+12", for a difference). The charts write theirs with Vega's
+    locale (charts.NUMBERS)."""
+    shown = (f"{abs(value):,}" if isinstance(value, int) and digits == 0
+             else f"{abs(value):,.{digits}f}")
+    if language == "fi":
+        shown = shown.replace(",", "\u202f").replace(".", ",")
+    if set(shown) <= set("0,.\u202f"):  # rounds to zero: no sign
+        return shown
+    return ("\u2212" if value < 0 else "+" if signed else "") + shown
 
 
 def moment(value: datetime, language: str) -> str:

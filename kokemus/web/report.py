@@ -4,6 +4,7 @@ and the same figures (services/report.py), charts inline as SVG (kokemus.web.cha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -53,7 +54,22 @@ def context(found: reports.Report, ws: ActiveWorkspace, language: str) -> dict[s
             element_id="promises-chart")
     return {"report": data, "names": names, "charts": chart_of,
             "workspace_name": localized(doc.name, language), "slug": ws.slug,
-            "as_of": i18n.moment(found.as_of, language), "fix_name": lambda w: _fix_name(w, names)}
+            "as_of": i18n.moment(found.as_of, language), "fix_name": lambda w: _fix_name(w, names),
+            **numbers(language)}
+
+
+def numbers(language: str) -> dict[str, Callable[..., str]]:
+    """How report_body.html writes its figures in `language` (i18n.number): `num(value,
+    digits=0, signed=False)` ("−74", "37,2", "1 000"), `interval(low, high, digits=0)`
+    ("30 – 45"); a missing figure as "–"."""
+
+    def num(value: float | None, digits: int = 0, signed: bool = False) -> str:
+        return "–" if value is None else i18n.number(value, language, digits, signed=signed)
+
+    def interval(low: float | None, high: float | None, digits: int = 0) -> str:
+        return f"{num(low, digits)}\u2009–\u2009{num(high, digits)}"
+
+    return {"num": num, "interval": interval}
 
 
 def _fix_name(what: str, names: dict[str, str]) -> str:
