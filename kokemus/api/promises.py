@@ -7,12 +7,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import pyarrow as pa
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kokemus.analytics import breakdowns, keep_rates
+from kokemus.analytics.breakdowns import Condition
 from kokemus.api.auth import Read, kokemus
 from kokemus.api.errors import AUTHENTICATED, ApiError, documented
+from kokemus.bootstrap import Kokemus
 from kokemus.domain.calendar import Moment
 from kokemus.services import promises
 from kokemus.services.workspaces import ActiveWorkspace
@@ -25,6 +28,10 @@ Since = Annotated[Moment | None, Query(
 Until = Annotated[Moment | None, Query(description="Occurrences started before this time.")]
 AsOf = Annotated[Moment | None, Query(
     description="Judge as of this time (default: now), so a figure can be reproduced.")]
+Where = Annotated[list[str] | None, Query(
+    max_length=breakdowns.MAX_FILTERS,
+    description="Only occurrences where <breakdown>=<value> (property:carrier=Kiito, "
+                "event:delivery_damaged=yes, channel=web, ...); repeat for several.")]
 MAX_ROWS = 1000
 WHERE = ("channel", "touchpoint", "promise", "commitment")  # an occurrence's own columns
 
@@ -59,11 +66,7 @@ async def get_scorecard(
                     "up to the occurrence's end), attribute:<name>, event:<type> (yes/no). "
                     "Groups under the minimum n are pooled as 'other'; each commitment's "
                     "'worst' lists its groups against the rest, worst first.")] = None,
-    where: Annotated[list[str] | None, Query(
-        max_length=breakdowns.MAX_FILTERS,
-        description="Only occurrences where <breakdown>=<value> (property:carrier=Kiito, "
-                    "event:delivery_damaged=yes, channel=web, ...); repeat for several.")
-    ] = None,
+    where: Where = None,
     since: Since = None, until: Until = None, as_of: AsOf = None,
 ) -> dict[str, Any]:
     period = _period(since, until, as_of)
@@ -87,9 +90,7 @@ async def get_scorecard(
     }
     if name is not None:
         answer["by"] = name
-    if conditions:
-        answer["where"] = [c.text for c in conditions]
-    return answer
+    return {**answer, **_where(conditions)}
 
 
 @router.get("/occurrences", summary="Occurrences of one verdict, or at risk now")
@@ -99,6 +100,7 @@ async def get_occurrences(
         description="broken, at_risk (open and past its share of the time), open or kept")],
     commitment: Annotated[str | None, Query(max_length=64,
                                             description="Only this commitment.")] = None,
+    where: Where = None,
     since: Since = None, until: Until = None, as_of: AsOf = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -106,10 +108,16 @@ async def get_occurrences(
     _commitment(workspace, commitment)
     period = _period(since, until, as_of)
     kk = kokemus(request)
-    rows, total = await run_in_threadpool(
-        lambda: promises.listing(kk, workspace, period, verdict, commitment=commitment,
-                                 limit=limit, offset=offset))
+    conditions = breakdowns.parse_conditions(where, WHERE)
+
+    def run() -> tuple[list[dict[str, Any]], int]:
+        table = _occurrences(kk, workspace, period, conditions)
+        return promises.listing(kk, workspace, period, verdict, commitment=commitment,
+                                limit=limit, offset=offset, table=table)
+
+    rows, total = await run_in_threadpool(run)
     return {"as_of": period.as_of.isoformat(), "total": total, "offset": offset,
+            **_where(conditions),
             "occurrences": [
                 {**{k: r[k] for k in ("promise", "commitment", "kind", "case_id", "customer",
                                       "occurrence", "channel", "used_s", "limit_s",
@@ -127,11 +135,32 @@ async def get_costs(
         description="An event type that follows (a repurchase, a churn).")] = None,
     days: Annotated[float, Query(ge=1, le=3650,
                                  description="How long after the start to look.")] = 30,
+    where: Where = None,
     since: Since = None, until: Until = None, as_of: AsOf = None,
 ) -> dict[str, Any]:
     period = _period(since, until, as_of)
     kk = kokemus(request)
-    found = await run_in_threadpool(
-        lambda: promises.consequences(kk, workspace, period, days=days, outcome=outcome))
+    conditions = breakdowns.parse_conditions(where, WHERE)
+
+    def run() -> list[promises.Consequence]:
+        table = _occurrences(kk, workspace, period, conditions)
+        return promises.consequences(kk, workspace, period, days=days, outcome=outcome,
+                                     table=table)
+
+    found = await run_in_threadpool(run)
     return {"as_of": period.as_of.isoformat(), "days": days, "outcome": outcome,
-            "commitments": [c.as_dict() for c in found]}
+            **_where(conditions), "commitments": [c.as_dict() for c in found]}
+
+
+def _occurrences(kk: Kokemus, workspace: ActiveWorkspace, period: promises.Period,
+                 conditions: tuple[Condition, ...]) -> pa.Table | None:
+    """The period's occurrences that meet the conditions (a lookup the data does not know
+    is 422 naming those it knows); None without conditions: the service reads them all."""
+    if not conditions:
+        return None
+    promises.check(kk, workspace, None, conditions)
+    return promises.occurrences(kk, workspace, period, where=conditions)
+
+
+def _where(conditions: tuple[Condition, ...]) -> dict[str, Any]:
+    return {"where": [c.text for c in conditions]} if conditions else {}
