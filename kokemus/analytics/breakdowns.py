@@ -181,14 +181,14 @@ class Known:
 
 
 def discover(cursor: Any, db: Database | None, workspace_id: int) -> Known:
-    """Property names from a bounded sample of the workspace's events (the latest SAMPLE,
-    and the first of each event type, so a rare event's properties are seen too), event
-    types from the events, attribute names from a sample of its customers."""
+    """Property names from a bounded sample of the workspace's events (those with
+    properties among the latest SAMPLE, and the first of each event type, so a rare event's
+    properties are seen too), event types from the events, attribute names from a sample of
+    its customers."""
     w = int(workspace_id)
     rows = cursor.execute(f"""
         WITH sampled AS (
-            SELECT properties FROM (SELECT properties FROM events WHERE workspace_id = {w}
-                                    ORDER BY seq DESC LIMIT {SAMPLE}) AS latest
+            SELECT properties FROM ({latest_properties(w)}) AS latest
             UNION ALL
             SELECT any_value(properties) FROM events
             WHERE workspace_id = {w} AND properties IS NOT NULL GROUP BY type
@@ -202,6 +202,19 @@ def discover(cursor: Any, db: Database | None, workspace_id: int) -> Known:
         f"SELECT DISTINCT type FROM events WHERE workspace_id = {w} ORDER BY type"
     ).fetchall() if _event_type(str(r[0])))
     return Known(properties, attribute_names(db, w) if db is not None else (), events)
+
+
+def latest_properties(workspace_id: int, sample: int = SAMPLE) -> str:
+    """SQL of the properties of the workspace's latest `sample` events (those that have
+    any). The cut is found on the sequence alone (a top-N over one integer column), so only
+    the row groups after it are read for their properties."""
+    w = int(workspace_id)
+    return f"""
+        SELECT properties FROM events
+        WHERE workspace_id = {w} AND properties IS NOT NULL
+          AND seq >= (SELECT coalesce(min(seq), 0) FROM (
+                          SELECT seq FROM events WHERE workspace_id = {w}
+                          ORDER BY seq DESC LIMIT {int(sample)}) AS cut)"""
 
 
 def attribute_names(db: Database, workspace_id: int) -> tuple[str, ...]:
@@ -297,50 +310,71 @@ def keys_sql(dimension: Dimension, subjects: str, source: Source) -> str:
     """(row_id, key) for each row of `subjects`, a relation with columns row_id, customer
     (the case's id), event_id (its own event, or NULL) and at (see the module's rule).
     Rows without a value have a NULL key."""
-    d, w = source.dialect, int(source.workspace_id)
-    events = f"{source.events}"
-    if dimension.kind == "property":
-        value = d.json_text("properties", dimension.name)
-        return f"""
-            SELECT s.row_id, coalesce(own.v, latest.v) AS key
-            FROM ({subjects}) AS s
-            LEFT JOIN (SELECT id, {value} AS v FROM {events} WHERE workspace_id = {w}) AS own
-              ON own.id = s.event_id
-            LEFT JOIN (
-                SELECT row_id, v FROM (
-                    SELECT s2.row_id, c.v, row_number() OVER (
-                        PARTITION BY s2.row_id ORDER BY c.ts DESC, c.seq DESC) AS rn
-                    FROM ({subjects}) AS s2
-                    JOIN (SELECT {source.case} AS case_id, occurred_at AS ts, seq, {value} AS v
-                          FROM {events}
-                          WHERE workspace_id = {w} AND {value} IS NOT NULL) AS c
-                      ON c.case_id = s2.customer AND c.ts <= s2.at
-                ) AS ranked WHERE rn = 1
-            ) AS latest ON latest.row_id = s.row_id
-        """
-    if dimension.kind == "event":
-        return f"""
-            SELECT s.row_id, CASE WHEN f.first_ts IS NOT NULL AND f.first_ts <= s.at
-                                  THEN '{YES}' ELSE '{NO}' END AS key
-            FROM ({subjects}) AS s
-            LEFT JOIN (SELECT {source.case} AS case_id, min(occurred_at) AS first_ts
-                       FROM {events}
-                       WHERE workspace_id = {w} AND type = {literal(dimension.name)}
-                       GROUP BY {source.case}) AS f
-              ON f.case_id = s.customer
-        """
-    if dimension.kind == "attribute":
-        if source.case != "customer":
+    return f"SELECT row_id, k0 AS key FROM ({lookups_sql([dimension], subjects, source)}) AS l"
+
+
+def lookups_sql(dimensions: Sequence[Dimension], subjects: str, source: Source) -> str:
+    """(row_id, k0, k1, ...) for each row of `subjects` (as in `keys_sql`): column `ki` is
+    the key of dimensions[i]. All the properties are looked up in one pass over the events
+    that carry any of them (the latest before `at` by max_by over (time, seq), a grouping
+    rather than a window over every candidate), and all the event types in another, so a
+    breakdown by several lookups reads the events twice, not twice per lookup."""
+    d, w, case = source.dialect, int(source.workspace_id), source.case
+    for dimension in dimensions:
+        if dimension.plain or dimension.kind not in KINDS:
+            raise ValueError(f"{dimension.text} is a figure's own breakdown, not a lookup")
+        if dimension.kind == "attribute" and case != "customer":
             raise Invalid(f"{dimension.text}: attributes are a customer's; a B2B account's "
                           "journey has several customers")
-        return f"""
-            SELECT s.row_id, a.value AS key
-            FROM ({subjects}) AS s
-            LEFT JOIN (SELECT customer, value FROM {ATTRIBUTES}
-                       WHERE name = {literal(dimension.name)}) AS a
-              ON a.customer = s.customer
-        """
-    raise ValueError(f"{dimension.text} is a figure's own breakdown, not a lookup")
+    properties = list(dict.fromkeys(x.name for x in dimensions if x.kind == "property"))
+    types = list(dict.fromkeys(x.name for x in dimensions if x.kind == "event"))
+    attributes = list(dict.fromkeys(x.name for x in dimensions if x.kind == "attribute"))
+    ctes: list[str] = []
+    joins: list[str] = []
+    if properties:
+        parsed, texts = d.json_texts("properties", properties)
+        order = d.pair("c.ts", "c.seq")
+        latest = ", ".join(f"max_by(c.p{i}, CASE WHEN c.p{i} IS NOT NULL THEN {order} END) "
+                           f"AS p{i}" for i in range(len(texts)))
+        # the events that carry any of the properties, each parsed once, read twice
+        ctes.append(f"""carrying AS {d.materialized()} (
+                SELECT id, case_id, ts, seq,
+                       {", ".join(f"{t} AS p{i}" for i, t in enumerate(texts))}
+                FROM (SELECT id, {case} AS case_id, occurred_at AS ts, seq,
+                             {parsed} AS json_texts
+                      FROM {source.events}
+                      WHERE workspace_id = {w} AND properties IS NOT NULL) AS e
+                WHERE {d.any_present("json_texts")})""")
+        joins.append("LEFT JOIN carrying AS own ON own.id = s.event_id")
+        joins.append(f"""LEFT JOIN (
+                SELECT s2.row_id, {latest}
+                FROM ({subjects}) AS s2 JOIN carrying AS c
+                  ON c.case_id = s2.customer AND c.ts <= s2.at
+                GROUP BY s2.row_id) AS latest ON latest.row_id = s.row_id""")
+    if types:
+        firsts = ", ".join(f"min(CASE WHEN type = {literal(t)} THEN occurred_at END) AS e{i}"
+                           for i, t in enumerate(types))
+        joins.append(f"""LEFT JOIN (
+                SELECT {case} AS case_id, {firsts} FROM {source.events}
+                WHERE workspace_id = {w} AND type IN ({", ".join(literal(t) for t in types)})
+                GROUP BY {case}) AS f ON f.case_id = s.customer""")
+    for i, name in enumerate(attributes):
+        joins.append(f"LEFT JOIN (SELECT customer, value FROM {ATTRIBUTES} "
+                     f"WHERE name = {literal(name)}) AS a{i} ON a{i}.customer = s.customer")
+    keys = []
+    for x in dimensions:
+        if x.kind == "property":
+            i = properties.index(x.name)
+            keys.append(f"coalesce(own.p{i}, latest.p{i})")
+        elif x.kind == "event":
+            i = types.index(x.name)
+            keys.append(f"CASE WHEN f.e{i} IS NOT NULL AND f.e{i} <= s.at "
+                        f"THEN '{YES}' ELSE '{NO}' END")
+        else:
+            keys.append(f"a{attributes.index(x.name)}.value")
+    columns = "".join(f", {k} AS k{i}" for i, k in enumerate(keys))
+    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
+    return f"{with_}SELECT s.row_id{columns} FROM ({subjects}) AS s {' '.join(joins)}"
 
 
 def matching_sql(conditions: Sequence[Condition], subjects: str, source: Source) -> str:

@@ -9,6 +9,8 @@ stay the same on every engine.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -60,6 +62,39 @@ class Dialect:
         if self.name == "spark":
             return f"get_json_object({column}, '$.{key}')"
         return f"({column} ->> '{key}')"
+
+    def json_texts(self, column: str, keys: Sequence[str]) -> tuple[str, list[str]]:
+        """The texts at several top-level `keys` of the JSON text in `column`, parsed once:
+        an expression to select as `json_texts` in a subquery, and the expressions that
+        read each key's text from it in the query above (NULL when absent)."""
+        for key in keys:
+            if not key.replace("_", "").isalnum():
+                raise ValueError(f"not a plain JSON key: {key!r}")
+        if self.name == "spark":  # get_json_object per key: Spark has no many-path form
+            texts = ", ".join(f"get_json_object({column}, '$.{k}')" for k in keys)
+            return f"array({texts})", [f"json_texts[{i}]" for i in range(len(keys))]
+        paths = ", ".join(f"'$.{k}'" for k in keys)
+        return (f"json_extract_string({column}, [{paths}])",
+                [f"json_texts[{i + 1}]" for i in range(len(keys))])
+
+    def any_present(self, texts: str) -> str:
+        """True when the list `texts` (of `json_texts`) holds a value: one reference to the
+        list, so the parse is not repeated per key as an OR of its items would be."""
+        if self.name == "spark":
+            return f"exists({texts}, x -> x IS NOT NULL)"
+        return f"list_aggregate({texts}, 'count') > 0"
+
+    def materialized(self) -> str:
+        """The CTE keyword that computes a relation used twice once (DuckDB); Spark plans its
+        own reuse."""
+        return "" if self.name == "spark" else "MATERIALIZED"
+
+    def pair(self, first: str, second: str) -> str:
+        """The two values as one that orders by the first, then the second (a struct), e.g.
+        for max_by(v, pair(ts, seq)): the value of the latest row in (time, seq) order."""
+        if self.name == "spark":
+            return f"struct({first}, {second})"
+        return f"({first}, {second})"
 
     def ordered_list(self, expr: str, order: str) -> str:
         """The values of `expr` in a group as a list ordered by the comma-separated `order`
@@ -135,6 +170,11 @@ class Engine(Protocol):
 
     def query(self, sql: str) -> pa.Table: ...
 
+    def view(self, name: str, table: pa.Table) -> AbstractContextManager[None]:
+        """`table` as the temporary view `name` while the block runs: data made in Python
+        (thousands of rows) joins in the engine without being written into the SQL."""
+        ...
+
 
 class DuckDBEngine:
     """Runs on a DuckDB connection (the event store's, or one opened on files)."""
@@ -147,6 +187,14 @@ class DuckDBEngine:
     def query(self, sql: str) -> pa.Table:
         result: pa.Table = self.connection.sql(sql).to_arrow_table()
         return result
+
+    @contextmanager
+    def view(self, name: str, table: pa.Table) -> Iterator[None]:
+        self.connection.register(name, table)
+        try:
+            yield
+        finally:
+            self.connection.unregister(name)
 
 
 class SparkEngine:
@@ -185,6 +233,14 @@ class SparkEngine:
 
     def query(self, sql: str) -> pa.Table:
         return _nullable(self.spark.sql(sql).toArrow())
+
+    @contextmanager
+    def view(self, name: str, table: pa.Table) -> Iterator[None]:
+        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+        try:
+            yield
+        finally:
+            self.spark.catalog.dropTempView(name)
 
 
 def export_events(connection: Any, path: str, where: str | None = None) -> None:

@@ -191,8 +191,8 @@ def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
     One scan groups the responses by every asked-for attribute at once (GROUPING SETS);
     trends group by day (an integer from the UTC timestamp, cheaper than calendar
     arithmetic per row) and segments by the whole list, and a second stage adds those few
-    groups up into weeks, months and single segments. A lookup's key joins each response
-    first (breakdowns.keys_sql)."""
+    groups up into weeks, months and single segments. The lookups' keys join each response
+    first, all of them in one relation (breakdowns.lookups_sql)."""
     dims = [b if isinstance(b, Dimension) else breakdowns.parse(str(b), BREAKDOWNS)
             for b in by]
     asked = list(dict.fromkeys(d.text for d in dims))
@@ -228,12 +228,9 @@ def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
             FROM g WHERE breakdown = 'day'
             GROUP BY 2""")
     source = answers_sql(workspace_id, filters)
-    joins = "".join(
-        f" LEFT JOIN ({breakdowns.keys_sql(d, _subjects(source), _source(workspace_id))}) "
-        f"AS {lookup_column[d.text]}_k ON {lookup_column[d.text]}_k.row_id = s.id"
-        for d in lookups)
-    picked = "".join(f", {lookup_column[d.text]}_k.key AS {lookup_column[d.text]}"
-                     for d in lookups)
+    keys = breakdowns.lookups_sql(lookups, _subjects(source), _source(workspace_id))
+    joins = f" LEFT JOIN ({keys}) AS k ON k.row_id = s.id" if lookups else ""
+    picked = "".join(f", k.k{i} AS {lookup_column[d.text]}" for i, d in enumerate(lookups))
     rows = cursor.execute(f"""
         WITH g AS MATERIALIZED (
             SELECT {name} AS breakdown{''.join(f", {c}" for c in columns)}, {_COUNTS}

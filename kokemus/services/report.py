@@ -36,6 +36,9 @@ from kokemus.services.workspaces import ActiveWorkspace
 PROPERTIES = 8  # event properties broken down when looking for the worst groups
 MAX_VALUES = 30  # ... each with at most this many values (in the latest SAMPLE events)
 SAMPLE = 20_000
+# A feedback event's own properties are the answers (and the survey asked): grouping the
+# answers by themselves finds nothing to fix.
+ANSWERS = frozenset({"nps", "ces", "csat", "survey"})
 TOP = 3
 
 
@@ -155,17 +158,18 @@ def _dropoff(cursor: Any, ws: ActiveWorkspace) -> list[dict[str, Any]]:
 
 
 def _groupable(cursor: Any, workspace_id: int, names: Sequence[str]) -> list[str]:
-    """The properties that make groups: 2 to MAX_VALUES distinct values among the latest
-    SAMPLE events that carry them. An order number or a price is a key, not a group; its
-    breakdown would fetch a group per response only to pool them all."""
+    """The properties that make groups: 2 to MAX_VALUES distinct values among those of the
+    latest SAMPLE events, the answers themselves (ANSWERS) left out. An order
+    number or a price is a key, not a group; its breakdown would fetch a group per response
+    only to pool them all."""
+    names = [n for n in names if n not in ANSWERS]
     if not names:
         return []
     counts = ", ".join(f"count(DISTINCT properties->>{_quoted(n)}) AS v{i}"
                        for i, n in enumerate(names))
     found = cursor.execute(
-        f"SELECT {counts} FROM (SELECT properties FROM events WHERE workspace_id = ? "
-        f"AND properties IS NOT NULL ORDER BY seq DESC LIMIT {SAMPLE}) AS e",
-        [int(workspace_id)]).fetchone()
+        f"SELECT {counts} FROM ({breakdowns.latest_properties(workspace_id, SAMPLE)}) AS e"
+    ).fetchone()
     return [n for n, v in zip(names, found or (), strict=True) if 2 <= v <= MAX_VALUES]
 
 

@@ -30,6 +30,7 @@ import pytest
 from kokemus import bootstrap
 from kokemus.analytics import (
     accounts,
+    breakdowns,
     channels,
     conformance,
     dropoff,
@@ -461,3 +462,22 @@ def test_demo_promises(demo: Demo) -> None:
             demo.pair.same(lambda e, s=scope, p=promise.id, c=commitment, m=members,
                            h=document.business_hours: promises.occurrences(
                                e, s, p, c, members=m, calendar=h), nonempty=False)
+
+
+def test_demo_breakdown_lookups(demo: Demo) -> None:
+    """Several property and event lookups at once (one pass each) mean the same on Spark:
+    the key of each installation's latest carrier, product and damage before it."""
+    ws_id = demo.ids["kodinkone"]
+    subjects = ("SELECT id AS row_id, customer, CAST(NULL AS STRING) AS event_id, "
+                f"occurred_at AS at FROM events WHERE workspace_id = {ws_id} "
+                "AND type IN ('installation_completed', 'delivered')")
+    dims = [breakdowns.Dimension("property", "carrier"), breakdowns.Dimension("event",
+            "delivery_damaged"), breakdowns.Dimension("property", "product")]
+
+    def keys(e: Engine) -> pa.Table:
+        sql = breakdowns.lookups_sql(dims, subjects, breakdowns.Source(ws_id, e.dialect))
+        return e.query(f"SELECT * FROM ({sql}) AS k ORDER BY row_id")
+
+    found = demo.pair.same(keys)
+    assert set(found.column("k0").to_pylist()) - {None} >= {"Kiito"}
+    assert set(found.column("k1").to_pylist()) == {"yes", "no"}
