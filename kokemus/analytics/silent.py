@@ -29,13 +29,12 @@ from kokemus.domain.workspace import Workspace
 class Traffic:
     touchpoint: str
     events: int
-    customers: int
     days: int  # from the first event's day to the last's, both included
     per_day: float | None
 
     def as_dict(self) -> dict[str, Any]:
         return {"touchpoint": self.touchpoint, "events": self.events,
-                "customers": self.customers, "days": self.days, "per_day": self.per_day}
+                "days": self.days, "per_day": self.per_day}
 
 
 @dataclass(frozen=True)
@@ -102,11 +101,13 @@ def traffic(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
     if until is not None:
         where.append(f"occurred_at < {_time(until)}")
     found: dict[str, Traffic] = {}
-    for touchpoint, events, customers, days in cursor.execute(f"""
-            SELECT touchpoint, count(*), count(DISTINCT customer),
+    # events, not distinct customers: the formula sizes traffic per day, and counting
+    # customers per touchpoint hashed every (touchpoint, customer) pair of the store
+    for touchpoint, events, days in cursor.execute(f"""
+            SELECT touchpoint, count(*),
                    date_diff('day', min(occurred_at)::DATE, max(occurred_at)::DATE) + 1
             FROM events WHERE {' AND '.join(where)} GROUP BY touchpoint""").fetchall():
-        found[touchpoint] = Traffic(touchpoint, int(events), int(customers), int(days),
+        found[touchpoint] = Traffic(touchpoint, int(events), int(days),
                                     int(events) / int(days) if days else None)
     return found
 
@@ -114,7 +115,7 @@ def traffic(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
 def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int, document: Workspace,
            since: datetime | None = None, until: datetime | None = None) -> SilentReport:
     seen = traffic(cursor, workspace_id, since, until)
-    moments = [size(m, seen.get(m.touchpoint, Traffic(m.touchpoint, 0, 0, 0, None)))
+    moments = [size(m, seen.get(m.touchpoint, Traffic(m.touchpoint, 0, 0, None)))
                for m in document.insights.silent_moments]
     moments.sort(key=lambda m: (-(m.per_year or -1.0), m.touchpoint))
     sized = {m.touchpoint for m in moments}

@@ -101,7 +101,16 @@ def comments(cursor: duckdb.DuckDBPyConnection, workspace_id: int, filters: Filt
         SELECT touchpoint, language, nps, comment
         FROM ({answers_sql(workspace_id, filters)}) AS s
         WHERE comment IS NOT NULL AND trim(comment) <> ''""").fetchall()
-    return [Comment(tp, lang, nps, text.terms(body, lang or default_language))
+    # a comment said word for word again ("Nopea toimitus.") is lemmatised once
+    seen: dict[tuple[str, str], text.Terms] = {}
+
+    def terms(body: str, language: str) -> text.Terms:
+        found = seen.get((body, language))
+        if found is None:
+            found = seen[(body, language)] = text.terms(body, language)
+        return found
+
+    return [Comment(tp, lang, nps, terms(body, lang or default_language))
             for tp, lang, nps, body in rows]
 
 

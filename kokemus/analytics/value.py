@@ -120,24 +120,29 @@ def report(cursor: duckdb.DuckDBPyConnection, workspace_id: int, document: Works
     if pairs:
         rows = _unnested(workspace_id, filters, pairs)
         with_at = elements.PERCEIVED_AT
-        for element, n, perceived, mean in cursor.execute(f"""
-                SELECT element, count(*), count(*) FILTER (WHERE answer >= {with_at}),
-                       avg(answer)
-                FROM ({rows}) AS a GROUP BY element""").fetchall():
-            per_element[element] = (int(n), int(perceived), float(mean))
         cap = elements.COUNT_CAP
-        for group, people, promoters, passives, detractors, perceived_sum in cursor.execute(f"""
-                WITH per AS (
+        # the answers unnested once, counted two ways: per element, and per respondent's
+        # number of elements perceived (part, key, five counts, a mean)
+        for part, key, a, b, c, d, e, mean in cursor.execute(f"""
+                WITH a AS MATERIALIZED ({rows}),
+                per AS (
                     SELECT id, any_value(nps) AS nps,
                            count(*) FILTER (WHERE answer >= {with_at}) AS k
-                    FROM ({rows}) AS a GROUP BY id)
-                SELECT CASE WHEN k >= {cap} THEN '{cap}+' ELSE CAST(k AS VARCHAR) END,
+                    FROM a GROUP BY id)
+                SELECT 'element', element, count(*),
+                       count(*) FILTER (WHERE answer >= {with_at}), 0, 0, 0, avg(answer)
+                FROM a GROUP BY element
+                UNION ALL
+                SELECT 'count', CASE WHEN k >= {cap} THEN '{cap}+' ELSE CAST(k AS VARCHAR) END,
                        count(*), count(*) FILTER (WHERE nps >= 9),
                        count(*) FILTER (WHERE nps BETWEEN 7 AND 8),
-                       count(*) FILTER (WHERE nps <= 6), sum(k)
-                FROM per GROUP BY 1""").fetchall():
-            per_count[group] = (int(people), int(promoters), int(passives), int(detractors))
-            total_perceived += int(perceived_sum)
+                       count(*) FILTER (WHERE nps <= 6), sum(k), NULL
+                FROM per GROUP BY 2""").fetchall():
+            if part == "element":
+                per_element[key] = (int(a), int(b), float(mean))
+            else:
+                per_count[key] = (int(a), int(b), int(c), int(d))
+                total_perceived += int(e)
     respondents = sum(c[0] for c in per_count.values())
     found: list[Element] = []
     listed = elements.ordered(kind)

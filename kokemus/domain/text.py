@@ -163,10 +163,7 @@ def log_odds(counts_i: Mapping[str, int], counts_j: Mapping[str, int],
 
 def count(items: Iterable[Iterable[str]]) -> Counter[str]:
     """Term counts over comments (a term said twice in one comment counts twice)."""
-    total: Counter[str] = Counter()
-    for terms_of_one in items:
-        total.update(terms_of_one)
-    return total
+    return Counter(itertools.chain.from_iterable(items))
 
 
 def mentions(theme_lemmas: Mapping[str, Iterable[str]], found: Terms,
