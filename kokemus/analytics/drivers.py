@@ -25,6 +25,7 @@ same measure as the outcome are left out (CES does not drive the CES it is part 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,6 +71,24 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     segment: str | None = None
+
+
+# What `_json_number` writes; `_parsed_once` finds it again to parse each answer once.
+_ANSWER = re.compile(r"json_extract_string\(answers, '(\$[^']*)'\)")
+
+
+def _parsed_once(expressions: Sequence[str]) -> tuple[str, list[str]]:
+    """The answers' paths the `expressions` read, extracted together (one parse of each
+    response's answers instead of one per driver): the select-list item `answer_texts` and
+    the expressions rewritten to read it."""
+    paths = list(dict.fromkeys(p for e in expressions for p in _ANSWER.findall(e)))
+    if not paths:
+        return "NULL AS answer_texts", list(expressions)
+    place = {p: i + 1 for i, p in enumerate(paths)}
+    listed = ", ".join(f"'{p}'" for p in paths)
+    return (f"json_extract_string(answers, [{listed}]) AS answer_texts",
+            [_ANSWER.sub(lambda m: f"answer_texts[{place[m.group(1)]}]", e)
+             for e in expressions])
 
 
 def _json_number(path: Sequence[str]) -> str:
@@ -177,7 +196,8 @@ def matrix(cursor: duckdb.DuckDBPyConnection, workspace_id: int, columns: Sequen
     used = [c for c in columns if not _excluded(c, outcome)]
     source = score_analytics.answers_sql(workspace_id, score_analytics.Filters(
         segment=filters.segment, since=filters.since, until=filters.until))
-    values = ", ".join(f"avg({c.sql}) AS d{i}" for i, c in enumerate(used)) or "NULL AS d0"
+    parsed, (outcome_sql, *driver_sql) = _parsed_once([outcome.sql, *(c.sql for c in used)])
+    values = ", ".join(f"avg({e}) AS d{i}" for i, e in enumerate(driver_sql)) or "NULL AS d0"
     if outcome.kind == "event":
         target = f"""
             , firsts AS (SELECT customer, min(started_at) AS first FROM r GROUP BY customer)
@@ -197,10 +217,11 @@ def matrix(cursor: duckdb.DuckDBPyConnection, workspace_id: int, columns: Sequen
         join = "LEFT JOIN y USING (customer)"
     else:
         target = ""
-        outcome_value = f"avg({outcome.sql})"
+        outcome_value = f"avg({outcome_sql})"
         join = ""
     sql = f"""
-        WITH r AS (SELECT * FROM ({source}) AS s WHERE customer IS NOT NULL){target}
+        WITH r AS (SELECT *, {parsed} FROM ({source}) AS s
+                   WHERE customer IS NOT NULL){target}
         SELECT {values}, {outcome_value} AS outcome
         FROM r {join}
         GROUP BY r.customer{', y.y' if outcome.kind == 'event' else ''}
