@@ -24,8 +24,9 @@ from xml.sax.saxutils import escape
 
 from markupsafe import Markup
 
+from kokemus.analytics import breakdowns, dropoff, ordering
 from kokemus.analytics import journeys as journey_analytics
-from kokemus.analytics import ordering
+from kokemus.analytics.breakdowns import Condition, Known
 from kokemus.analytics.engines import DuckDBEngine, Engine
 from kokemus.analytics.logs import Log, Outcome, events_log, literal
 from kokemus.bootstrap import Kokemus
@@ -35,8 +36,10 @@ from kokemus.domain.texts import localized
 from kokemus.domain.workspace import Workspace
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
+from kokemus.web import dropoff as dropoff_view
 from kokemus.web import i18n
 from kokemus.web.page import filter_day
+from kokemus.web.scores import Choice, check_by, check_where, choices
 
 Colouring = Literal["time", "dropoff"]
 COLOURINGS: tuple[Colouring, ...] = ("time", "dropoff")
@@ -77,6 +80,9 @@ class Filters:
     errors: tuple[str, ...] = ()
     segment: str | None = None
     outcome: Outcome | None = None  # only the journeys that reached the goal, or did not
+    by: str | None = None  # drop-off by property:/attribute:/event: (kokemus.web.dropoff)
+    where: tuple[Condition, ...] = ()  # only the journeys these name
+    problems: tuple[str, ...] = ()  # what was wrong with a breakdown or filter, as said
 
     @property
     def query(self) -> dict[str, str]:
@@ -87,12 +93,20 @@ class Filters:
                  "outcome": self.outcome or "", "colour": self.colour}
         return {k: v for k, v in items.items() if v}
 
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """The query with the breakdown and the filters (`where` repeats)."""
+        return ([*self.query.items()] + ([("by", self.by)] if self.by else [])
+                + [("where", c.text) for c in self.where])
+
 
 def parse_filters(journey: Journey, document: Workspace, start: str | None, end: str | None,
                   channel: str | None, colour: str | None, segment: str | None = None,
-                  outcome: str | None = None) -> Filters:
+                  outcome: str | None = None, by: str | None = None,
+                  where: list[str] | None = None, known: Known | None = None) -> Filters:
     """Form values checked at the edge against the journey and its workspace: a bad value
-    is dropped and named, never passed on."""
+    is dropped and named, never passed on; a breakdown or filter the data does not know
+    (`known`) is named with those it knows."""
     channels = _channels(journey, document)
     segments = [g.id for g in document.segments]
     has_goal = journey.goal is not None
@@ -113,7 +127,18 @@ def parse_filters(journey: Journey, document: Workspace, start: str | None, end:
     if outcome and result is None:
         errors.append("journey_map.bad_outcome")
     shade: Colouring = "dropoff" if colour == "dropoff" else "time"
-    return Filters(first, last, picked, shade, tuple(errors), group, result)
+    problems: list[str] = []
+    chosen: str | None = None
+    if by and has_goal:  # lookups only: the map's own filters are the form's other fields
+        found, problem = check_by(by, (), known, default="")
+        chosen = found or None
+        problems += [problem] if problem else []
+    elif by:
+        errors.append("journey_map.bad_by")
+    conditions, problem = check_where(where, (), known)
+    problems += [problem] if problem else []
+    return Filters(first, last, picked, shade, tuple(errors), group, result, chosen,
+                   conditions, tuple(problems))
 
 
 def filtered_log(workspace_id: int, journey: Journey, filters: Filters,
@@ -227,6 +252,8 @@ class JourneyMap:
     sankey: Markup = field(default_factory=lambda: Markup(""))
     hidden_edges: int = 0
     min_count: int = 1
+    breakdown: dropoff_view.Breakdown | None = None  # drop-off by the chosen breakdown
+    choices: list[Choice] = field(default_factory=list)  # the breakdowns offered
 
 
 def hours(seconds: float | None, language: str) -> str:
@@ -303,7 +330,9 @@ def _lost(engine: Engine, log: Log, goal: str | None) -> tuple[Log, dict[str, in
 
 
 def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filters,
-          language: str) -> JourneyMap:
+          language: str, known: Known | None = None) -> JourneyMap:
+    """The page's view; `known`: the workspace's properties, attributes and event types,
+    which the drop-off breakdown offers."""
     document = active.document
     t = i18n.translator(language)
     names = {tp.id: localized(tp.name, language) for tp in journey.touchpoints}
@@ -313,9 +342,15 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
 
     members = (people.customers_in_segment(kk.db, active.id, filters.segment)
                if filters.segment else None)
-    with kk.events.reading() as cursor:
+    lookups = [breakdowns.parse(filters.by)] if filters.by else []
+    lookups += [c.dimension for c in filters.where]
+    tables = breakdowns.tables_for(kk.db, active.id, lookups)
+    with kk.events.reading() as cursor, breakdowns.attached(cursor, tables):
         engine = DuckDBEngine(cursor)
-        log = ordering.resolve(engine, filtered_log(active.id, journey, filters, members))
+        lookup = breakdowns.Source(active.id, engine.dialect)
+        log = dropoff.where_cases(engine, filtered_log(active.id, journey, filters, members),
+                                  filters.where, lookup)
+        log = ordering.resolve(engine, log)
         dfg = journey_analytics.dfg(engine, log).to_pylist()
         counts = _touchpoint_counts(engine, log)
         summary = journey_analytics.summary(engine, log)
@@ -325,6 +360,9 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         lost_cases = journey_analytics.summary(engine, lost_log)["cases"]
         variant_rows = journey_analytics.variants(
             engine, without_repeats(log), TOP_VARIANTS).to_pylist()
+        by_group = (dropoff_view.build(engine, log, journey.goal, filters.by, lookup,
+                                       document.feedback.min_answers, language, filters.pairs)
+                    if filters.by and journey.goal else None)
 
     nodes = [
         NodeView(id=tp.id, name=names[tp.id], stage=tp.stage, designed=tp.id in designed,
@@ -371,6 +409,7 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         variant_cases_text=i18n.number(shown, language),
         variant_share=percent(shown / cases, language) if cases else "–",
         legend=legend(filters.colour, language),
+        breakdown=by_group, choices=choices((), known or Known(), t) if journey.goal else [],
     )
     # Rare off-path transitions would hide the picture: they stay in the table, not drawn.
     view.min_count = max(2, math.ceil(cases * MIN_SHARE_DRAWN))

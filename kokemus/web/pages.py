@@ -15,11 +15,12 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Receive, Scope, Send
 
 from kokemus import bootstrap
+from kokemus.analytics import breakdowns
 from kokemus.api.auth import kokemus
 from kokemus.config import Settings
 from kokemus.domain.journeys import Journey
 from kokemus.services import access, audit
-from kokemus.web import forms, i18n, journey_map, overview, sessions, variants
+from kokemus.web import forms, i18n, journey_map, overview, scores, sessions, variants
 from kokemus.web.limits import FailureLimit, client_address
 from kokemus.web.page import (
     HERE,
@@ -255,14 +256,18 @@ def journey_map_page(
     colour: str | None = None,
     segment: str | None = None,
     outcome: str | None = None,
+    by: Annotated[str | None, Query(max_length=200)] = None,
+    where: Annotated[list[str] | None, Query(max_length=breakdowns.MAX_FILTERS)] = None,
 ) -> Response:
     kk = kokemus(request)
     active, journey = member.workspace, _journey(member, journey_id)
+    known = scores.known(kk, active)
     filters = journey_map.parse_filters(journey, active.document, start, end, channel, colour,
-                                        segment, outcome)
-    view = journey_map.build(kk, active, journey, filters, sessions.language(request))
+                                        segment, outcome, by, where, known)
+    view = journey_map.build(kk, active, journey, filters, sessions.language(request), known)
     # a filter the page could not use is a bad request, named on the page it asked for
-    return render(request, "journey_map.html", 422 if filters.errors else 200, map=view)
+    status = 422 if filters.errors or filters.problems else 200
+    return render(request, "journey_map.html", status, map=view)
 
 
 @router.get("/w/{slug}/journeys/{journey_id}/variants")

@@ -38,8 +38,9 @@ CHARTED = ("nps", "ces", "csat")
 # The scale each score is drawn on, and its decimals and unit as shown.
 SCALES = {"nps": (-100.0, 100.0), "ces": (1.0, 7.0), "ces_easy": (0.0, 100.0),
           "csat": (0.0, 100.0)}
-DIGITS = {"nps": 0, "ces": 1, "ces_easy": 0, "csat": 0, "keep_rate": 0, "outcome": 0}
-PERCENT = {"ces_easy", "csat", "keep_rate", "outcome"}
+DIGITS = {"nps": 0, "ces": 1, "ces_easy": 0, "csat": 0, "keep_rate": 0, "outcome": 0,
+          "lost_share": 0}
+PERCENT = {"ces_easy", "csat", "keep_rate", "outcome", "lost_share"}
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,8 @@ def test_journey_map_draws_the_designed_path_and_switches_colouring(
     page.get_by_role("radio", name="Poistuminen").check()
     page.get_by_role("button", name="Päivitä").click()
     expect(page).to_have_url(
-        f"{server}/w/kodinkone/journeys/purchase?from=&to=&channel=&segment=&outcome=&colour=dropoff")
+        f"{server}/w/kodinkone/journeys/purchase?from=&to=&channel=&segment=&outcome=&by=&where="
+        "&colour=dropoff")
     expect(graph).to_have_attribute("data-colour", "dropoff")
     expect(page.locator("#map-legend")).to_contain_text("ei päätynyt tavoitteeseen")
     assert off_path.get_attribute("data-colour") != time_colour
