@@ -40,6 +40,7 @@ LINE = "#e2e6eb"  # --kk-line
 TARGET = "#9a3412"  # --kk-warn
 WIDTH, HEIGHT = 480, 200  # the whole SVG, axes included; pages scale it to their column
 BAR_STEP = 28  # the height of one bar's row
+KANO_HEIGHT = 320  # the Kano chart's plot
 
 # How a period is written (d3 time formats, UTC): in full in a tooltip and on the first tick
 # and a year's first, short on the other ticks, so that narrow charts keep their labels apart.
@@ -460,4 +461,6 @@ def _kano_spec(language: str) -> str:
         base.mark_text(color=ACCENT, fontSize=11, dx=7, align="left", aria=False)
         .encode(text="name:N"),
     ]
-    return _spec(alt.layer(*layers))
+    # taller than the other charts: two coefficients on the same 0..1 scale, and the Better
+    # axis's title (longer in Finnish) must fit along it
+    return _spec(alt.layer(*layers).properties(height=KANO_HEIGHT), fixed_height=False)

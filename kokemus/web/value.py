@@ -48,17 +48,15 @@ def share_figure(s: Score, language: str) -> Figure:
 def money(amount: float | None, language: str, digits: int = 0) -> str:
     if amount is None:
         return ""
-    text_ = f"{amount:,.{digits}f}"
-    if language == "fi":
-        text_ = text_.replace(",", "\u202f").replace(".", ",")
-    return f"{text_}\u00a0€"
+    return f"{i18n.number(amount, language, digits)}\u00a0€"
 
 
 def plain(x: float | None, language: str, digits: int = 2) -> str:
+    """A figure with at most `digits` decimals, trailing zeros dropped ("0,5", "−0,73")."""
     if x is None:
         return ""
-    shown = f"{x:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{x:,.0f}"
-    return shown.replace(",", "\u202f").replace(".", ",") if language == "fi" else shown
+    shown = i18n.number(x, language, digits)
+    return shown.rstrip("0").rstrip(",.") if digits else shown
 
 
 @dataclass(frozen=True)
