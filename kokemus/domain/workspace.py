@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -19,6 +19,7 @@ from kokemus.domain.promises import (
     ScoreTarget,
     ValueProposition,
 )
+from kokemus.domain.rules import OnAnswer, OnPromise, OnScore, Rule
 from kokemus.domain.surveys import FeedbackPolicy, Survey
 from kokemus.domain.texts import Language, Slug, Text
 from kokemus.domain.value import element_names
@@ -76,6 +77,8 @@ class Workspace(Model):
     insights: Insights = Field(
         default_factory=Insights,
         description="Themes, silent-moment assumptions and outcome events for the insights.")
+    rules: list[Rule] = Field(default_factory=list, max_length=500, description=(
+        "What to do when something happens: a trigger and its actions (docs/rules.md)."))
 
     def survey(self, survey_id: str) -> Survey | None:
         return next((s for s in self.surveys if s.id == survey_id), None)
@@ -198,4 +201,40 @@ class Workspace(Model):
                         known(element, set(names), (*loc, "questions", q, "elements", i),
                               f"{question.kind.upper()} element of value")
         found += [Problem(loc, message) for loc, message in self.insights.problems(all_touchpoints)]
+        found += self._rule_problems(segments, departments, all_touchpoints, unique, known)
+        return found
+
+    def _rule_problems(self, segments: set[str], departments: set[str],
+                       touchpoints: set[str], unique: Any, known: Any) -> list[Problem]:
+        """The rules' references: surveys, departments, segments, themes, commitments."""
+        found: list[Problem] = []
+        unique(list(self.rules), ("rules",))
+        surveys = {s.id for s in self.surveys}
+        themes = {t.id for t in self.insights.themes}
+        commitments = {f"{p.id}.{c.id}" for p, c in self.commitments()}
+        for r, rule in enumerate(self.rules):
+            loc: tuple[str | int, ...] = ("rules", r)
+            when = rule.when
+            for i, seg in enumerate(getattr(when, "segments", [])):
+                known(seg, segments, (*loc, "when", "segments", i), "segment")
+            if isinstance(when, OnAnswer):
+                if when.survey is not None:
+                    known(when.survey, surveys, (*loc, "when", "survey"), "survey")
+                if when.theme is not None:
+                    known(when.theme, themes, (*loc, "when", "theme"), "theme")
+            if isinstance(when, OnPromise):
+                for i, ref in enumerate(when.commitments):
+                    known(ref, commitments, (*loc, "when", "commitments", i), "commitment")
+            if isinstance(when, OnScore):
+                if when.touchpoint is not None:
+                    known(when.touchpoint, touchpoints, (*loc, "when", "touchpoint"),
+                          "touchpoint")
+                if when.segment is not None:
+                    known(when.segment, segments, (*loc, "when", "segment"), "segment")
+            for a, action in enumerate(rule.actions):
+                aloc = (*loc, "actions", a)
+                if action.do == "survey":
+                    known(action.survey, surveys, (*aloc, "survey"), "survey")
+                if action.do == "case":
+                    known(action.department, departments, (*aloc, "department"), "department")
         return found

@@ -252,3 +252,85 @@ response_journal = Table(
     Index("ix_response_journal_customer", "workspace_id", "customer"),
     Index("ix_response_journal_drained", "drained", "saved_at"),
 )
+
+# How far each rule stream has read (engine/rules.py): `stream` names what is read (the
+# event store by sequence number, the answers by their journal position, a schedule by its
+# last tick), `position` the last one acted on.
+rule_cursors = Table(
+    "rule_cursors",
+    metadata,
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True),
+    Column("stream", String(32), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# The rules' transactional outbox: one row per action a rule decided on, written in the same
+# transaction as the cursor that read its cause. `key` (rule, action, cause) is the
+# idempotency key: deciding again writes nothing twice, and receivers get it to de-duplicate.
+# A worker claims a due row by moving `due_at` ahead (a lease) before delivering it.
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("action", Integer, nullable=False),  # its place in the rule's actions
+    Column("kind", String(24), nullable=False),  # survey, email, webhook, case, notify, ...
+    Column("key", String(300), nullable=False),
+    Column("customer", String(200)),
+    Column("cause", String(200), nullable=False),  # the event, answer or tick that fired it
+    Column("payload", Text, nullable=False),  # JSON: what delivering needs, as decided
+    Column("status", String(16), nullable=False),  # planned, done, skipped, failed, dead
+    Column("reason", String(300)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("done_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("workspace_id", "key"),
+    Index("ix_actions_due", "status", "due_at"),
+    Index("ix_actions_customer", "workspace_id", "customer", "done_at"),
+)
+
+# Cases: work a department owns for one customer (or account), opened by a rule or a person.
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),  # per workspace, for people to say
+    Column("department", String(64), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("customer", String(200)),
+    Column("account", String(200)),
+    Column("state", String(24), nullable=False),  # new, assigned, in_progress, waiting, ...
+    Column("priority", String(16), nullable=False),
+    Column("assignee", ForeignKey("users.id", ondelete="SET NULL")),
+    Column("rule", String(64)),
+    Column("cause", String(200)),  # the event or answer behind it
+    Column("action_id", String(32), unique=True),  # the outbox row that opened it
+    Column("sla_due_at", UTCDateTime()),
+    Column("escalated", String(16)),  # at_risk, breached: the last escalation made
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime()),
+    Column("closed_at", UTCDateTime()),
+    UniqueConstraint("workspace_id", "number"),
+    Index("ix_cases_inbox", "workspace_id", "department", "state"),
+    Index("ix_cases_customer", "workspace_id", "customer"),
+)
+
+# What happened to a case, who did it and when: notes, assignments, state changes.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # note, assigned, state, escalated
+    Column("author", ForeignKey("users.id", ondelete="SET NULL")),  # none: the engine
+    Column("body", Text),
+    Column("state", String(24)),
+    Column("assignee", Integer),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_case_events_case", "case_id", "at"),
+)
