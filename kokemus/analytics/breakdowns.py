@@ -144,7 +144,10 @@ def parse_condition(text: str, plain: Sequence[str] = ()) -> Condition:
     if not sep:
         raise Unknown(f"where: {text[:MAX_NAME + 10]!r} is not <breakdown>=<value>, e.g. "
                       "property:carrier=Kiito or event:delivery_damaged=yes")
-    dimension = parse(left, plain)
+    try:
+        dimension = parse(left, plain)
+    except Unknown as exc:  # the same breakdown as a filter: say which option it was
+        raise Unknown("where: " + str(exc).removeprefix("by: ")) from None
     value = value.strip()
     if not value or len(value) > MAX_VALUE:
         raise Unknown(f"where: the value of {dimension.text} is 1-{MAX_VALUE} characters")

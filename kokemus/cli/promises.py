@@ -23,11 +23,16 @@ from kokemus.cli.common import (
     write_csv,
     write_json,
 )
-from kokemus.domain.errors import KokemusError
+from kokemus.domain.errors import Invalid, KokemusError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from kokemus.analytics.breakdowns import Condition
+    from kokemus.bootstrap import Kokemus
     from kokemus.domain.scores import Score
     from kokemus.services import promises
+    from kokemus.services.workspaces import ActiveWorkspace
 
 TOO_FEW = "too few to judge"
 ROWS_SHOWN = 50  # list rows in a table when --limit is not given
@@ -106,7 +111,7 @@ def promises_command(
 
     period = _period(since, until, as_of)
     dimension = breakdowns.parse(by, keep_rates.BREAKDOWNS) if by else None
-    conditions = breakdowns.parse_conditions(where, PLAIN_WHERE)
+    conditions = _conditions(where)
     name = dimension.text if dimension else None
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
@@ -223,6 +228,7 @@ def list_command(
     which: Annotated[Which, typer.Argument(help="broken, at_risk, open or kept.")],
     workspace: WorkspaceOpt = None,
     commitment: Annotated[str | None, typer.Option(help="Only this commitment.")] = None,
+    where: WhereOpt = None,
     since: SinceOpt = None, until: UntilOpt = None, as_of: AsOfOpt = None,
     limit: Annotated[int | None, typer.Option(
         min=0, help="Rows shown [default: 50 in a table, all in JSON and CSV].",
@@ -234,6 +240,7 @@ def list_command(
     from kokemus.services import promises
 
     period = _period(since, until, as_of)
+    conditions = _conditions(where)
     shown = limit if limit is not None else (ROWS_SHOWN if output is Output.table else None)
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
@@ -243,7 +250,8 @@ def list_command(
                                f"(known: {', '.join(sorted(known)) or 'none'})")
         rows, total = promises.listing(kk, ws, period, which.value, commitment=commitment,
                                        limit=shown if shown is not None else 1 << 62,
-                                       offset=offset)
+                                       offset=offset,
+                                       table=_occurrences(kk, ws, period, conditions))
     records = [{"commitment": r["commitment"], "customer": r["customer"],
                 "case": r["case_id"], "occurrence": r["occurrence"],
                 "started": r["start_ts"].isoformat(),
@@ -257,7 +265,7 @@ def list_command(
     from rich.table import Table
 
     table = Table("commitment", "customer", "started (UTC)", "used / limit (h)",
-                  title=f"{which.value.replace('_', ' ')} in {ws.slug}",
+                  title=f"{which.value.replace('_', ' ')} in {ws.slug}{_where_text(conditions)}",
                   caption=caption(len(records), total, "occurrences", offset))
     for r in records:
         limit_h = "-" if r["limit_h"] is None else f"{r['limit_h']:g}"
@@ -270,6 +278,35 @@ def _csv(records: list[dict[str, Any]]) -> None:
     write_csv(records, list(records[0]) if records else ["commitment", "customer"])
 
 
+def _conditions(where: list[str] | None) -> tuple[Condition, ...]:
+    """--where as the scorecard, the page and the API read it: <breakdown>=<value>, by
+    anything the data knows or an occurrence's own channel, touchpoint, promise,
+    commitment (an error naming what is wrong otherwise)."""
+    from kokemus.analytics import breakdowns
+
+    return breakdowns.parse_conditions(where, PLAIN_WHERE)
+
+
+def _occurrences(kk: Kokemus, ws: ActiveWorkspace, period: promises.Period,
+                 conditions: tuple[Condition, ...]) -> pa.Table | None:
+    """The period's occurrences that meet the conditions; None without any (the service
+    reads them all). A property, attribute or event type the data does not have is an
+    error naming those it has."""
+    from kokemus.services import promises
+
+    if not conditions:
+        return None
+    try:
+        promises.check(kk, ws, None, conditions)
+    except Invalid as exc:
+        raise Invalid(f"where: {exc}") from None
+    return promises.occurrences(kk, ws, period, where=conditions)
+
+
+def _where_text(conditions: tuple[Condition, ...]) -> str:
+    return f" where {' and '.join(c.text for c in conditions)}" if conditions else ""
+
+
 @promises_app.command("costs")
 @reports_errors
 def costs_command(
@@ -279,6 +316,7 @@ def costs_command(
     = None,
     days: Annotated[float, typer.Option(min=1, max=3650,
                                         help="How long after the start to look.")] = 30,
+    where: WhereOpt = None,
     since: SinceOpt = None, until: UntilOpt = None, as_of: AsOfOpt = None,
     output: OutputOpt = Output.table, data_dir: DataDir = None,
 ) -> None:
@@ -287,9 +325,11 @@ def costs_command(
     from kokemus.services import promises
 
     period = _period(since, until, as_of)
+    conditions = _conditions(where)
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
-        found = promises.consequences(kk, ws, period, days=days, outcome=outcome)
+        found = promises.consequences(kk, ws, period, days=days, outcome=outcome,
+                                      table=_occurrences(kk, ws, period, conditions))
     if output is Output.json:
         write_json([c.as_dict() for c in found])
         return
@@ -301,7 +341,8 @@ def costs_command(
 
     table = Table("commitment", "NPS kept", "NPS broken", "difference", "CES kept",
                   "CES broken", *(["outcome kept", "outcome broken"] if outcome else []),
-                  title=f"what a broken promise costs in {ws.slug} ('*': any promise)")
+                  title=f"what a broken promise costs in {ws.slug}{_where_text(conditions)} "
+                        "('*': any promise)")
     for c in found:
         cells = [c.commitment, _score(c.nps_change.before), _score(c.nps_change.after),
                  _difference(c.nps_change), _score(c.ces_change.before, 1),

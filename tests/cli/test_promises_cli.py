@@ -67,6 +67,56 @@ def test_lists_and_costs(ordered: Path) -> None:
     assert costs[0]["commitment"] == "delivered-48h"
 
 
+@pytest.fixture
+def carried(home: Path) -> Path:  # noqa: F811
+    # the same 40 orders, each delivered by a carrier: Kiito for the even customers (c20,
+    # c22, ..., c38 of the 21 broken), Posti for the odd
+    rows = events(40)
+    for row in rows:
+        if row["type"] == "delivered":
+            i = int(str(row["customer"])[1:])
+            row["properties"] = {"carrier": "Kiito" if i % 2 == 0 else "Posti"}
+    with open_stores(home) as kk:
+        ingest_events(rows, workspace_service.get(kk.db, "my-company"), kk.events)
+    return home
+
+
+def test_lists_and_costs_where(carried: Path) -> None:
+    """--where narrows the list and the costs as it does the scorecard, the page and the
+    API; a filter that is not one is an error naming it, never a traceback."""
+    kiito = ("--where", "property:carrier=Kiito")
+    broken = json.loads(run("list", "broken", "--as-of", AS_OF, *kiito, "-o", "json").output)
+    assert sorted(r["customer"] for r in broken) == sorted(f"c{i}" for i in range(20, 40, 2))
+    table = run("list", "broken", "--as-of", AS_OF, *kiito).output
+    assert "10 occurrences" in table and "where property:carrier=Kiito" in table
+    kept = json.loads(run("list", "kept", "--as-of", AS_OF, *kiito,
+                          "--where", "channel=web", "-o", "json").output)
+    assert sorted(r["customer"] for r in kept) == sorted(f"c{i}" for i in range(0, 19, 2))
+    assert json.loads(run("list", "broken", "--as-of", AS_OF, *kiito,
+                          "--where", "channel=phone", "-o", "json").output) == []
+
+    def judged(*where: str) -> int:
+        rows = json.loads(run("costs", "--as-of", AS_OF, *where, "-o", "json").output)
+        first = next(r for r in rows if r["commitment"] == "delivered-48h")
+        return int(first["kept"]["occurrences"] + first["broken"]["occurrences"])
+
+    assert judged() == 40 and judged(*kiito) == 20
+    assert judged("--where", "property:carrier=Posti") == 20
+    assert "where property:carrier=Kiito" in run("costs", "--as-of", AS_OF, *kiito).output
+
+    for bad, says in ((["list", "broken", "--where", "carrier=Kiito"],
+                       "where: no breakdown 'carrier'"),
+                      (["costs", "--where", "property:colour=red"],
+                       "where: no event property 'colour' (known: carrier)"),
+                      (["list", "kept", "--where", "event:delivered=perhaps"],
+                       "where: event:delivered is yes or no"),
+                      (["costs", "--where", "property:carrier"], "is not <breakdown>=<value>")):
+        result = runner.invoke(app, ["promises", *bad], env={"COLUMNS": "200"})
+        assert result.exit_code == 1, (bad, result.output)
+        assert says in " ".join(result.output.split()), (bad, result.output)
+        assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
 def test_advance_marks_each_occurrence_once(home: Path) -> None:  # noqa: F811
     from datetime import UTC, datetime, timedelta
 
