@@ -129,6 +129,8 @@ users = Table(
 
 # A user's role in one workspace (owner, editor, analyst, agent); instance administrators
 # (users.is_admin) need none. No row: the workspace does not exist for that user.
+# `departments`: the department ids whose cases an agent works (services/cases.py); the
+# other roles see every case, and NULL or [] leaves an agent an empty inbox.
 memberships = Table(
     "memberships",
     metadata,
@@ -137,6 +139,7 @@ memberships = Table(
     Column("role", String(16), nullable=False),
     Column("granted_by", String(200)),
     Column("granted_at", UTCDateTime(), nullable=False),
+    Column("departments", JSON),
 )
 
 # Signed-in sessions, kept on the server so that signing out or disabling a user ends them
@@ -331,6 +334,9 @@ case_events = Table(
     Column("body", Text),
     Column("state", String(24)),
     Column("assignee", Integer),
+    # who, as the audit log names them (user:NAME, key:PREFIX, cli:NAME, rule:ID): an API
+    # key or a command has no user row, and a user's row may go while the history stays
+    Column("actor", String(200)),
     Column("at", UTCDateTime(), nullable=False),
     Index("ix_case_events_case", "case_id", "at"),
 )

@@ -1,4 +1,4 @@
-"""rules, their transactional outbox, and cases
+"""rules, their transactional outbox, and cases (with the departments an agent works for)
 
 Revision ID: 0005
 Revises: 0004
@@ -90,6 +90,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=True),
         sa.Column("state", sa.String(length=24), nullable=True),
         sa.Column("assignee", sa.Integer(), nullable=True),
+        sa.Column("actor", sa.String(length=200), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE",
                                 name=op.f("fk_case_events_case_id_cases")),
@@ -98,9 +99,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_events")),
     )
     op.create_index("ix_case_events_case", "case_events", ["case_id", "at"])
+    with op.batch_alter_table("memberships") as batch:
+        batch.add_column(sa.Column("departments", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("memberships") as batch:
+        batch.drop_column("departments")
     op.drop_index("ix_case_events_case", table_name="case_events")
     op.drop_table("case_events")
     op.drop_index("ix_cases_customer", table_name="cases")
