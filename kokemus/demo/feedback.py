@@ -36,8 +36,9 @@ from kokemus.demo.timeline import (
     properties,
     uniform,
 )
+from kokemus.domain import kano
 from kokemus.domain.events import Customer
-from kokemus.domain.surveys import Survey
+from kokemus.domain.surveys import KANO_ANSWERS, Kano, Survey
 from kokemus.domain.workspace import Workspace
 from kokemus.storage.responses import SCHEMA as RESPONSES
 from kokemus.workspace import document
@@ -86,13 +87,49 @@ class Item:
 
 
 @dataclass(frozen=True)
+class KanoFeature:
+    """A feature's planted Kano answers. Each respondent's category is drawn from `shares`
+    (A, O, M, I, R, Q -> probability) and their pair of answers is one of that category's
+    cells of the evaluation table (kokemus.domain.kano.TABLE), each cell equally likely: a
+    must-be answer is (expect, neutral or live with; dislike), an attractive one (like;
+    expect, neutral or live with). What a customer wants of a feature was formed before the
+    journey, so nothing that happened on it moves the answers."""
+
+    shares: Mapping[str, float]  # kano category -> share of respondents
+
+    @cached_property
+    def _cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The categories' probabilities, how many cells each has, and its cells (a row per
+        category) as indices into the flattened table: functional * 5 + dysfunctional."""
+        every = [c for c in kano.CATEGORIES if self.shares.get(c, 0) > 0]
+        p = np.array([self.shares[c] for c in every], float)
+        flat = [c for row in kano.TABLE for c in row]
+        cells = [[i for i, c in enumerate(flat) if c == category] for category in every]
+        table = np.zeros((len(every), max(map(len, cells))), np.int64)
+        for row, found in enumerate(cells):
+            table[row, :len(found)] = found
+        return p / p.sum(), np.array([len(c) for c in cells]), table
+
+    def answer(self, rng: np.random.Generator, n: int) -> tuple[Ints, Ints]:
+        """The functional and dysfunctional answers of `n` respondents, as indices into
+        KANO_ANSWERS."""
+        p, sizes, table = self._cells
+        category = rng.choice(len(p), n, p=p)
+        cell = table[category, (rng.random(n) * sizes[category]).astype(np.int64)]
+        side = len(KANO_ANSWERS)
+        return cell // side, cell % side
+
+
+@dataclass(frozen=True)
 class Comments:
-    """What those shown an open question write (a share `rate` of them): a phrase from the
-    pool of their journey's outcome, or of `ANY`, in their language. An outcome's pools are
-    equally long in every language (the same phrases translated)."""
+    """What those shown an open question write (a share `rate` of them, or the outcome's
+    own rate in `rates`): a phrase from the pool of their journey's outcome, or of `ANY`, in
+    their language. An outcome's pools are equally long in every language (the same phrases
+    translated)."""
 
     pools: Mapping[str, Mapping[str, Sequence[str]]]  # outcome or ANY -> language -> phrases
     rate: float = 0.5
+    rates: Mapping[str, float] = field(default_factory=dict)  # outcome -> its own rate
 
     def pool(self, outcome: str) -> Mapping[str, Sequence[str]] | None:
         return self.pools.get(outcome) or self.pools.get(ANY)
@@ -103,11 +140,13 @@ class Answering:
     """How customers answer a survey: the share who answer, by outcome; per question id the
     item its answer is cut from (`question.item` for one element of a question asked per
     item, `question.item.expected` for one side of a pair; items of questions the survey
-    does not have are left out); what they write to each open question."""
+    does not have are left out); what they write to each open question; per
+    `question.feature` of a Kano question the feature's planted answers."""
 
     rate: Mapping[str, float]
     items: Mapping[str, Item]
     comments: Mapping[str, Comments] = field(default_factory=dict)  # open question id ->
+    kano: Mapping[str, KanoFeature] = field(default_factory=dict)  # `question.feature` ->
 
 
 @dataclass
@@ -267,7 +306,8 @@ def _answer(rng: np.random.Generator, period: Period, workspace: Workspace, surv
         sizes = np.array([len(next(iter(pool.values()))) if pool else 0
                           for pool in map(said.pool, t.outcomes)])
         size = sizes[outcome[r]]
-        writes = np.flatnonzero(shown & (size > 0) & (rng.random(len(r)) < said.rate))
+        rates = np.array([said.rates.get(name, said.rate) for name in t.outcomes])
+        writes = np.flatnonzero(shown & (size > 0) & (rng.random(len(r)) < rates[outcome[r]]))
         which[writes] = number
         comment[writes] = (rng.random(len(writes)) * size[writes]).astype(np.int64)
     return Asked(survey, t.step, t.rows[rows], t.who[rows], due, sent, sent + valid, answered,
@@ -280,7 +320,7 @@ def _values(rng: np.random.Generator, survey: Survey, t: Triggered,
             rows: Ints) -> dict[str, Ints]:
     """The answers of the respondents at `rows` of the trigger, every one cut from their
     journey's latent scores; a score the journey does not give is drawn once per response
-    and shared by the items that read it."""
+    and shared by the items that read it. Kano answers are indices into KANO_ANSWERS."""
     asked = {q.id for q in survey.questions}
     own: dict[str, np.ndarray] = {}
     values: dict[str, Ints] = {}
@@ -292,6 +332,11 @@ def _values(rng: np.random.Generator, survey: Survey, t: Triggered,
         else:
             z = own.setdefault(item.latent, rng.standard_normal(len(rows)))
         values[key] = item.answer(rng, z)
+    for key, feature in t.answering.kano.items():
+        if key.split(".", 1)[0] in asked:
+            functional, dysfunctional = feature.answer(rng, len(rows))
+            values[f"{key}.functional"], values[f"{key}.dysfunctional"] = (functional,
+                                                                            dysfunctional)
     return values
 
 
@@ -380,7 +425,11 @@ def _responses(a: Asked, events: pa.Table, take: pa.Array, ids: list[str],
     answers: list[str] = []
     comments: list[str | None] = []
     paths = {k: k.split(".") for k in a.answers}
-    columns = {k: v.tolist() for k, v in a.answers.items()}
+    kano_questions = {q.id for q in a.survey.questions if isinstance(q, Kano)}
+    columns: dict[str, list[Any]] = {
+        k: ([KANO_ANSWERS[i] for i in v.tolist()] if paths[k][0] in kano_questions
+            else v.tolist())
+        for k, v in a.answers.items()}
     for j in range(n):
         answer: dict[str, Any] = {}
         for key, values in columns.items():

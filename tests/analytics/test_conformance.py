@@ -170,10 +170,20 @@ def test_damaged_deliveries_leave_the_designed_path(demo: bootstrap.Kokemus) -> 
     assert hurt.fitness < rest.fitness - 0.05
     unexpected = {r["touchpoint"]: r["cases"] for r in where.to_pylist()
                   if r["kind"] == "unexpected"}
-    # Every damaged order goes back to the warehouse and is shipped again; the customer
-    # finds out herself and calls or chats.
-    for touchpoint in ("returns", "reshipment", "customer-service"):
-        assert unexpected[touchpoint] == hurt.cases
+    # Every damaged order goes back to the warehouse and is shipped again (a return comes
+    # 3-7 days after the damage, so one damaged in the history's last week may still be on
+    # its way when the history ends); the customer finds out herself and calls or chats.
+    settled = f"{damaged} AND ts < TIMESTAMPTZ '2026-06-21 00:00:00+00'"
+    with demo.events.reading() as cur:
+        engine = DuckDBEngine(cur)
+        done = conformance(engine, shipped.of_cases(settled), purchase).cases
+        went_back = {r["touchpoint"]: r["cases"] for r in deviations_by_touchpoint(
+            engine, shipped.of_cases(settled), purchase).to_pylist()
+            if r["kind"] == "unexpected"}
+    assert done >= hurt.cases - 5
+    for touchpoint in ("returns", "reshipment"):
+        assert went_back[touchpoint] == done
+    assert unexpected["customer-service"] == hurt.cases
     # The second delivery revisits the delivery touchpoint.
     assert {r["touchpoint"] for r in where.to_pylist() if r["kind"] == "loop"} >= {"delivery"}
     moves = {m for row in aligned.to_pylist() for m in row["alignment"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 import pytest
@@ -75,18 +76,18 @@ def test_size_period_and_touchpoints(kk: bootstrap.Kokemus, demo: dict[str, int]
         assert unmapped == 0, slug  # every demo event type belongs to a touchpoint
 
 
-def test_kiito_damages_four_percent(kk: bootstrap.Kokemus, demo: dict[str, int]) -> None:
-    rates = dict(_rows(kk, """
+def test_kiito_damages_ten_percent(kk: bootstrap.Kokemus, demo: dict[str, int]) -> None:
+    rates = {str(carrier): cast(float, rate) for carrier, rate in _rows(kk, """
         SELECT properties->>'carrier',
                count(*) FILTER (WHERE type = 'delivery_damaged')
                / count(*) FILTER (WHERE type = 'shipped')
         FROM events WHERE workspace_id = ? AND type IN ('shipped', 'delivery_damaged')
-        GROUP BY 1""", demo["kodinkone"]))
+        GROUP BY 1""", demo["kodinkone"])}
     assert set(rates) == {"Kiito", "Rahtisiili", "Pakettiässä"}
-    assert 0.025 <= rates["Kiito"] <= 0.06  # type: ignore[operator]
+    assert 0.07 <= rates["Kiito"] <= 0.13
     # The others damage 0.3 %; a few thousand customers give a handful of damages at most.
     for carrier in ("Rahtisiili", "Pakettiässä"):
-        assert rates[carrier] < 0.02 and rates["Kiito"] > 2 * rates[carrier]  # type: ignore[operator]
+        assert rates[carrier] < 0.02 and rates["Kiito"] > 2 * rates[carrier]
 
 
 def test_damaged_customers_score_lower(kk: bootstrap.Kokemus, demo: dict[str, int]) -> None:
@@ -101,9 +102,11 @@ def test_damaged_customers_score_lower(kk: bootstrap.Kokemus, demo: dict[str, in
     n, nps, ces, csat = scores[True]
     _, nps_rest, ces_rest, csat_rest = scores[False]
     assert n >= 5  # type: ignore[operator]
-    # Documented expected means: NPS 3.98 vs 8.24, CES 2.87 vs 5.53, CSAT 2.38 vs 4.28.
+    # Measured at 20,000 customers: NPS 3.3 vs 8.0, CES 2.4 vs 5.3, CSAT 2.3 vs 4.1; here
+    # about 18 damaged deliveries answer, so each of their means is noisy by ~0.3 (CES, CSAT)
+    # to ~0.6 (NPS).
     assert nps < nps_rest - 2.5 and ces < ces_rest - 1.5  # type: ignore[operator]
-    assert csat < csat_rest - 1.0  # type: ignore[operator]
+    assert csat < csat_rest - 0.8  # type: ignore[operator]
     no_notice = _rows(kk, """
         SELECT count(*) FROM events d WHERE d.workspace_id = ? AND d.type = 'delivery_damaged'
         AND EXISTS (SELECT 1 FROM events n WHERE n.workspace_id = d.workspace_id

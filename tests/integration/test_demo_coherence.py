@@ -20,7 +20,7 @@ from kokemus.demo import generate
 from kokemus.services import workspaces
 
 END = date(2026, 6, 30)
-CUSTOMERS = 20_000  # the default demo: ~45 damaged deliveries answer, ~13 of them on quality
+CUSTOMERS = 20_000  # the default demo: ~90 damaged deliveries answer the scores, ~90 RATER
 # The appliance shop's two surveys that ask the scores (after the delivery or installation).
 SCORED = "survey IN ('after-installation', 'after-delivery')"
 
@@ -105,9 +105,9 @@ def test_expectations_stay_alike_while_reliability_falls_for_damaged_deliveries(
     damaged, *values = _columns(kk, f"""
         SELECT {_damaged()}::INT, {sides}
         FROM responses r JOIN events e ON e.workspace_id = r.workspace_id AND e.id = r.event_id
-        WHERE r.workspace_id = ? AND r.survey = 'quality'""", shop)
+        WHERE r.workspace_id = ? AND r.survey IN ('quality', 'quality-after-damage')""", shop)
     hit = damaged == 1
-    assert hit.sum() >= 5 and (~hit).sum() >= 400
+    assert hit.sum() >= 60 and (~hit).sum() >= 400
     expected = np.mean(values[:5], axis=0)  # per respondent, over the five dimensions
     perceived = np.mean(values[5:], axis=0)
     # What customers expect was formed before the journey: it does not follow what happened,
@@ -115,7 +115,7 @@ def test_expectations_stay_alike_while_reliability_falls_for_damaged_deliveries(
     # that moves the perceptions (all answers: no correlation beyond noise, ~0.05).
     low, high = _interval(expected[hit], expected[~hit])
     assert low < 0 < high, (low, high)
-    assert abs(_d(expected[hit], expected[~hit])) < 0.8  # its noise at n = 13: ~0.3
+    assert abs(_d(expected[hit], expected[~hit])) < 0.4  # its noise at n = 92: ~0.12
     assert abs(np.corrcoef(expected, perceived)[0, 1]) < 0.1
     # Perceived reliability falls far below it after a damage (documented: 2.2 vs 5.5).
     reliability = values[5 + dims.index("reliability")]
@@ -159,10 +159,11 @@ def test_customers_who_perceive_more_elements_recommend_more(kk: bootstrap.Kokem
     high = np.sum([s >= 4 for s in scores], axis=0)  # elements delivered well, per customer
     assert np.corrcoef(high, nps)[0, 1] > 0.45
     means = [nps[(high >= lo) & (high <= hi)].mean() for lo, hi in ((0, 1), (2, 3), (4, 6))]
-    assert means[0] + 1.5 < means[1] < means[2] - 1.0, means  # documented: 5.2, 7.8, 9.2
-    # The shop claims to inform but tells nothing: `informs` is the one perceived poorly.
+    assert means[0] + 1.5 < means[1] < means[2] - 1.0, means  # documented: 4.8, 7.8, 9.1
+    # The shop claims to inform but tells nothing: `informs` is the one perceived poorly
+    # (documented: 2.40; the others 3.36-3.71, saves_time lowest: it reads the delivery).
     mean = {e: s.mean() for e, s in zip(elements, scores, strict=True)}
-    assert mean["informs"] < 2.6 and min(v for e, v in mean.items() if e != "informs") > 3.4
+    assert mean["informs"] < 2.6 and min(v for e, v in mean.items() if e != "informs") > 3.2
 
 
 def test_low_effort_customers_buy_again(kk: bootstrap.Kokemus, shop: int) -> None:
