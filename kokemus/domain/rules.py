@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
+from kokemus.domain.cron import parse as parse_cron
 from kokemus.domain.durations import parse_duration
+from kokemus.domain.privacy import Purpose
 from kokemus.domain.promises import Duration, Model
 from kokemus.domain.texts import Slug, Text
 
@@ -73,8 +75,9 @@ class OnEvent(Model):
         description="Conditions on the event's properties, all of which must hold.")
     segments: list[Slug] = Field(default_factory=list, description="Only customers in these.")
     roles: list[Slug] = Field(default_factory=list, description="Only these B2B buying roles.")
-    consent: Slug | None = Field(default=None, description=(
-        "Only customers whose latest statement gives this consent (e.g. `marketing`)."))
+    consent: Purpose | None = Field(default=None, description=(
+        "Only customers whose consent for this purpose is in force (surveys, marketing, "
+        "device_actions): their latest statement, else the purpose's default."))
 
 
 class OnAnswer(Model):
@@ -114,6 +117,12 @@ class OnSchedule(Model):
     on: Literal["schedule"]
     cron: str = Field(max_length=100, description=(
         "Minute, hour, day of month, month, day of week, in the workspace's time zone."))
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        parse_cron(value)  # a ValueError names the field and what is wrong
+        return value
 
 
 Trigger = Annotated[OnEvent | OnAnswer | OnPromise | OnScore | OnSchedule,
@@ -187,6 +196,18 @@ class Rule(Model):
     enabled: bool = True
     when: Trigger
     actions: list[Action] = Field(min_length=1, max_length=MAX_ACTIONS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, data: Any) -> Any:
+        """YAML 1.1 (PyYAML's safe_load) reads the key `on` as the boolean true: a trigger
+        written `on: event` arrives as {True: "event"}."""
+        if isinstance(data, dict) and isinstance(data.get("when"), dict) and (
+                True in data["when"] and "on" not in data["when"]):
+            when = dict(data["when"])
+            when["on"] = when.pop(True)
+            return {**data, "when": when}
+        return data
 
     def delay_seconds(self, index: int) -> float:
         action = self.actions[index]
