@@ -38,6 +38,7 @@ from kokemus.cli.insights import drivers_command, gaps_command
 from kokemus.cli.journeys import journeys_app
 from kokemus.cli.promises import promises_app
 from kokemus.cli.report import report_command
+from kokemus.cli.rules import rules_app
 from kokemus.cli.scores import scores_app
 from kokemus.cli.signals import signals_command
 from kokemus.cli.users import users_app
@@ -67,6 +68,7 @@ app.add_typer(journeys_app, name="journeys")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(scores_app, name="scores")
 app.add_typer(promises_app, name="promises")
+app.add_typer(rules_app, name="rules")
 app.command("signals")(signals_command)
 app.command("report")(report_command)
 app.command("gaps")(gaps_command)
