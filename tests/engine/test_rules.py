@@ -427,14 +427,17 @@ def test_a_score_crossing_fires_once_per_crossing(
     answers("few", min_n - 1, 0, NOW - timedelta(days=1))  # too few to judge
     assert engine.run(kk, NOW).crossings == 0
     answers("elsewhere", 50, 0, NOW - timedelta(days=1), touchpoint="order")
-    assert engine.run(kk, NOW).crossings == 0  # other touchpoints do not count
+    minute = timedelta(minutes=1)
+    assert engine.run(kk, NOW + minute).crossings == 0  # other touchpoints do not count
     answers("more", 1, 0, NOW - timedelta(days=1))  # 30 detractors: NPS -100
-    first = engine.run(kk, NOW)
+    first = engine.run(kk, NOW + 2 * minute)
     assert first.crossings == 1 and fired(kk) == {"nps-drop": {"crossing-1"}}
     assert cursor(kk, ws, stream) == 1
-    assert engine.run(kk, NOW + timedelta(minutes=1)).crossings == 0  # still below: once
+    assert engine.run(kk, NOW + 3 * minute).crossings == 0  # still below: once
     answers("happy", 60, 10, NOW)  # 60 promoters, 30 detractors: NPS +33
-    assert engine.run(kk, NOW + timedelta(minutes=2)).crossings == 0
+    engine.run(kk, NOW + 3.5 * minute)  # judged at most once a minute
+    assert cursor(kk, ws, stream) == 1
+    assert engine.run(kk, NOW + 4 * minute).crossings == 0
     assert cursor(kk, ws, stream) == 2
     # a week later the promoters are out of the window and the detractors came back
     answers("again", 40, 2, NOW + timedelta(days=8))
