@@ -42,15 +42,18 @@ def report_command(
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from kokemus.services import report as reports
+    from kokemus.web import i18n
+    from kokemus.web.report_view import TITLES
 
+    t = i18n.translator(language)
     moment = None if as_of is None else as_of.replace(tzinfo=UTC)
     with stores(data_dir, events=True) as kk:
         ws = workspace_for(kk, workspace)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True,
                       console=out, disable=format is not Format.terminal) as bar:
-            task = bar.add_task("report", total=None)
-            found = reports.build(kk, ws, as_of=moment, language=language,
-                                  progress=lambda name: bar.update(task, description=name))
+            task = bar.add_task(t("report.nav"), total=None)
+            found = reports.build(kk, ws, as_of=moment, language=language, progress=lambda
+                                  name: bar.update(task, description=t(TITLES.get(name, name))))
         if format is Format.html:
             from kokemus.web.report import html_file
 
@@ -58,7 +61,7 @@ def report_command(
         elif format is Format.json:
             text = json.dumps(found.as_dict(), ensure_ascii=False, indent=1)
         else:
-            _terminal(found, language)
+            _terminal(found, ws, language)
             return
     if output is None:
         typer.echo(text)
@@ -67,55 +70,40 @@ def report_command(
         out.print(f"wrote {output} ({len(text.encode()):,} bytes)")
 
 
-def _terminal(found: Any, language: str = "en") -> None:
-    """The report's tables in the terminal, the figures written as `language` writes them
-    (kokemus.web.i18n.number: "−74", "37,2", "1 000" in Finnish)."""
+def _terminal(found: Any, ws: Any, language: str = "en") -> None:
+    """The report in the terminal: the same sections, words and figures as the page and the
+    HTML file (kokemus.web.report_view), in `language` (the catalogs'
+    headings, i18n.number's figures: "−74", "37,2", "1 000" in Finnish), without the charts."""
     from rich.table import Table
+    from rich.text import Text
 
-    from kokemus.web.i18n import number
+    from kokemus.web import i18n, report_view
 
-    def num(value: float | None, digits: int = 0) -> str:
-        return "–" if value is None else number(value, language, digits)
+    t = i18n.translator(language)
+    view = report_view.build(found, ws, language, with_charts=False)
+    styles = {"too-few": "italic dim", "muted": "dim", "strong": "bold"}
 
-    def shown(value: Any) -> str:  # a figure of the evidence: a count, a score, a share
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return str(value)
-        return num(value, 1 if isinstance(value, float) else 0)
+    def cell(c: report_view.Cell) -> Text:
+        return Text(c.text + (f" n = {c.n}" if c.n else ""), style=styles.get(c.style, ""))
 
-    out.print(f"[bold]report of {found.workspace}[/bold], as of "
-              f"{found.as_of:%Y-%m-%d %H:%M} UTC")
-    fixes = Table("#", "fix first", "gain (NPS points)", "evidence",
-                  title="the three things to fix first")
-    for i, f in enumerate(found.fixes, 1):
-        evidence = ", ".join(f"{k} {shown(v)}" for k, v in f.evidence.items()
-                             if v is not None)
-        fixes.add_row(str(i), f.what, num(f.gain, 1), evidence)
-    out.print(fixes)
-    promises = found.sections.get("promises", {}).get("cards", [])
-    table = Table("commitment", "keep rate % (95%)", "kept", "broken", "open",
-                  title="promise scorecard")
-    for c in promises:
-        o = c.get("overall")
-        if o is None:
-            score = c.get("score") or {}
-            table.add_row(c["commitment"], f"{(score.get('kind') or '').upper()} "
-                          f"{num(score.get('value'))}: {c.get('verdict')}", "", "", "")
+    out.print(Text(view.title, style="bold"))
+    out.print(Text(view.intro, style="dim"))
+    for s in view.sections:
+        out.print()
+        out.rule(Text(s.title, style="bold"), align="left")
+        if s.missing:
+            out.print(Text(t("report.left_out", why=s.missing), style="dim"))
             continue
-        k = o["keep_rate"]
-        rate = (f"{num(k['value'])} ({num(k['low'])} – {num(k['high'])})" if k["enough"]
-                else "too few to judge")
-        table.add_row(c["commitment"], rate, num(o["kept"]), num(o["broken"]), num(o["open"]))
-    out.print(table)
-    signals = Table("signal", "severity", "fired", title="warning signals")
-    for s in found.sections.get("signals", []):
-        signals.add_row(s["id"].replace("_", " "), s["severity"], "yes" if s["fired"] else "no")
-    out.print(signals)
-    drivers = found.sections.get("drivers", {}).get("drivers", [])
-    if drivers:
-        table = Table("driver", "share of R² %", "performance %", title="key drivers")
-        for d in drivers[:8]:
-            share = "–" if d["share"] is None else num(100 * d["share"])
-            table.add_row(d["driver"], share, num(100 * d["performance"]))
-        out.print(table)
-    for name, why in found.missing.items():
-        out.print(f"[dim]{name}: left out, {why}[/dim]")
+        if s.help:
+            out.print(Text(s.help, style="dim"))
+        for note in s.notes:
+            out.print(Text(note))
+        for i, item in enumerate(s.items, 1):
+            out.print(Text.assemble(f"{i}. ", (item.name, "bold"), ": ", item.text))
+        for g in s.grids:
+            table = Table(*g.headings, title=g.caption or None)
+            for row in g.rows:
+                table.add_row(*[cell(c) for c in row])
+            out.print(table)
+        if s.empty:
+            out.print(Text(s.empty, style="dim"))

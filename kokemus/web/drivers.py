@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -84,7 +84,21 @@ def outcome_name(key: str, ws: ActiveWorkspace, language: str) -> str:
     return key
 
 
-def driver_name(d: drivers.Driver, ws: ActiveWorkspace, language: str) -> str:
+class Named(Protocol):
+    """What names a driver: a services.drivers.Driver, or the report's plain figures read
+    back (web/report_view.py)."""
+
+    @property
+    def touchpoint(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def question(self) -> str | None: ...
+    @property
+    def item(self) -> str | None: ...
+
+
+def driver_name(d: Named, ws: ActiveWorkspace, language: str) -> str:
     """"Home delivery · CES", "Installation · Reliability (perceived)"."""
     t = i18n.translator(language)
     doc = ws.document

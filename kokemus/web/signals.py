@@ -40,7 +40,8 @@ def _names(ws: ActiveWorkspace, language: str) -> dict[str, str]:
     return names
 
 
-def _view(s: signals.Signal, ws: ActiveWorkspace, language: str) -> SignalView:
+def view(s: signals.Signal, ws: ActiveWorkspace, language: str) -> SignalView:
+    """One signal in `language`: its sentence and evidence rows (the page and the report)."""
     t = i18n.translator(language)
     names = _names(ws, language)
     n = i18n.number
@@ -92,5 +93,5 @@ async def signals_page(request: Request, member: Analyst) -> Response:
     found = await run_in_threadpool(signals.signals, kk, ws)
     return render(request, "signals.html", slug=ws.slug,
                   workspace=localized(ws.document.name, language),
-                  signals=[_view(s, ws, language) for s in found],
+                  signals=[view(s, ws, language) for s in found],
                   fired=sum(s.fired for s in found))

@@ -53,7 +53,7 @@ def test_cli(home: Path) -> None:  # noqa: F811
                                        "--language", "fi"])
     assert written.exit_code == 0 and "Asiakaskokemusraportti" in out.read_text()
     terminal = CliRunner().invoke(app, ["report"], env={"COLUMNS": "160"})
-    assert terminal.exit_code == 0 and "the three things to fix first" in terminal.output
+    assert terminal.exit_code == 0 and "The three things to fix first" in terminal.output
     bad = CliRunner().invoke(app, ["report", "--language", "de"])
     assert bad.exit_code != 0
 

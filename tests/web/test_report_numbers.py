@@ -77,19 +77,23 @@ def test_the_html_report_in_finnish_and_english(workspace: ActiveWorkspace) -> N
     assert json.loads(json.dumps(found.as_dict()))["fixes"][0]["evidence"]["nps_group"] == -74.2
 
 
-def test_the_terminal_report_in_finnish_and_english() -> None:
+def test_the_terminal_report_in_finnish_and_english(workspace: ActiveWorkspace) -> None:
+    # the evidence is written in words from the catalogs, as on the page (it was the JSON's
+    # keys, "nps_group −74,2", in a Finnish report)
     found = known()
-    width = out.width
-    out.width = 200
+    console = out.current()  # `out` forwards to it; its width is the console's
+    width = console.width
+    console.width = 200
     try:
         with out.capture() as fi:
-            _terminal(found, "fi")
+            _terminal(found, workspace, "fi")
         with out.capture() as en:
-            _terminal(found, "en")
+            _terminal(found, workspace, "en")
     finally:
-        out.width = width
-    assert "11,2" in fi.get() and f"nps_group {MINUS}74,2" in fi.get()
-    assert f"n 1{NNBSP}500" in fi.get() and "37 (30 – 45)" in fi.get()
-    assert f"1{NNBSP}020" in fi.get()
-    assert "11.2" in en.get() and f"nps_group {MINUS}74.2" in en.get()
-    assert "n 1,500" in en.get() and "nps_rest 37.2" in en.get() and "1,020" in en.get()
+        console.width = width
+    assert "11,2" in fi.get() and f"antaa NPS:n {MINUS}74, muut 37." in fi.get()
+    assert f"(n = 1{NNBSP}500)" in fi.get()
+    assert f"37\u00a0% (30\u2009–\u200945) n = 1{NNBSP}234" in fi.get()
+    assert f"1{NNBSP}020" in fi.get() and "nps_group" not in fi.get()
+    assert "11.2" in en.get() and f"score NPS {MINUS}74 against 37 for the rest" in en.get()
+    assert "(n = 1,500)" in en.get() and "1,020" in en.get()
