@@ -12,6 +12,7 @@ from kokemus import __version__, bootstrap
 from kokemus.api import (
     auth,
     bodies,
+    cases,
     docs,
     errors,
     feedback,
@@ -64,6 +65,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     app.include_router(privacy.router)
     app.include_router(timeline.router)
     app.include_router(value.router)
+    app.include_router(cases.router)
     _publish_models(app, Event, Customer, Account)
     docs.install(app)
 

@@ -16,6 +16,7 @@ import typer
 
 from kokemus.cli import common
 from kokemus.cli.backup import backup_command, restore_command
+from kokemus.cli.cases import cases_app
 from kokemus.cli.common import (
     DataDir,
     LimitOpt,
@@ -74,6 +75,7 @@ app.command("report")(report_command)
 app.command("gaps")(gaps_command)
 app.command("drivers")(drivers_command)
 app.add_typer(customers_app, name="customers")
+app.add_typer(cases_app, name="cases")
 register_value(app)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
@@ -300,7 +302,7 @@ def keys_create(
     workspace: WorkspaceOpt = None,
     name: Annotated[str, typer.Option(help="What the key is for.")] = "ingest",
     scope: Annotated[list[str] | None, typer.Option(
-        help="ingest, read or admin; repeat for several [default: ingest].")] = None,
+        help="ingest, read, cases or admin; repeat for several [default: ingest].")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key; its secret is printed once and stored only as a hash."""

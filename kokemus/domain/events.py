@@ -74,12 +74,14 @@ class Incoming(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# Events kokemus writes itself (the promise clocks, engine/clocks.py): a client may not send
-# them, nor take their ids first, which would stop the real mark (the store keeps the first
-# event of an id).
+# Events kokemus writes itself (the promise clocks, engine/clocks.py; the case SLA pass,
+# services/cases.py): a client may not send them, nor take their ids first, which would
+# stop the real mark (the store keeps the first event of an id).
 PROMISE_AT_RISK = "promise_at_risk"
 PROMISE_BREACHED = "promise_breached"
-RESERVED_TYPES = (PROMISE_AT_RISK, PROMISE_BREACHED)
+CASE_AT_RISK = "case_at_risk"
+CASE_BREACHED = "case_breached"
+RESERVED_TYPES = (PROMISE_AT_RISK, PROMISE_BREACHED, CASE_AT_RISK, CASE_BREACHED)
 
 
 def _not_reserved(text: str) -> str:

@@ -11,7 +11,8 @@ from enum import StrEnum
 
 
 class Permission(StrEnum):
-    VIEW = "view"        # the overview, journeys and the answers (responses)
+    VIEW = "view"        # the overview, journeys and the answers (responses), cases
+    WORK = "work"        # cases: open, assign, move, add notes (an agent in their departments)
     ANALYSE = "analyse"  # everything read: scores, survey definitions, all analyses
     EDIT = "edit"        # the workspace file, surveys, rules
     MANAGE = "manage"    # users and keys, personal data (export, erase), the audit log
@@ -32,8 +33,9 @@ class Role(StrEnum):
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.AGENT: frozenset({Permission.VIEW}),
+    Role.AGENT: frozenset({Permission.VIEW, Permission.WORK}),
     Role.ANALYST: frozenset({Permission.VIEW, Permission.ANALYSE}),
-    Role.EDITOR: frozenset({Permission.VIEW, Permission.ANALYSE, Permission.EDIT}),
+    Role.EDITOR: frozenset({Permission.VIEW, Permission.WORK, Permission.ANALYSE,
+                            Permission.EDIT}),
     Role.OWNER: frozenset(Permission),
 }

@@ -62,6 +62,21 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def difference(successes_a: int, n_a: int, successes_b: int,
+               n_b: int) -> tuple[float, float, float] | None:
+    """p_a - p_b with its 95% interval, in [-1, 1]: Newcombe's hybrid score interval
+    (method 10, Newcombe 1998), built from the two Wilson intervals; None when either group
+    is empty."""
+    if n_a == 0 or n_b == 0:
+        return None
+    p_a, p_b = successes_a / n_a, successes_b / n_b
+    (low_a, high_a), (low_b, high_b) = wilson(successes_a, n_a), wilson(successes_b, n_b)
+    d = p_a - p_b
+    low = d - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2)
+    high = d + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2)
+    return d, max(-1.0, low), min(1.0, high)
+
+
 def _share(kind: str, successes: int, n: int, min_n: int) -> Score:
     if n == 0:
         return _empty(kind)
@@ -69,6 +84,11 @@ def _share(kind: str, successes: int, n: int, min_n: int) -> Score:
     p = successes / n
     return Score(kind, n, 100 * p, 100 * low, 100 * high, n >= min_n,
                  100 * math.sqrt(p * (1 - p) / n))
+
+
+def share(kind: str, successes: int, n: int, min_n: int = 1) -> Score:
+    """Any share in percent with its Wilson interval (a recovery rate, a reply rate)."""
+    return _share(kind, successes, n, min_n)
 
 
 def csat(top2: int, n: int, min_n: int = 1) -> Score:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from kokemus.domain.business_hours import BusinessHours
+from kokemus.domain.cases import CasePolicy
 from kokemus.domain.errors import Problem
 from kokemus.domain.insights import Insights
 from kokemus.domain.journeys import Journey, Touchpoint
@@ -79,6 +80,8 @@ class Workspace(Model):
         description="Themes, silent-moment assumptions and outcome events for the insights.")
     rules: list[Rule] = Field(default_factory=list, max_length=500, description=(
         "What to do when something happens: a trigger and its actions (docs/rules.md)."))
+    cases: CasePolicy = Field(default_factory=CasePolicy, description=(
+        "SLA by priority, when a case is at risk, and the follow-up survey (docs/cases.md)."))
 
     def survey(self, survey_id: str) -> Survey | None:
         return next((s for s in self.surveys if s.id == survey_id), None)
@@ -202,6 +205,9 @@ class Workspace(Model):
                               f"{question.kind.upper()} element of value")
         found += [Problem(loc, message) for loc, message in self.insights.problems(all_touchpoints)]
         found += self._rule_problems(segments, departments, all_touchpoints, unique, known)
+        if self.cases.follow_up is not None:
+            known(self.cases.follow_up, {s.id for s in self.surveys}, ("cases", "follow_up"),
+                  "survey")
         return found
 
     def _rule_problems(self, segments: set[str], departments: set[str],

@@ -23,7 +23,7 @@ from kokemus.engine import clocks
 from kokemus.engine.dispatch import Dispatched, dispatch
 from kokemus.engine.mail import Mailer
 from kokemus.engine.triggers import Planned, plan
-from kokemus.services import retention, sessions
+from kokemus.services import cases, retention, sessions
 
 RETENTION_SECONDS = 3600.0  # between two retention runs of the worker
 # One engine run at a time in a process: the worker's, or a command that `kokemus serve`
@@ -80,6 +80,7 @@ class Worker:
                 except Exception:  # the next run tries again; the server must keep serving
                     log.exception("invitation run failed")
                 self._advance_clocks()
+                self._escalate_cases()
                 self._retain_when_due()
                 self._order_when_due()
             self.runs += 1
@@ -93,6 +94,14 @@ class Worker:
                          marked.at_risk, marked.breached)
         except Exception:  # the next run tries again: marks not written now are written then
             log.exception("advancing the promise clocks failed")
+
+    def _escalate_cases(self) -> None:
+        try:  # services/cases.py: the SLA marks, each once, before the rules read the events
+            done = cases.escalate(self.kk.db, self.kk.events)
+            if done.at_risk or done.breached:
+                log.info("cases: %d at risk, %d breached marked", done.at_risk, done.breached)
+        except Exception:  # the next run tries again: a case not marked now is marked then
+            log.exception("escalating the cases failed")
 
     def _retain_when_due(self) -> None:
         now = time.monotonic()

@@ -22,7 +22,9 @@ from kokemus.domain.roles import Role
 from kokemus.services import audit
 from kokemus.storage.tables import api_keys, memberships, sessions, users, workspaces
 
-SCOPES = frozenset({"ingest", "read", "admin"})
+# ingest: send events and answers; read: read everything; cases: work cases (a help desk
+# mirroring them); admin: all of them, and personal data
+SCOPES = frozenset({"ingest", "read", "cases", "admin"})
 LANGUAGES = ("fi", "en")
 MAX_PASSWORD = 1024  # argon2 reads all of it; a megabyte "password" is an attack
 HASH_WAIT_SECONDS = 10.0

@@ -1,6 +1,7 @@
 """A workspace's people and API keys, for its owners: grant, change and take away roles,
-create and revoke keys. A new password or key secret is shown once, on the page that made
-it, and never put in the session cookie (which is signed, not encrypted)."""
+choose the departments whose cases an agent works, create and revoke keys. A new password
+or key secret is shown once, on the page that made it, and never put in the session cookie
+(which is signed, not encrypted)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from kokemus.api.auth import kokemus
 from kokemus.domain.errors import Invalid, NotFound
 from kokemus.domain.roles import Role
-from kokemus.services import access
+from kokemus.domain.texts import localized
+from kokemus.services import access, cases
 from kokemus.web import i18n, sessions
 from kokemus.web.page import Member, Owner, render
 
@@ -24,8 +26,14 @@ def _page(request: Request, member: Member, status: int = 200, **context: Any) -
     db = kokemus(request).db
     slug = member.workspace.slug
     people = access.list_users(db, slug)
+    departments = cases.departments_by_user(db, member.workspace.id)
+    language = sessions.language(request)
     return render(request, "members.html", status, slug=slug,
-                  people=[{**p, "role": p["roles"][slug]} for p in people],
+                  people=[{**p, "role": p["roles"][slug],
+                           "departments": departments.get(p["username"], [])}
+                          for p in people],
+                  departments=[(d.id, localized(d.name, language))
+                               for d in member.workspace.document.departments],
                   keys=access.list_keys(db, slug), roles=list(Role),
                   scopes=sorted(access.SCOPES), me=member.viewer.username,
                   notice=request.session.pop(NOTICE, None), **context)
@@ -89,6 +97,24 @@ def revoke_member(request: Request, username: str, member: Owner,
     except NotFound as exc:
         return _page(request, member, 404, error=str(exc))
     return _back(request, member.workspace.slug, "members.revoked", username=username)
+
+
+@router.post("/w/{slug}/members/{username}/departments")
+def set_departments(request: Request, username: str, member: Owner,
+                    department: Annotated[list[str] | None, Form()] = None,
+                    csrf: Annotated[str, Form()] = "") -> Response:
+    """The departments whose cases an agent works (services/cases.py): their inbox."""
+    if refused := _refused(request, member, csrf):
+        return refused
+    try:
+        chosen = cases.set_departments(kokemus(request).db, member.workspace, username,
+                                       department or [], actor=member.actor)
+    except NotFound as exc:
+        return _page(request, member, 404, error=str(exc))
+    except Invalid as exc:
+        return _page(request, member, 422, error=str(exc))
+    return _back(request, member.workspace.slug, "members.departments_saved",
+                 username=username, departments=", ".join(chosen) or "–")
 
 
 @router.post("/w/{slug}/keys")

@@ -1,9 +1,9 @@
 """What every page shares: rendering, and who may see it.
 
 Every workspace page asks for one permission through a typed dependency (`Reader`,
-`Analyst`, `Editor`, `Owner`). A workspace the signed-in person has no role in does not
-exist for them: the page is the same 404 as for a workspace that does not exist at all,
-so its name is not confirmed either. A workspace they may see but not act in gets 403.
+`Caseworker`, `Analyst`, `Editor`, `Owner`). A workspace the signed-in person has no role in
+does not exist for them: the page is the same 404 as for a workspace that does not exist at
+all, so its name is not confirmed either. A workspace they may see but not act in gets 403.
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def member(permission: Permission) -> Callable[..., Member]:
 
 SignedIn = Annotated[Viewer, Depends(sessions.require_viewer)]
 Reader = Annotated[Member, Depends(member(Permission.VIEW))]
+Caseworker = Annotated[Member, Depends(member(Permission.WORK))]
 Analyst = Annotated[Member, Depends(member(Permission.ANALYSE))]
 Editor = Annotated[Member, Depends(member(Permission.EDIT))]
 Owner = Annotated[Member, Depends(member(Permission.MANAGE))]

@@ -67,6 +67,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     from kokemus.web import (
         audit_log,
+        cases,
         drivers,
         gaps,
         members,
@@ -81,7 +82,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
 
     for module in (scores, promises, gaps, drivers, signals, report, surveys, members,
-                   privacy, audit_log, timeline, value):
+                   privacy, audit_log, timeline, value, cases):
         app.include_router(module.router)
     forms.install(app, settings)
 

@@ -7,6 +7,7 @@ fails the walk, so a new page cannot be added without saying who may see it."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from starlette.routing import Route
 
 from kokemus import bootstrap
 from kokemus.domain.roles import Permission, Role
-from kokemus.services import access
+from kokemus.services import access, cases
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.ingest import ingest_events
 from kokemus.services.workspaces import ActiveWorkspace
@@ -34,6 +35,13 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("GET", "/w/{slug}/responses/{response_id}"): Permission.VIEW,
     ("GET", "/w/{slug}/customers/{customer_id}"): Permission.VIEW,
     ("GET", "/w/{slug}/accounts/{account_id}"): Permission.VIEW,
+    ("GET", "/w/{slug}/cases"): Permission.VIEW,
+    ("GET", "/w/{slug}/cases/{number}"): Permission.VIEW,
+    ("POST", "/w/{slug}/cases"): Permission.WORK,
+    ("POST", "/w/{slug}/cases/{number}/assign"): Permission.WORK,
+    ("POST", "/w/{slug}/cases/{number}/state"): Permission.WORK,
+    ("POST", "/w/{slug}/cases/{number}/notes"): Permission.WORK,
+    ("GET", "/w/{slug}/cases/recovery"): Permission.ANALYSE,
     ("GET", "/w/{slug}/scores"): Permission.ANALYSE,
     ("GET", "/w/{slug}/promises"): Permission.ANALYSE,
     ("GET", "/w/{slug}/value"): Permission.ANALYSE,
@@ -51,6 +59,8 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("GET", "/w/{slug}/audit"): Permission.MANAGE,
     ("GET", "/w/{slug}/members"): Permission.MANAGE,
     ("POST", "/w/{slug}/members"): Permission.MANAGE,
+    # before the revoke below, which takes the agent's role (and departments) away
+    ("POST", "/w/{slug}/members/{username}/departments"): Permission.MANAGE,
     ("POST", "/w/{slug}/members/{username}/revoke"): Permission.MANAGE,
     ("POST", "/w/{slug}/keys"): Permission.MANAGE,
     ("POST", "/w/{slug}/keys/{prefix}/revoke"): Permission.MANAGE,
@@ -60,10 +70,10 @@ EXPECTED: dict[tuple[str, str], Permission] = {
 }
 VALUES = {"slug": "my-company", "journey_id": "purchase", "survey_id": "after-delivery",
           "response_id": "r001", "username": "agent", "prefix": "", "customer_id": "c1",
-          "account_id": "a1"}
+          "account_id": "a1", "number": "1"}
 # Words only the workspace's own pages show: none may reach an outsider.
 SECRETS = ("Yritykseni", "Ostopolku", "Toimitus kahdessa päivässä", "Kone tuli rikki",
-           "Tilaus")
+           "Tilaus", "Pesukone saapui rikki")
 
 
 def routes(items: list[Any]) -> list[APIRoute | Route]:
@@ -98,6 +108,13 @@ def people(kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> dict[str, Activ
     for role in Role:
         access.create_user(kk.db, role.value, PASSWORD)
         access.grant(kk.db, role.value, "my-company", role)
+    # a case of the agent's department: the case pages are walked with it
+    cases.set_departments(kk.db, workspace, "agent", ["logistics"])
+    with kk.db.begin() as conn:
+        cases.open_case(conn, workspace.id, department="logistics",
+                        title="Pesukone saapui rikki", customer="c1", account=None,
+                        priority="high", rule=None, cause=None, action_id=None,
+                        sla_due_at=None, now=datetime.now(UTC))
     access.create_user(kk.db, "outsider", PASSWORD)
     access.grant(kk.db, "outsider", "other-company", Role.OWNER)
     access.create_user(kk.db, "root", PASSWORD, admin=True)
@@ -132,7 +149,7 @@ def test_each_role_reaches_what_it_may_and_nothing_more(
         else:
             assert status == 403, (role, method, path, status)
             assert "Ei oikeutta" in html
-            for secret in ("Kone tuli rikki", "id: after-delivery"):
+            for secret in ("Kone tuli rikki", "id: after-delivery", "Pesukone saapui rikki"):
                 assert secret not in html, (role, path, secret)
     # the other workspace does not exist for them, not even in the selector
     assert client.get("/w/other-company").status_code == 404
