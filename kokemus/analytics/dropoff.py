@@ -22,6 +22,10 @@ its cases reached, in flight and lost, and its **lost share** = lost / (lost + r
 with a Wilson 95% interval (cases still in flight are left out of it, as open occurrences
 are of a keep rate); small groups are pooled as `other`, and `worst` sets each group
 against the other groups. `where_cases` keeps the cases a filter names, for every analysis.
+
+The outcomes are one group per case (its latest time, whether it reached the goal), no
+window; the stalls of a log read from its case-ordered copy come from one streamed pass
+over the copy (ordering.in_order), not a window that sorts it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kokemus.analytics import breakdowns, journeys, ordering
 from kokemus.analytics.breakdowns import Condition, Contrast, Dimension
@@ -74,6 +79,27 @@ def _ends_sql(engine: Engine, log: Log, goal: str | Iterable[str], idle_days: fl
     """
 
 
+def _states_sql(engine: Engine, log: Log, goal: str | Iterable[str], idle_days: float,
+                as_of: datetime | None) -> str:
+    """`_ends_sql`'s state of each case (one row per case), without its last touchpoint: a
+    case's last event is its latest (ts, seq), so its time is the case's latest ts, and one
+    group per case finds it and whether the goal was reached (no window sorts the log)."""
+    clock = literal(as_of) if as_of is not None else f"(SELECT max(ts) FROM ({log.sql}) AS m)"
+    idle = engine.dialect.seconds_between("last_ts", clock)
+    return f"""
+        SELECT CASE WHEN reached = 1 THEN 'reached'
+                    WHEN {idle} < {float(idle_days) * DAY_S} THEN 'in_flight'
+                    ELSE 'lost' END AS state
+        FROM (
+            SELECT max(ts) AS last_ts,
+                   max(CASE WHEN {one_of('activity', _goals(goal))} THEN 1 ELSE 0 END)
+                       AS reached
+            FROM ({log.sql}) AS l
+            GROUP BY {log.case}
+        ) AS e
+    """
+
+
 def dropoff(engine: Engine, log: Log, goal: str | Iterable[str], *, idle_days: float = 30,
             as_of: datetime | None = None) -> pa.Table:
     """Lost touchpoints, ranked: per last touchpoint of cases without the goal,
@@ -112,7 +138,7 @@ def outcomes(engine: Engine, log: Log, goal: str | Iterable[str], *, idle_days: 
     log = ordering.resolve(engine, log)
     rows = engine.query(f"""
         SELECT state, count(*) AS cases
-        FROM ({_ends_sql(engine, log, goal, idle_days, as_of)}) AS e GROUP BY state
+        FROM ({_states_sql(engine, log, goal, idle_days, as_of)}) AS e GROUP BY state
     """).to_pylist()
     found = {str(r["state"]): int(r["cases"]) for r in rows}
     return {state: found.get(state, 0) for state in ("reached", "in_flight", "lost")}
@@ -145,6 +171,9 @@ def stalls(engine: Engine, log: Log, by: Literal["touchpoint", "transition"] = "
     gap = d.seconds_between("ts", "next_ts")
     keys = ("activity AS touchpoint", "activity") if by == "touchpoint" else \
         ("activity AS source, next_activity AS target", "activity, next_activity")
+    streamed = _stalls_in_order(engine, log, keys, min_steps)
+    if streamed is not None:
+        return streamed
     return engine.query(f"""
         SELECT {keys[0]}, count(*) AS steps,
                {d.quantile(gap, 0.5)} AS median_s, {d.quantile(gap, 0.9)} AS p90_s
@@ -154,6 +183,41 @@ def stalls(engine: Engine, log: Log, by: Literal["touchpoint", "transition"] = "
         HAVING count(*) >= {int(min_steps)}
         ORDER BY p90_s DESC, median_s DESC, {keys[1]}
     """)
+
+
+def _stalls_in_order(engine: Engine, log: Log, keys: tuple[str, str],
+                     min_steps: int) -> pa.Table | None:
+    """`stalls` of a log read from its case-ordered copy: the waits from one streamed pass
+    (ordering.in_order), not a window that sorts the log; None for other logs, or when the
+    rows did not stream in order."""
+    # by touchpoint, whether the next event has one is all that is asked of it
+    leads = {"ts": "ts", **({"activity": "activity"} if "next_activity" in keys[1] else
+                            {"known": "activity IS NOT NULL"})}
+    rows = ordering.in_order(engine, log, leads)
+    if rows is None:
+        return None
+    d = engine.dialect
+    counted = f"kept AND {'next_activity IS NOT NULL' if 'activity' in leads else 'next_known'}"
+    # both quantiles from one list aggregate (DuckDB's: the copy is DuckDB's): one sort of
+    # each group's waits instead of two, the same figures as quantile_cont's
+    found = engine.query(f"""
+        SELECT * EXCLUDE (q), q[1] AS median_s, q[2] AS p90_s
+        FROM (SELECT {keys[0]}, count(*) FILTER (WHERE {counted}) AS steps,
+                     quantile_cont(gap, [0.5, 0.9]) FILTER (WHERE {counted}) AS q,
+                     count(*) FILTER (WHERE out_of_order) AS disorder
+              FROM (SELECT *, {d.seconds_between("ts", "next_ts")} AS gap
+                    FROM ({rows}) AS r) AS s
+              GROUP BY {keys[1]}) AS g
+    """)
+    if pc.sum(found["disorder"]).as_py():
+        return None
+    steps = found["steps"]
+    kept = found.filter(pc.and_(pc.greater(steps, 0), pc.greater_equal(steps, min_steps)))
+    names = [n for n in kept.column_names if n not in ("steps", "median_s", "p90_s",
+                                                      "disorder")]
+    return kept.select([*names, "steps", "median_s", "p90_s"]).sort_by(
+        [("p90_s", "descending"), ("median_s", "descending"),
+         *((n, "ascending") for n in names)])
 
 
 # ------------------------------------------------------------------ by anything the data knows

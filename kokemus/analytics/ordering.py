@@ -2,29 +2,34 @@
 
 Every sequence question orders each case's events by (ts, seq). Sorting ten million events
 costs seconds per question. Stored once in that order, with the cases numbered (`case_no`)
-and each row's `place` in the copy, the rows serve two ways:
+and each row's `place` in the copy, the rows serve three ways:
 
 - the DFG streams them: DuckDB keeps a table's order through a scan, filters and a window
   with an empty OVER () (its "order preservation" page), so each event meets its
   predecessor in one pass. The pass checks itself: `place` must rise throughout (a filter
   that joins may reorder rows); when it does not, the DFG falls back to windows;
 - every analysis's windows partition by case_no and order by place: two numbers, in an
-  order the engine sorts much faster than (case_id, ts, seq).
+  order the engine sorts much faster than (case_id, ts, seq);
+- `in_order` streams them the same way for any analysis that needs each event's next one
+  (the stalls, the time to the next step by channel), with the same check.
 
 The event store's copies (`ORDERED_TABLES`, one per kind of case) are rebuilt by `refresh`:
 the worker of `kokemus serve`, `kokemus journeys order` and the demo call it. `ORDER_STATE`
 records the last event (seq) they hold. Events keep arriving after a rebuild: the cases
 they touch are read from the events (sorted, but only those), the rest from the copy, in
-one statement, so one snapshot (`Ordered.current`). `order_log` makes a copy of any log (an
-imported file, the benchmark's log). Analyses call `resolve`, which picks the copy when
-there is one; the answers are the same either way (tests compare them).
+one statement, so one snapshot (`Ordered.current`); with no case touched, the copy alone.
+`order_log` makes a copy of any log (an imported file, the benchmark's log). Analyses call
+`resolve`, which picks the copy when there is one; the answers are the same either way
+(tests compare them).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 from kokemus.analytics.engines import Engine
@@ -73,11 +78,76 @@ def usable(engine: Engine, ordered: Ordered) -> bool:
 def resolve(engine: Engine, log: Log) -> Log:
     """`log` read from its case-ordered copy (`Ordered.current`), with the copy's window keys
     case_no and place, when the copy can be read; otherwise `log` itself. Every analysis
-    with an engine starts here; the answers are the same either way."""
-    if log.on_copy or log.ordered is None or not usable(engine, log.ordered):
+    with an engine starts here; the answers are the same either way.
+
+    When no case of the log was touched since the copy was made, the copy alone is the log:
+    the log as of this check (the copy holds every event up to it), as a statement begun
+    then would read it. Reading the touched cases costs seconds even when there are none:
+    the engine builds its semi-join on the events' side, not knowing that none match."""
+    ordered = log.ordered
+    if log.on_copy or ordered is None or not usable(engine, ordered):
         return log
-    return replace(log, source=log.ordered.current, case="case_no", order="place",
-                   on_copy=True)
+    if ordered.touched is not None and not engine.query(
+            f"SELECT count(*) AS n FROM (SELECT case_id FROM ({ordered.touched}) AS t "
+            f"LIMIT 1) AS one").column(0)[0].as_py():
+        ordered = replace(ordered, touched=None, recent=None)
+    return replace(log, source=ordered.current, ordered=ordered, case="case_no",
+                   order="place", on_copy=True)
+
+
+def in_order(engine: Engine, log: Log, leads: Mapping[str, str]) -> str | None:
+    """The rows of a log read from its copy (`resolve`), each with `next_<name>` for every
+    name and expression of `leads`: the expression on the next row of its case (NULL at the
+    case's end). None for other logs.
+
+    The copy is streamed, not sorted: each stored row meets the row after it (one lead, of
+    a struct of what is asked, over an empty OVER (), which keeps the stored order), in
+    passes over ranges of case numbers, two per thread (as journeys.dfg pairs rows). The
+    cases touched since the copy was made come from their events, with windows (few rows).
+
+    Columns: case_id, activity, ts, channel, the next_ ones, `kept` and `out_of_order`.
+    The log's conditions on whole cases are not applied (they may join, and a join may
+    reorder rows): `kept` is whether a row meets them, and figures count only kept rows.
+    `out_of_order` marks a row stored after the row the pass gave next (a filter that joins
+    may reorder rows): with any such row the next_ columns are not to be trusted, and the
+    caller reads the log with windows instead. Count it over every row, kept or not."""
+    ordered = log.ordered
+    if not log.on_copy or ordered is None:
+        return None
+    lo, hi, threads = engine.query(
+        f"SELECT min(case_no) AS lo, max(case_no) AS hi, "
+        f"CAST(current_setting('threads') AS BIGINT) AS threads FROM ({ordered.stored}) AS s"
+    ).to_pylist()[0].values()
+    ranges = 1 if lo is None else max(1, min(2 * int(threads), hi - lo + 1))
+    cuts = [None, *(lo + (hi + 1 - lo) * i // ranges for i in range(1, ranges)), None]
+    packed = ", ".join([f"'{name}': {expr}" for name, expr in leads.items()])
+    nexts = ", ".join(f"CASE WHEN n.case_no = case_no THEN n.{name} END AS next_{name}"
+                      for name in leads)
+    passes = " UNION ALL ".join(f"""
+        SELECT case_id, activity, ts, channel, {nexts},
+               coalesce(n.place <= place, false) AS out_of_order
+        FROM (SELECT *, lead({{'case_no': case_no, 'place': place, {packed}}}) OVER () AS n
+              FROM ({log.select(ordered.stored, cases=False)}) AS l
+              WHERE {_between("case_no", first, end)}) AS l""" for first, end in pairwise(cuts))
+    after = [*log.case_filters, *([f"case_id NOT IN ({ordered.touched})"]
+                                 if ordered.touched else [])]
+    kept = " AND ".join(f"({c})" for c in after) or "true"
+    rows = f"SELECT *, {kept} AS kept FROM ({passes}) AS p"
+    if ordered.recent is None:
+        return rows
+    recent = ", ".join(f"lead({expr}) OVER w AS next_{name}" for name, expr in leads.items())
+    return f"""{rows}
+        UNION ALL
+        SELECT case_id, activity, ts, channel, {recent}, false AS out_of_order, true AS kept
+        FROM ({log.select(ordered.recent)}) AS r
+        WINDOW w AS (PARTITION BY case_id ORDER BY ts, seq)"""
+
+
+def _between(column: str, first: int | None, after: int | None) -> str:
+    """`first` <= column < `after`; an open end when None."""
+    bounds = ([f"{column} >= {first}"] if first is not None else []) + (
+        [f"{column} < {after}"] if after is not None else [])
+    return " AND ".join(bounds) or "true"
 
 
 def order_log(connection: Any, log: Log, table: str) -> Log:
