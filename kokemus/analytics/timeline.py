@@ -19,6 +19,7 @@ and the one of the event after it. Ties go to the earliest wait.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -107,20 +108,25 @@ def breaking_gaps(cursor: Any, workspace: Subject, occurrences: pa.Table,
                   as_of: datetime) -> pa.Table:
     """The broken ones of `occurrences` (analytics.promises.COLUMNS, of the whole workspace
     or any part of it) with GAP_COLUMNS: the wait that broke each and the departments around
-    it, read as a timeline reads them."""
+    it, read as a timeline reads them; an account's occurrence among the events that name
+    the account (its people's other events are the account timeline's only)."""
     engine = DuckDBEngine(cursor)
     broken = occurrences.filter(pc.equal(occurrences["verdict"], "broken"))
     if broken.num_rows == 0:
         return _with_gaps(engine, broken, "", workspace.document, as_of)
-    people = sorted({c for c in broken["customer"].to_pylist() if c})
-    accounts_ = sorted({c for c, k in zip(broken["case_id"].to_pylist(),
-                                          broken["customer"].to_pylist(), strict=True)
-                        if c and c != k})
-    whose = " OR ".join(part for part in (
-        one_of("x.customer", people) if people else "",
-        one_of("x.account", accounts_) if accounts_ else "") if part) or "1 = 0"
-    events = _events(engine, workspace.id, workspace.document, f"({whose})", as_of)
-    return _with_gaps(engine, broken, events, workspace.document, as_of)
+    # The events of the occurrences' customers, and of their accounts' cases: a join with
+    # the occurrences in the engine (a list of every customer written into the SQL took
+    # seconds to parse at a workspace's size).
+    view = _view_name()
+    whose = f"x.customer IN (SELECT customer FROM {view})"
+    if pc.any(pc.not_equal(broken["case_id"], pc.fill_null(broken["customer"], ""))).as_py():
+        whose = (f"({whose} OR x.account IN (SELECT case_id FROM {view} "
+                 "WHERE case_id <> customer))")
+    events = _events(engine, workspace.id, workspace.document, whose, as_of)
+    # The events read are many customers': an account's case is those that name it (as
+    # analytics/promises.py counts its occurrences), not every event read.
+    return _with_gaps(engine, broken, events, workspace.document, as_of, view=view,
+                      whole_case="e.account = o.case_id")
 
 
 def read(db: Database, store: EventStore, workspace: Subject, *, customer: str | None = None,
@@ -254,9 +260,13 @@ def _epoch(moment: datetime) -> str:
 
 
 def _with_gaps(engine: Engine, occurrences: pa.Table, events: str, document: Workspace,
-               as_of: datetime) -> pa.Table:
+               as_of: datetime, view: str | None = None,
+               whole_case: str = "true") -> pa.Table:
     """The occurrences with GAP_COLUMNS: for a broken one, its longest wait and the
-    departments around it; in start order."""
+    departments around it; in start order. The broken ones are the view `view` (a fresh
+    name by default) while the gaps are read; `events` may read it too. `whole_case`: which
+    of the events read (`e`) are a whole case's (`o`, an account's): by default all of
+    them (a timeline reads one account)."""
     numbered = occurrences.append_column(
         "k", pa.array(range(occurrences.num_rows), pa.int64()))
     commitments = {(p.id, c.id): c for p, c in document.commitments()
@@ -264,8 +274,10 @@ def _with_gaps(engine: Engine, occurrences: pa.Table, events: str, document: Wor
     broken = numbered.filter(pc.equal(numbered["verdict"], "broken"))
     gaps = None
     if broken.num_rows:
-        gaps = engine.query(_gaps_sql(broken, commitments, document.business_hours, events,
-                                      as_of))
+        name = view or _view_name()
+        with engine.view(name, _measured(broken, commitments, document.business_hours,
+                                         as_of)):
+            gaps = engine.query(_gaps_sql(name, events, whole_case))
     if gaps is None or gaps.num_rows == 0:
         gaps = pa.table({"k": pa.array([], pa.int64()),
                          **{c: pa.array([], _GAP_TYPES[c]) for c in GAP_COLUMNS}})
@@ -283,71 +295,108 @@ _GAP_TYPES = {"gap_s": pa.float64(), "gap_from": pa.string(), "gap_to": pa.strin
               "to_department": pa.string()}
 
 
-def _gaps_sql(broken: pa.Table, commitments: Mapping[tuple[str, str], Clocked],
-              calendar: BusinessHours, events: str, as_of: datetime) -> str:
-    """The longest wait inside each broken occurrence (one row per `k` that has events)."""
-    rows = []
-    for k, promise, commitment, customer, occurrence, start, end, limit in zip(
-            broken["k"].to_pylist(), broken["promise"].to_pylist(),
-            broken["commitment"].to_pylist(), broken["customer"].to_pylist(),
-            broken["occurrence"].to_pylist(), broken["start_ts"].to_pylist(),
-            broken["end_ts"].to_pylist(), broken["limit_s"].to_pylist(), strict=True):
-        measured = commitments.get((promise, commitment))
-        whole_case = "1" if measured is not None and measured.case == "account" else "0"
-        if end is not None:
-            stop = due = end
-        else:  # no end: the waits that began by the deadline, each measured to its end
-            stop = as_of
-            due = min(as_of, _deadline(measured, calendar, start, limit))
-        rows.append(f"({int(k)}, {literal(customer or '')}, {whole_case}, "
-                    f"{literal(occurrence or '')}, {_epoch(start)}, {_epoch(stop)}, "
-                    f"{_epoch(due)})")
-    occurrences = (f"SELECT * FROM (VALUES {', '.join(rows)}) "
-                   "AS o(k, customer, whole_case, occurrence, start_t, stop_t, due_t)")
+def _view_name() -> str:
+    return f"broken_{uuid.uuid4().hex}"
+
+
+def _measured(broken: pa.Table, commitments: Mapping[tuple[str, str], Clocked],
+              calendar: BusinessHours, as_of: datetime) -> pa.Table:
+    """What the gaps query needs of each broken occurrence, computed on the columns: k, its
+    customer and case, whether it is a whole case's (an account's), the event that started
+    it, and in epoch seconds its start, where its waits stop (its end, or `as_of`) and the
+    moment by which a wait must have begun to count (its end, or its deadline if earlier
+    than `as_of`)."""
+    keys = list(zip(broken["promise"].to_pylist(), broken["commitment"].to_pylist(),
+                    strict=True))
+    whole = {key for key, m in commitments.items() if m.case == "account"}
+    hours = {key for key, m in commitments.items() if getattr(m, "business_hours", False)}
+    start = _micros(broken["start_ts"])
+    end = _micros(broken["end_ts"])
+    moment = _epoch_us(as_of)
+    # start + limit, in microseconds as datetime + timedelta(seconds=limit) counts them
+    limits = broken["limit_s"].to_pylist()
+    steps = {limit: timedelta(seconds=limit) // timedelta(microseconds=1)
+             for limit in set(limits) if limit is not None}
+    deadline = pc.add(start, pa.array([None if limit is None else steps[limit]
+                                       for limit in limits], pa.int64()))
+    counted = [i for i, key in enumerate(keys) if key in hours]
+    if counted:  # business hours: the calendar counts them, one occurrence at a time
+        values = deadline.to_pylist()
+        starts = broken["start_ts"].to_pylist()
+        for i in counted:
+            if limits[i] is not None:
+                values[i] = _epoch_us(calendar.deadline(starts[i], limits[i]))
+        deadline = pa.array(values, pa.int64())
+    due_open = pc.min_element_wise(pc.fill_null(deadline, moment), pa.scalar(moment))
+    stop = pc.fill_null(end, moment)
+    due = pc.if_else(pc.is_valid(end), end, due_open)
+    return pa.table({
+        "k": broken["k"],
+        "customer": pc.fill_null(broken["customer"], ""),
+        "case_id": pc.fill_null(broken["case_id"], ""),
+        "whole_case": pa.array([int(key in whole) for key in keys], pa.int32()),
+        "occurrence": pc.fill_null(broken["occurrence"], ""),
+        "start_t": _seconds(start), "stop_t": _seconds(stop), "due_t": _seconds(due)})
+
+
+def _micros(column: pa.ChunkedArray) -> pa.Array:
+    """Timestamps as microseconds since the epoch (UTC)."""
+    return pc.cast(pc.cast(column.combine_chunks(), _STAMP), pa.int64())
+
+
+def _epoch_us(moment: datetime) -> int:
+    return (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _seconds(micros: pa.Array) -> pa.Array:
+    """Microseconds as epoch seconds, a DOUBLE as datetime.timestamp() and the engine's
+    epoch_us(...) / 1e6 give them."""
+    return pc.divide(pc.cast(micros, pa.float64()), 1e6)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _gaps_sql(occurrences: str, events: str, whole_case: str) -> str:
+    """The longest wait inside each broken occurrence (one row per `k` that has events);
+    `occurrences`: the view of `_measured`'s table; `whole_case`: the condition on the
+    events of a whole case's occurrence (see `_with_gaps`). The waits are ranked on narrow rows
+    (numbers only) and the two events around the longest one read back by their seq, the
+    store's sequence (one per event): sorting the events' texts along took seconds."""
     return f"""
-        WITH seen AS ({events}),
+        WITH seen AS MATERIALIZED ({events}),
         starts AS (
             SELECT o.*, coalesce(s.seq, -1) AS start_seq
-            FROM ({occurrences}) AS o LEFT JOIN seen AS s ON s.id = o.occurrence),
+            FROM {occurrences} AS o LEFT JOIN seen AS s ON s.id = o.occurrence),
         inside AS (
             -- a customer's occurrence joins on the customer (a hash join: with an OR in
             -- its condition the join compared every occurrence with every event), a whole
-            -- case's (an account's) joins every event read
-            SELECT o.k, o.stop_t, o.due_t, e.id, e.occurred_at, e.seq, e.t, e.touchpoint,
-                   e.department
+            -- case's (an account's) joins the events of its case
+            SELECT o.k, o.stop_t, o.due_t, e.occurred_at, e.seq, e.t
             FROM (SELECT * FROM starts WHERE whole_case = 0) AS o JOIN seen AS e
               ON e.customer = o.customer
              AND (e.t > o.start_t OR (e.t = o.start_t AND e.seq >= o.start_seq))
              AND e.t <= o.stop_t
             UNION ALL
-            SELECT o.k, o.stop_t, o.due_t, e.id, e.occurred_at, e.seq, e.t, e.touchpoint,
-                   e.department
+            SELECT o.k, o.stop_t, o.due_t, e.occurred_at, e.seq, e.t
             FROM (SELECT * FROM starts WHERE whole_case = 1) AS o JOIN seen AS e
-              ON (e.t > o.start_t OR (e.t = o.start_t AND e.seq >= o.start_seq))
+              ON ({whole_case})
+             AND (e.t > o.start_t OR (e.t = o.start_t AND e.seq >= o.start_seq))
              AND e.t <= o.stop_t),
         waits AS (
-            SELECT k, id AS gap_from, occurred_at AS gap_from_ts, touchpoint AS from_touchpoint,
-                   department AS from_department, occurred_at, seq, t, due_t,
-                   lead(id) OVER w AS gap_to, lead(occurred_at) OVER w AS gap_to_ts,
-                   lead(touchpoint) OVER w AS to_touchpoint,
-                   lead(department) OVER w AS to_department,
+            SELECT k, occurred_at, seq, t, due_t, lead(seq) OVER w AS next_seq,
                    coalesce(lead(t) OVER w, stop_t) - t AS gap_s
             FROM inside
-            WINDOW w AS (PARTITION BY k ORDER BY occurred_at, seq))
-        SELECT k, gap_s, gap_from, gap_to, gap_from_ts, gap_to_ts, from_touchpoint,
-               to_touchpoint, from_department, to_department
-        FROM (SELECT *, row_number() OVER (PARTITION BY k ORDER BY gap_s DESC, occurred_at,
-                                           seq) AS place
-              FROM waits WHERE t <= due_t) AS ranked
-        WHERE place = 1"""
-
-
-def _deadline(commitment: Clocked | None, calendar: BusinessHours, start: datetime,
-              limit: float | None) -> datetime:
-    """When an occurrence's time ran out: its limit after the start, counted in business
-    hours when the commitment counts them."""
-    if limit is None:
-        return datetime.max.replace(tzinfo=UTC)
-    if getattr(commitment, "business_hours", False):
-        return calendar.deadline(start, limit)
-    return start + timedelta(seconds=limit)
+            WINDOW w AS (PARTITION BY k ORDER BY occurred_at, seq)),
+        longest AS (
+            -- the longest wait, ties to the earliest
+            SELECT k, arg_min({{'seq': seq, 'next_seq': next_seq, 'gap_s': gap_s}},
+                              (-gap_s, occurred_at, seq)) AS w
+            FROM waits WHERE t <= due_t
+            GROUP BY k)
+        SELECT l.k, l.w.gap_s AS gap_s, f.id AS gap_from, n.id AS gap_to,
+               f.occurred_at AS gap_from_ts, n.occurred_at AS gap_to_ts,
+               f.touchpoint AS from_touchpoint, n.touchpoint AS to_touchpoint,
+               f.department AS from_department, n.department AS to_department
+        FROM longest AS l JOIN seen AS f ON f.seq = l.w.seq
+        LEFT JOIN seen AS n ON n.seq = l.w.next_seq"""

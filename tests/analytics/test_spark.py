@@ -253,6 +253,17 @@ def test_backslash_literal(generated: Pair) -> None:
         == [value]
 
 
+def test_a_view_of_an_arrow_table(generated: Pair) -> None:
+    table = pa.table({"k": pa.array([1, 2, 3], pa.int64()), "v": pa.array(["a", None, "c"])})
+
+    def read(engine: Engine) -> pa.Table:
+        with engine.view("arrow_rows", table):
+            return engine.query("SELECT k, v FROM arrow_rows")
+
+    assert generated.same(read).sort_by("k").equals(table)
+    assert not generated.spark.spark.catalog.tableExists("arrow_rows")  # gone after it
+
+
 # --- journeys on a generated log ---------------------------------------------------------
 
 def test_journeys_on_generated_log(generated: Pair) -> None:

@@ -9,13 +9,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 import pytest
 
-from kokemus.analytics.timeline import timeline
+from kokemus.analytics.timeline import GAP_COLUMNS, breaking_gaps, timeline
 from kokemus.demo import appliance_shop
 from kokemus.domain.workspace import Workspace
 from kokemus.storage.events import DDL, RESPONSES_DDL
@@ -190,6 +192,46 @@ def test_a_deadline_in_business_hours(store: Store) -> None:
     plain = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=friday + 10 * D)
     wall = by_commitment(plain.promises.to_pylist())["damage-notice-2h"]
     assert (wall["gap_from"], wall["gap_to"]) == (damage, check)
+
+
+def test_equal_waits_the_earliest_broke_it(store: Store) -> None:
+    damage = store.add("c1", "delivery_damaged", T0, channel="delivery")
+    check = store.add("c1", "order_status_checked", T0 + 5 * H)
+    store.add("c1", "chat_question", T0 + 10 * H, channel="chat")
+    store.add("c1", "delay_notified", T0 + 11 * H, channel="email")
+    found = timeline(store.con, Shop(1, SHOP), customer="c1", as_of=T0 + 2 * D)
+    notice = by_commitment(found.promises.to_pylist())["damage-notice-2h"]
+    assert notice["verdict"] == "broken" and notice["gap_s"] == (5 * H).total_seconds()
+    assert (notice["gap_from"], notice["gap_to"]) == (damage, check)
+
+
+def test_breaking_gaps_of_many_cases_are_their_timelines(store: Store) -> None:
+    """The workspace-wide reading (the hand-off signal's) finds each broken occurrence's
+    wait as the customer's or the account's own timeline does (the damage notice counted
+    here per account: all its people's events are one case)."""
+    text = appliance_shop.WORKSPACE_FILE.read_text(encoding="utf-8").replace(
+        "        end: delay_notified\n        within: 2h\n  - id: one-whole",
+        "        end: delay_notified\n        within: 2h\n        case: account\n"
+        "  - id: one-whole")
+    shop = Shop(1, document.loads(text))
+    assert "case: account" in text
+    damaged(store, "c1")
+    store.add("c2", "express_delivery_selected", T0 + 2 * H)  # and never delivered
+    store.add("c2", "order_status_checked", T0 + 30 * H)
+    store.add("c2", "shipped", T0 + 31 * H, channel="delivery")
+    damaged(store, "p1", account="acme")
+    store.add("c3", "order_status_checked", T0 + H)  # nothing promised, nothing broken
+    as_of = T0 + 4 * D
+    own = [timeline(store.con, shop, customer="c1", as_of=as_of),
+           timeline(store.con, shop, customer="c2", as_of=as_of),
+           timeline(store.con, shop, account="acme", as_of=as_of, people=["p1"])]
+    expected = [r for t in own for r in t.promises.to_pylist() if r["verdict"] == "broken"]
+    assert {r["case_id"] for r in expected} == {"c1", "c2", "p1", "acme"}
+    occurrences = pa.concat_tables([t.promises.drop_columns(list(GAP_COLUMNS)) for t in own])
+    found = breaking_gaps(store.con, shop, occurrences, as_of).to_pylist()
+    key = itemgetter("case_id", "commitment", "occurrence")
+    assert sorted(found, key=key) == sorted(expected, key=key)
+    assert all(r["gap_s"] is not None for r in found)
 
 
 def test_kept_open_and_at_risk_have_no_gap(store: Store) -> None:
