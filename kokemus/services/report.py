@@ -135,7 +135,8 @@ def build(kk: Kokemus, ws: ActiveWorkspace, *, as_of: datetime | None = None,
     section("comments", reading(lambda c: text.report(
         c, ws.id, list(document.insights.themes), default_language=document.languages[0],
         min_n=min_n)))
-    section("signals", lambda: signals.signals(kk, ws, as_of=moment, table=table))
+    section("signals", lambda: signals.signals(kk, ws, as_of=moment, table=table,
+                                               consequences=costs))
     section("dropoff", reading(lambda c: _dropoff(c, ws)))
     worst = section("worst", reading(lambda c: _worst(c, kk, ws, min_n)))
     report.fixes = fixes(costs or [], worst or [])

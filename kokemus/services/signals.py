@@ -15,6 +15,7 @@ A signal that cannot be judged (too little data) says so instead of firing.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -61,16 +62,19 @@ class Signal:
 
 
 def signals(kk: Kokemus, ws: ActiveWorkspace, *, as_of: datetime | None = None,
-            table: pa.Table | None = None) -> list[Signal]:
+            table: pa.Table | None = None,
+            consequences: Sequence[promises.Consequence] | None = None) -> list[Signal]:
     """All five, in their order, as of `as_of` (default now); `table`: the promises'
-    occurrences of `promises.Period(as_of)` when the caller has them already (the report)."""
+    occurrences of `promises.Period(as_of)`, and `consequences`: their
+    `promises.consequences` (default days and outcome), when the caller has them already
+    (the report)."""
     moment = (as_of or datetime.now(UTC)).astimezone(UTC)
     period = promises.Period(moment)
     if table is None:
         table = promises.occurrences(kk, ws, period)
     return [complaints_rising(kk, ws, moment), handoff_stalls(kk, ws, moment, table),
             channel_inconsistency(kk, ws), no_social_listening(kk, ws, moment),
-            kpis_unlinked(kk, ws, period, table)]
+            kpis_unlinked(kk, ws, period, table, consequences)]
 
 
 def _rising(recent: int, before: int) -> tuple[bool, float | None]:
@@ -213,13 +217,17 @@ def no_social_listening(kk: Kokemus, ws: ActiveWorkspace, now: datetime) -> Sign
 
 
 def kpis_unlinked(kk: Kokemus, ws: ActiveWorkspace, period: promises.Period,
-                  table: pa.Table) -> Signal:
+                  table: pa.Table,
+                  consequences: Sequence[promises.Consequence] | None = None) -> Signal:
     """The commitments (operational measures: on time or not) whose kept and broken
     occurrences are followed by NPS answers that do not differ: both sides judged, the
-    difference not significant and under UNLINKED_POINTS points."""
+    difference not significant and under UNLINKED_POINTS points. `consequences`: those of
+    `table` when the caller has them (they are read from it otherwise)."""
     rows: list[dict[str, Any]] = []
     judged = 0
-    for c in promises.consequences(kk, ws, period, table=table):
+    if consequences is None:
+        consequences = promises.consequences(kk, ws, period, table=table)
+    for c in consequences:
         if c.commitment == "*":
             continue
         change = c.nps_change
