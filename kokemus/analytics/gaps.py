@@ -116,11 +116,14 @@ def experience(cursor: duckdb.DuckDBPyConnection, workspace_id: int, asked: Aske
         return []
     dims = list(dict.fromkeys(i.dimension for i in items))
     share = gap_math.normalised(weights, dims)
+    # Every side of every item from one parse of the answer (a list of paths gives a list
+    # of texts): a path of its own per side parsed each answer ten times for five items.
+    paths: list[str] = []
     reads: list[str] = []
     for k, item in enumerate(items):
         for side, name in (("expected", "e"), ("perceived", "p")):
-            reads.append(f"TRY_CAST(json_extract_string(answers, "
-                         f"{_path(asked.question, item.id, side)}) AS DOUBLE) AS {name}{k}")
+            paths.append(_path(asked.question, item.id, side))
+            reads.append(f"TRY_CAST(sides[{len(paths)}] AS DOUBLE) AS {name}{k}")
     # an item counts where both sides are answered
     pairs = []
     for k in range(len(items)):
@@ -151,7 +154,9 @@ def experience(cursor: duckdb.DuckDBPyConnection, workspace_id: int, asked: Aske
     rows = cursor.execute(f"""
         WITH read AS (
             SELECT coalesce(touchpoint, {fallback}) AS touchpoint, {', '.join(reads)}
-            FROM ({responses_sql(workspace_id, asked.survey, filters)}) AS r
+            FROM (SELECT touchpoint,
+                         json_extract_string(answers, [{', '.join(paths)}]) AS sides
+                  FROM ({responses_sql(workspace_id, asked.survey, filters)}) AS r) AS r
         ), paired AS (
             SELECT touchpoint, {', '.join(pairs)} FROM read
         ), dimensions AS (

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow as pa
+
 from kokemus.analytics import gaps as gap_sums
 from kokemus.analytics import scores as score_analytics
 from kokemus.bootstrap import Kokemus
@@ -92,7 +94,10 @@ def commitment_touchpoints(workspace: Workspace) -> dict[str, str]:
 
 
 def report(kk: Kokemus, ws: ActiveWorkspace, filters: Filters = Filters(), *,
-           as_of: datetime | None = None, language: str = "en") -> Report:
+           as_of: datetime | None = None, language: str = "en",
+           table: pa.Table | None = None) -> Report:
+    """The gaps of every touchpoint (of `filters.touchpoint`); `table`: the period's
+    occurrences (services/promises.occurrences) when the caller has them, as the report does."""
     doc = ws.document
     min_n = doc.feedback.min_answers
     questions = asked(doc)
@@ -112,24 +117,28 @@ def report(kk: Kokemus, ws: ActiveWorkspace, filters: Filters = Filters(), *,
             score_analytics.Filters(touchpoint=filters.touchpoint, since=filters.since,
                                     until=filters.until), min_n=min_n)
     by_score = {s.key: s for s in measured}
-    period = promises.Period(as_of or datetime.now(UTC), filters.since, filters.until)
-    card = promises.scorecard(kk, ws, period, language=language)
+    if table is None:
+        period = promises.Period(as_of or datetime.now(UTC), filters.since, filters.until)
+        table = promises.occurrences(kk, ws, period)
+    # The scorecard's keep rates (its `overall`), without its trend and departments.
+    rates = promises.overall(table, min_n)
     where = commitment_touchpoints(doc)
     delivery: dict[str, list[CommitmentGap]] = {}
     promised: dict[str, list[int]] = {}
     promise_touchpoints: dict[str, set[str]] = {}
-    for c in card.cards:
-        if c.overall is None or c.commitment not in where:
+    for promise, c in doc.commitments():
+        if isinstance(c, ScoreTarget) or c.id not in where:
             continue
-        at = where[c.commitment]
-        rate = c.overall.rate
+        at = where[c.id]
+        whole = rates.get((promise.id, c.id)) or promises.nothing(min_n)
+        rate = whole.rate
         delivery.setdefault(at, []).append(CommitmentGap(
-            c.promise, c.commitment, c.text, c.overall.kept, c.overall.broken, rate,
-            gaps.keep_gap(rate), c.limit_s, c.overall.median_s, c.overall.p90_s))
-        counts = promised.setdefault(c.promise, [0, 0])
-        counts[0] += c.overall.kept
-        counts[1] += c.overall.broken
-        promise_touchpoints.setdefault(c.promise, set()).add(at)
+            promise.id, c.id, localized(c.text, language), whole.kept, whole.broken, rate,
+            gaps.keep_gap(rate), c.seconds, whole.median_s, whole.p90_s))
+        counts = promised.setdefault(promise.id, [0, 0])
+        counts[0] += whole.kept
+        counts[1] += whole.broken
+        promise_touchpoints.setdefault(promise.id, set()).add(at)
     texts = {p.id: localized(p.text, language) for p in doc.promises}
     communication: dict[str, list[PromiseGap]] = {}
     for promise_id, (kept, broken) in promised.items():

@@ -15,7 +15,7 @@ import pytest
 
 from kokemus import bootstrap
 from kokemus.domain.scores import Z95
-from kokemus.services import gaps
+from kokemus.services import gaps, promises
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.ingest import ingest_events
 from kokemus.services.workspaces import ActiveWorkspace
@@ -156,7 +156,11 @@ def test_delivery_and_communication_gaps_from_the_keep_rates(kk: bootstrap.Kokem
                    "occurred_at": (at + timedelta(hours=60 if late else 20)).isoformat()}]
     ingest_events(items, ws, kk.events)
     store(kk, [{"customer": f"c{i}", "ces": 4 + i % 3} for i in range(6)])
-    found = gaps.report(kk, ws, as_of=datetime(2026, 4, 1, tzinfo=UTC))
+    as_of = datetime(2026, 4, 1, tzinfo=UTC)
+    found = gaps.report(kk, ws, as_of=as_of)
+    # the report's way: the occurrences it judged once for every section
+    judged = promises.occurrences(kk, ws, promises.Period(as_of))
+    assert gaps.report(kk, ws, as_of=as_of, table=judged) == found
     delivery = next(t for t in found.touchpoints if t.touchpoint == "delivery")
     (commitment,) = delivery.delivery
     assert (commitment.commitment, commitment.kept, commitment.broken) == ("delivered-48h", 7, 3)
