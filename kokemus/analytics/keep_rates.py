@@ -63,6 +63,7 @@ def counts(occurrences: pa.Table, by: Breakdown | Literal["key"] | None = None, 
         con.register("occ", occurrences)
         source = f"SELECT *, {_TIMED} AS timed, row_number() OVER () AS place FROM occ"
         ids = "promise, commitment"
+        label = "key"  # the group's key as text, formed once per group
         if by is None:
             key, join = "CAST(NULL AS VARCHAR)", ""
         elif by == "channel":
@@ -70,7 +71,10 @@ def counts(occurrences: pa.Table, by: Breakdown | Literal["key"] | None = None, 
         elif by == KEY:
             key, join = "s.key", ""
         elif by in ("week", "month"):
-            key, join = f"CAST(CAST(date_trunc('{by}', start_ts) AS DATE) AS VARCHAR)", ""
+            # Truncated as the UTC wall time (a TIMESTAMP): on the TIMESTAMPTZ itself,
+            # date_trunc asks the time-zone library about every row.
+            key, join = f"date_trunc('{by}', make_timestamp(epoch_us(start_ts)))", ""
+            label = "CAST(CAST(key AS DATE) AS VARCHAR)"
         elif by == "department":
             con.register("owners", _pairs("promise", "department", departments or {}))
             key, join = "o.department", "JOIN owners AS o USING (promise)"
@@ -81,7 +85,7 @@ def counts(occurrences: pa.Table, by: Breakdown | Literal["key"] | None = None, 
         group = "key" if by == "department" else "promise, commitment, key"
         # In the document's order (the table's), then by key.
         rows = con.execute(f"""
-            SELECT * EXCLUDE (first, place_of) FROM (
+            SELECT * EXCLUDE (first, place_of) REPLACE ({label} AS key) FROM (
                 SELECT *, min(first) OVER (PARTITION BY {group.replace(', key', '')})
                        AS place_of
                 FROM (SELECT {ids}, {key} AS key, {_COUNTS}, min(place) AS first
@@ -165,41 +169,23 @@ def _pairs(left: str, right: str, mapping: Mapping[str, Sequence[str]]) -> pa.Ta
     return pa.table({left: pa.array(keys, pa.string()), right: pa.array(values, pa.string())})
 
 
-def per_customer(occurrences: pa.Table) -> pa.Table:
-    """One judged row per customer, for "customers with a broken promise against the
-    rest": broken when any of their occurrences is (started at the first broken one),
-    kept when all judged ones are (started at the first), promise and commitment '*'."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("occ", occurrences)
-        table: pa.Table = con.sql("""
-            SELECT '*' AS promise, '*' AS commitment, customer,
-                   CASE WHEN bool_or(verdict = 'broken') THEN 'broken' ELSE 'kept' END
-                       AS verdict,
-                   min(occurrence) AS occurrence,
-                   coalesce(min(start_ts) FILTER (WHERE verdict = 'broken'), min(start_ts))
-                       AS start_ts
-            FROM occ WHERE verdict IN ('kept', 'broken') AND customer IS NOT NULL
-            GROUP BY customer ORDER BY customer
-        """).to_arrow_table()
-    finally:
-        con.close()
-    return table
-
-
 def after(cursor: Any, workspace_id: int, occurrences: pa.Table, *, days: float = 30,
-          outcome: str | None = None) -> list[dict[str, Any]]:
+          outcome: str | None = None, together: bool = False) -> list[dict[str, Any]]:
     """What followed each commitment's kept and broken occurrences, per (promise,
     commitment, verdict): the customer's first answer started within `days` after the
     occurrence's start (NPS counts, CES n/sum/squares) and, with `outcome` (an event type:
     a repurchase, a churn), how many occurrences saw that event within `days`.
 
-    `cursor`: the event store's (responses and events live there)."""
-    judged = occurrences.filter(pc.is_in(occurrences["verdict"],
-                                                 pa.array(["kept", "broken"])))
-    cursor.register("judged", judged.select(["promise", "commitment", "verdict", "customer",
-                                             "occurrence", "start_ts"]))
+    `together`: also every promise together, one judged row per customer (promise and
+    commitment '*', last), for "customers with a broken promise against the rest": broken
+    when any of their occurrences is (from the first broken one's start), kept when all
+    judged ones are (from the first one's start).
+
+    `cursor`: the event store's (responses and events live there). A customer's first
+    answer after a moment is looked up once per (customer, moment): the '*' rows start at
+    one of their occurrences' starts, and two commitments often share a start event."""
+    cursor.register("occ_after", occurrences.select(
+        ["promise", "commitment", "verdict", "customer", "start_ts"]))
     window = f"INTERVAL {float(days) * 86400!r} SECOND"
     outcome_sql = ("0" if outcome is None else
                    f"""count(*) FILTER (WHERE EXISTS (
@@ -207,16 +193,27 @@ def after(cursor: Any, workspace_id: int, occurrences: pa.Table, *, days: float 
                           AND e.customer = j.customer AND e.type = $outcome
                           AND e.occurred_at > j.start_ts
                           AND e.occurred_at <= j.start_ts + {window}))""")
+    everyone = """
+            UNION ALL
+            SELECT '*', '*', CASE WHEN bool_or(verdict = 'broken') THEN 'broken' ELSE 'kept' END,
+                   customer,
+                   coalesce(min(start_ts) FILTER (WHERE verdict = 'broken'), min(start_ts))
+            FROM judged WHERE customer IS NOT NULL GROUP BY customer""" if together else ""
     try:
         rows = cursor.execute(f"""
-            WITH answer AS (
-                SELECT j.promise, j.commitment, j.verdict, j.occurrence,
+            WITH judged AS (
+                SELECT promise, commitment, verdict, customer, start_ts FROM occ_after
+                WHERE verdict IN ('kept', 'broken')
+            ), subjects AS (
+                SELECT * FROM judged{everyone}
+            ), answer AS (
+                SELECT s.customer, s.start_ts,
                        arg_min(r.nps, r.started_at) AS nps, arg_min(r.ces, r.started_at) AS ces
-                FROM judged AS j JOIN responses AS r
-                  ON r.workspace_id = {int(workspace_id)} AND r.customer = j.customer
-                 AND r.started_at > j.start_ts AND r.started_at <= j.start_ts + {window}
+                FROM subjects AS s JOIN responses AS r
+                  ON r.workspace_id = {int(workspace_id)} AND r.customer = s.customer
+                 AND r.started_at > s.start_ts AND r.started_at <= s.start_ts + {window}
                  AND (r.nps IS NOT NULL OR r.ces IS NOT NULL)
-                GROUP BY ALL
+                GROUP BY s.customer, s.start_ts
             ), answered AS (
                 SELECT promise, commitment, verdict,
                        count(*) FILTER (WHERE nps >= 9) AS promoters,
@@ -224,21 +221,21 @@ def after(cursor: Any, workspace_id: int, occurrences: pa.Table, *, days: float 
                        count(*) FILTER (WHERE nps <= 6) AS detractors,
                        count(ces) AS ces_n, coalesce(sum(ces), 0) AS ces_sum,
                        coalesce(sum(CAST(ces AS INTEGER) * ces), 0) AS ces_squares
-                FROM answer GROUP BY ALL
+                FROM subjects JOIN answer USING (customer, start_ts) GROUP BY ALL
             ), followed AS (
                 SELECT promise, commitment, verdict, count(*) AS occurrences,
                        {outcome_sql} AS outcome
-                FROM judged AS j GROUP BY ALL
+                FROM subjects AS j GROUP BY ALL
             )
             SELECT f.promise, f.commitment, f.verdict, f.occurrences, f.outcome,
                    coalesce(a.promoters, 0), coalesce(a.passives, 0),
                    coalesce(a.detractors, 0), coalesce(a.ces_n, 0), coalesce(a.ces_sum, 0),
                    coalesce(a.ces_squares, 0)
             FROM followed AS f LEFT JOIN answered AS a USING (promise, commitment, verdict)
-            ORDER BY f.promise, f.commitment, f.verdict
+            ORDER BY f.promise = '*', f.promise, f.commitment, f.verdict
         """, {"outcome": outcome} if outcome is not None else {}).fetchall()
     finally:
-        cursor.unregister("judged")
+        cursor.unregister("occ_after")
     names = ("promise", "commitment", "verdict", "occurrences", "outcome", "promoters",
              "passives", "detractors", "ces_n", "ces_sum", "ces_squares")
     return [dict(zip(names, row, strict=True)) for row in rows]

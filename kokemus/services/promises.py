@@ -161,7 +161,7 @@ def scorecard(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
     min_n = ws.document.feedback.min_answers
     if table is None:
         table = occurrences(kk, ws, period)
-    overall = {(r["promise"], r["commitment"]): r for r in keep_rates.counts(table)}
+    rates = overall(table, min_n)
     lookup = breakdowns.parse(by) if by is not None and ":" in by else None
 
     def grouped(breakdown: str) -> dict[tuple[str, str], list[Rate]]:
@@ -187,9 +187,10 @@ def scorecard(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
         groups = grouped(by) if by is not None and by != "department" else {}
     weeks = grouped("week")
     owners = {p.id: list(p.departments) for p in ws.document.promises}
+    scored = pc.equal(table["kind"], "score")  # none from `occurrences`: copy only if any
+    clocked_only = table.filter(pc.invert(scored)) if pc.any(scored).as_py() else table
     departments = [_rate(r, min_n) for r in keep_rates.counts(
-        table.filter(pc.not_equal(table["kind"], "score")) if table.num_rows else table,
-        "department", departments=owners)]
+        clocked_only, "department", departments=owners)]
     cards: list[Card] = []
     for promise, commitment in ws.document.commitments():
         key = (promise.id, commitment.id)
@@ -201,8 +202,7 @@ def scorecard(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
         if isinstance(commitment, ScoreTarget):
             cards.append(_score_card(kk, ws, commitment, period, common, min_n))
             continue
-        found = overall.get(key)
-        whole = _rate(found, min_n) if found else _nothing(min_n)
+        whole = rates.get(key) or nothing(min_n)
         mine = groups.get(key, [])
         worst = (breakdowns.worst([against_rest(g, whole, min_n) for g in mine])
                  if by not in (None, "week", "month", "department") else [])
@@ -210,6 +210,12 @@ def scorecard(kk: Kokemus, ws: ActiveWorkspace, period: Period, *,
             **common, limit_s=commitment.seconds, overall=whole, groups=mine,
             weeks=weeks.get(key, []), worst=worst))
     return Scorecard(period, by, cards, departments)
+
+
+def overall(table: pa.Table, min_n: int) -> dict[tuple[str, str], Rate]:
+    """(promise, commitment) -> its keep rate over all of `table`'s occurrences (a
+    commitment without any is not there: `nothing`)."""
+    return {(r["promise"], r["commitment"]): _rate(r, min_n) for r in keep_rates.counts(table)}
 
 
 def _pooled(rates: list[Rate], min_n: int) -> list[Rate]:
@@ -239,7 +245,7 @@ def _rate(row: dict[str, Any], min_n: int) -> Rate:
                 row["median_s"], row["p90_s"])
 
 
-def _nothing(min_n: int) -> Rate:
+def nothing(min_n: int) -> Rate:
     return Rate(None, 0, 0, 0, 0, 0, scores.keep_rate(0, 0, min_n), None, None)
 
 
@@ -335,11 +341,9 @@ def consequences(kk: Kokemus, ws: ActiveWorkspace, period: Period, *, days: floa
     min_n = ws.document.feedback.min_answers
     if table is None:
         table = occurrences(kk, ws, period)
-    with kk.events.reading() as cursor:
-        rows = keep_rates.after(cursor, ws.id, table, days=days, outcome=outcome)
-        if table.num_rows:  # every promise together, customer by customer: promise '*'
-            rows += keep_rates.after(cursor, ws.id, keep_rates.per_customer(table),
-                                     days=days, outcome=outcome)
+    with kk.events.reading() as cursor:  # and every promise together: promise '*'
+        rows = keep_rates.after(cursor, ws.id, table, days=days, outcome=outcome,
+                                together=True)
     by: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for row in rows:
         by.setdefault((row["promise"], row["commitment"]), {})[row["verdict"]] = row
