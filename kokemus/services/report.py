@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from kokemus.analytics import breakdowns, dropoff, outcomes, scores, silent, text, value
+from kokemus.analytics import breakdowns, dropoff, kano, outcomes, scores, silent, text, value
 from kokemus.analytics.engines import DuckDBEngine
 from kokemus.analytics.logs import selection
 from kokemus.bootstrap import Kokemus
@@ -126,6 +126,10 @@ def build(kk: Kokemus, ws: ActiveWorkspace, *, as_of: datetime | None = None,
     section("drivers", lambda: drivers.key_drivers(kk, ws))
     document = ws.document
     section("value", reading(lambda c: value.report(c, ws.id, document, min_n=min_n)))
+    if kano.questions(document):
+        section("kano", reading(lambda c: kano.report(c, ws.id, document)))
+    else:
+        report.missing["kano"] = "the workspace asks no Kano question"
     if document.insights.outcomes.repurchase:
         section("outcomes", reading(lambda c: outcomes.report(
             c, ws.id, document.insights.outcomes, "repurchase", as_of=moment, min_n=min_n)))
