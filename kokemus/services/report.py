@@ -122,7 +122,8 @@ def build(kk: Kokemus, ws: ActiveWorkspace, *, as_of: datetime | None = None,
     section("promises", lambda: promises.scorecard(kk, ws, period, language=language,
                                                    table=table))
     costs = section("costs", lambda: promises.consequences(kk, ws, period, table=table))
-    section("gaps", lambda: gaps.report(kk, ws, as_of=moment, language=language))
+    section("gaps", lambda: gaps.report(kk, ws, as_of=moment, language=language,
+                                        table=table))
     section("drivers", lambda: drivers.key_drivers(kk, ws))
     document = ws.document
     section("value", reading(lambda c: value.report(c, ws.id, document, min_n=min_n)))
