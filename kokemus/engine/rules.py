@@ -225,22 +225,19 @@ def _events(kk: Kokemus, workspace: ActiveWorkspace, rules: list[Rule], now: dat
     start = cursors.get(EVENTS, (0, now))[0]
     with kk.events.reading(settled=False) as cur:
         # the upper bound first: events appended meanwhile wait for the next run
-        row = cur.execute("SELECT max(seq), count(*) FROM events WHERE workspace_id = ? "
-                          "AND seq > ?", [workspace.id, start]).fetchone()
-    if row is None or row[0] is None:
-        return
-    top = int(row[0])
-    done.events += int(row[1])
-    while start < top:
-        end = min(top, start + PASS_SEQ)
-        found: list[tuple[Rule, Cause, bool]] = []
-        if rules:
-            with kk.events.reading(settled=False) as cur:
-                found = match_events(cur, workspace.id, rules, (start, end),
-                                     stale_before=now - LOOKBACK)
-        fired = _judged(kk.db, workspace.id, found, done)
-        _commit(kk.db, workspace.id, fired, {EVENTS: end}, now, done)
-        start = end
+        [row] = cur.execute("SELECT max(seq), count(*) FROM events WHERE workspace_id = ? "
+                            "AND seq > ?", [workspace.id, start]).fetchall()
+        if row[0] is None:
+            return
+        top = int(row[0])
+        done.events += int(row[1])
+        while start < top:
+            end = min(top, start + PASS_SEQ)
+            found = (match_events(cur, workspace.id, rules, (start, end),
+                                  stale_before=now - LOOKBACK) if rules else [])
+            fired = _judged(kk.db, workspace.id, found, done)
+            _commit(kk.db, workspace.id, fired, {EVENTS: end}, now, done)
+            start = end
 
 
 def _answers(kk: Kokemus, workspace: ActiveWorkspace, rules: list[Rule], now: datetime,
@@ -250,10 +247,10 @@ def _answers(kk: Kokemus, workspace: ActiveWorkspace, rules: list[Rule], now: da
                                                                         tzinfo=UTC)
     after = max(after, now - LOOKBACK)
     with kk.events.reading() as cur:  # settled: the journal's answers are in DuckDB
-        row = cur.execute("SELECT max(updated_at), count(*) FROM responses "
-                          "WHERE workspace_id = ? AND updated_at > ?",
-                          [workspace.id, after]).fetchone()
-        if row is None or row[0] is None:
+        [row] = cur.execute("SELECT max(updated_at), count(*) FROM responses "
+                            "WHERE workspace_id = ? AND updated_at > ?",
+                            [workspace.id, after]).fetchall()
+        if row[0] is None:
             return
         until = row[0].astimezone(UTC)
         done.answers += int(row[1])
@@ -411,10 +408,26 @@ _CONDITIONS = pa.schema([
 ])
 
 
+_COMPILED: dict[tuple[int, ...], tuple[Sequence[Rule], pa.Table, list[str]]] = {}
+
+
 def conditions(rules: Sequence[Rule]) -> tuple[pa.Table, list[str]]:
     """The event and promise rules as condition rows (one `any` row for a rule with no
     condition; `in` is an `eq` of several values, `not_in` a `ne`), and the JSON paths
-    their `slot`s index (1-based)."""
+    their `slot`s index (1-based). Made once per set of rule objects (a workspace version
+    parsed once keeps them), not on every run."""
+    key = tuple(id(r) for r in rules)
+    found = _COMPILED.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], rules, strict=True)):
+        return found[1], found[2]
+    table, paths = _compiled(rules)
+    if len(_COMPILED) >= 32:
+        _COMPILED.clear()
+    _COMPILED[key] = (list(rules), table, paths)  # the rules held: their ids stay theirs
+    return table, paths
+
+
+def _compiled(rules: Sequence[Rule]) -> tuple[pa.Table, list[str]]:
     paths: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
 
@@ -429,9 +442,10 @@ def conditions(rules: Sequence[Rule]) -> tuple[pa.Table, list[str]]:
             row(index, when.event, "any")
             for key, condition in when.where.items():
                 slot = _slot(paths, key)
-                compare = (condition if isinstance(condition, Compare)
-                           else Compare(eq=condition))
-                for op, operand in compare.checks():
+                checks: list[tuple[str, Any]] = (
+                    condition.checks() if isinstance(condition, Compare)
+                    else [("eq", condition)])
+                for op, operand in checks:
                     if op in ("eq", "ne", "in", "not_in"):
                         values = list(operand) if op in ("in", "not_in") else [operand]
                         row(index, when.event, "eq" if op in ("eq", "in") else "ne",
