@@ -540,3 +540,54 @@ def test_a_long_backlog_goes_in_passes(
     done = engine.run(kk, NOW)
     assert (done.events, done.fired) == (7, 7)
     assert len(fired(kk)["any"]) == 7
+
+
+# ------------------------------------------------------------------------------ replays
+
+
+def test_a_replay_lists_what_each_kind_of_trigger_would_have_fired_and_writes_nothing(
+        kk: Kokemus, workspace: ActiveWorkspace, tmp_path: Path) -> None:
+    ws = with_rules(kk, tmp_path, "".join([
+        rule("damaged", "{on: event, event: delivered, where: {damaged: true}, "
+                        "segments: [households]}"),
+        rule("detractor", "{on: answer, nps: {lte: 6}}"),
+        rule("nps-drop", "{on: score, score: nps, below: 0, window: 1d}"),
+        rule("morning", "{on: schedule, cron: '0 8 * * *'}"),
+    ]))
+    people.upsert_customers(kk.db, ws.id, [Customer(id="home", segments=["households"])],
+                            NOW)
+    day = timedelta(days=1)
+    ingest_events(kk, ws, event("d-old", "home", damaged=True, at=NOW - 40 * day),
+                  event("d-1", "home", damaged=True, at=NOW - 10 * day),
+                  event("d-2", "stranger", damaged=True, at=NOW - 5 * day),
+                  event("d-3", "home", damaged=False, at=NOW - 2 * day))
+    # 30 detractors a day from 5 to 3 days ago (NPS -100), then promoters (NPS +100)
+    save_answers(kk, *(answer(ws, f"bad-{d}-{i}", nps=2, at=NOW - d * day + timedelta(
+        minutes=i)) for d in (5, 4, 3) for i in range(30)))
+    save_answers(kk, *(answer(ws, f"good-{d}-{i}", nps=10, at=NOW - d * day + timedelta(
+        minutes=i)) for d in (2, 1) for i in range(30)))
+    rules_by_id = {r.id: r for r in ws.document.rules}
+    since, until = NOW - 30 * day, NOW
+
+    damaged = engine.replay(kk, ws, rules_by_id["damaged"], since, until)
+    assert [(f.cause.id, f.cause.customer) for f in damaged.fired] == [("d-1", "home")]
+    assert (damaged.matched, damaged.not_targeted) == (2, 1)
+
+    detractor = engine.replay(kk, ws, rules_by_id["detractor"], since, until)
+    assert len(detractor.fired) == 90 and detractor.fired[0].cause.type == "answer"
+
+    drop = engine.replay(kk, ws, rules_by_id["nps-drop"], since, until)
+    # judged hourly over a day's window: below 0 from the first hour of bad answers (30 of
+    # them reach min_n), back above once the promoters outnumber them, and nothing again
+    assert [f.cause.id for f in drop.fired] == ["crossing-1"]
+    first = drop.fired[0].cause
+    assert first.occurred_at == NOW - 5 * day + timedelta(hours=1)
+    assert (first.properties["value"], first.properties["n"]) == (-100.0, 30)
+
+    morning = engine.replay(kk, ws, rules_by_id["morning"], NOW - 3 * day, NOW)
+    # 08:00 in Helsinki is 05:00 UTC: not on 30 May (the period starts at 09:00 UTC)
+    assert [f.cause.id for f in morning.fired] == [
+        "tick:2026-05-31T08:00", "tick:2026-06-01T08:00", "tick:2026-06-02T08:00"]
+    assert outbox(kk) == []
+    with kk.db.connect() as conn:
+        assert conn.execute(select(rule_cursors)).all() == []
