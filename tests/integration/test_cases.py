@@ -5,6 +5,7 @@ against counts planted by hand."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -383,3 +384,24 @@ def test_cases_opened_at_once_get_distinct_numbers_and_one_per_action(
     for ids in opened:
         for case_id in ids:
             assert case_id in by_action.values()
+
+
+def test_the_worked_example_in_the_docs_is_what_the_method_gives() -> None:
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).parents[2] / "docs" / "cases.md").read_text().split())
+    found = re.search(r"(\d+) of (\d+) detractors with a case answered again and (\d+) "
+                      r"recovered \(([\d.]+)%, Wilson ([\d.]+)–([\d.]+)\); (\d+) of (\d+) "
+                      r"without one answered again and (\d+) recovered \(([\d.]+)%, "
+                      r"([\d.]+)–([\d.]+)\); the difference is \+([\d.]+) points, 95% "
+                      r"interval \+([\d.]+) to \+([\d.]+)", text)
+    assert found, "the worked example in docs/cases.md changed form"
+    g = [float(x) for x in found.groups()]
+    a_answered, _, a_recovered, b_answered, _, b_recovered = (
+        int(g[0]), g[1], int(g[2]), int(g[6]), g[7], int(g[8]))
+    assert (round(100 * a_recovered / a_answered, 1), *(
+        round(100 * x, 1) for x in scores.wilson(a_recovered, a_answered))) == tuple(g[3:6])
+    assert (round(100 * b_recovered / b_answered, 1), *(
+        round(100 * x, 1) for x in scores.wilson(b_recovered, b_answered))) == tuple(g[9:12])
+    diff = scores.difference(a_recovered, a_answered, b_recovered, b_answered)
+    assert diff is not None and tuple(round(100 * x, 1) for x in diff) == tuple(g[12:15])
