@@ -405,3 +405,33 @@ def test_the_worked_example_in_the_docs_is_what_the_method_gives() -> None:
         round(100 * x, 1) for x in scores.wilson(b_recovered, b_answered))) == tuple(g[9:12])
     diff = scores.difference(a_recovered, a_answered, b_recovered, b_answered)
     assert diff is not None and tuple(round(100 * x, 1) for x in diff) == tuple(g[12:15])
+
+
+def test_a_rule_acts_on_a_breached_case(kk: bootstrap.Kokemus) -> None:
+    from kokemus.domain.rules import Rule
+    from kokemus.engine import rules
+    from kokemus.storage.tables import actions
+
+    overdue = Rule.model_validate({
+        "id": "case-overdue", "name": "Tapaus myöhässä",
+        "when": {"on": "event", "event": "case_breached",
+                 "where": {"priority": {"in": ["high", "urgent"]}}},
+        "actions": [{"do": "case", "department": "customer-service",
+                     "title": "Myöhästynyt tapaus", "priority": "urgent"}]})
+    doc = document.load(STARTER)
+    workspace_service.apply(kk.db, doc.model_copy(update={"rules": [overdue]}))
+    ws = workspace_service.get(kk.db, "my-company")
+    now = datetime.now(UTC)
+    open_one(kk, ws, "a1", priority="high", sla_due_at=now - timedelta(minutes=5),
+             now=now - timedelta(hours=2))
+    open_one(kk, ws, "a2", customer="c2", priority="low", sla_due_at=now - timedelta(minutes=5),
+             now=now - timedelta(hours=2))
+    assert service.escalate(kk.db, kk.events, now).breached == 2
+    rules.run(kk, now)
+    rules.run(kk, now)  # again: nothing twice
+    case = service.get(kk.db, ws.id, 1)
+    with kk.db.connect() as conn:
+        fired = conn.execute(select(actions.c.rule, actions.c.kind, actions.c.cause,
+                                    actions.c.customer)).all()
+    assert [tuple(f) for f in fired] == [("case-overdue", "case", f"case_breached:{case.id}",
+                                          "c1")]

@@ -22,19 +22,19 @@ SHOT = "/tmp/kokemus-case.png"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def too_wide(page: Page) -> list[str]:
-    found: list[str] = page.evaluate("""() => [...document.querySelectorAll('body *')]
+def too_wide(tab: Page) -> list[str]:
+    found: list[str] = tab.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
         .map(e => e.tagName + (e.id ? '#' + e.id : '')).slice(0, 10)""")
     return found
 
 
-def sign_in(page: Page, server: str, path: str, username: str) -> None:
-    page.goto(f"{server}{path}")
-    page.get_by_label("Käyttäjätunnus").fill(username)
-    page.get_by_label("Salasana").fill("salasana123")
-    page.get_by_role("button", name="Kirjaudu").click()
-    expect(page).to_have_url(f"{server}{path}")
+def sign_in(tab: Page, base: str, path: str, username: str) -> None:
+    tab.goto(f"{base}{path}")
+    tab.get_by_label("Käyttäjätunnus").fill(username)
+    tab.get_by_label("Salasana").fill("salasana123")
+    tab.get_by_role("button", name="Kirjaudu").click()
+    expect(tab).to_have_url(f"{base}{path}")
 
 
 def test_an_agent_works_a_case_in_finnish(server: str, page: Page,  # noqa: F811
@@ -89,7 +89,8 @@ def test_an_agent_works_a_case_in_finnish(server: str, page: Page,  # noqa: F811
     expect(page.locator("#case-assignee")).to_have_text("aino")
     page.get_by_role("button", name="Aloita työ").click()
     expect(page.locator("#case-state")).to_have_text("Työn alla")
-    page.get_by_role("textbox", name="Muistiinpano").fill("Uusi kone lähtee tänään, vanhaa ei odoteta.")
+    page.get_by_role("textbox", name="Muistiinpano").fill(
+        "Uusi kone lähtee tänään, vanhaa ei odoteta.")
     page.get_by_role("button", name="Lisää muistiinpano").click()
     expect(page.get_by_role("status")).to_have_text("Muistiinpano lisättiin tapaukseen 1.")
     page.get_by_role("button", name="Merkitse ratkaistuksi").click()
