@@ -45,6 +45,7 @@ from sqlalchemy import (
     Engine,
     RowMapping,
     and_,
+    delete,
     func,
     insert,
     literal,
@@ -889,3 +890,39 @@ def recovery(db: Engine, store: EventStore, workspace: ActiveWorkspace, *,
     value, low, high = (None, None, None) if diff is None else (100 * x for x in diff)
     return Recovery(start, end, moment, window_s, group(a), group(b), value, low, high,
                     a.answered >= min_n and b.answered >= min_n)
+
+
+# ------------------------------------------------------------------------------ privacy
+
+
+def of_customer(conn: Connection, workspace_id: int, customer: str) -> list[dict[str, Any]]:
+    """A customer's cases with their history, for the export of their data
+    (services/privacy.py)."""
+    found = conn.execute(
+        select(*_columns()).select_from(cases.outerjoin(users, users.c.id == cases.c.assignee))
+        .where(cases.c.workspace_id == workspace_id, cases.c.customer == customer)
+        .order_by(cases.c.number)).mappings().all()
+    out = []
+    for row in found:
+        case = _case(row)
+        given = users.alias("given")
+        history = conn.execute(
+            select(case_events.c.kind, case_events.c.at, case_events.c.actor,
+                   case_events.c.body, case_events.c.state,
+                   given.c.username.label("assignee"))
+            .select_from(case_events.outerjoin(given, given.c.id == case_events.c.assignee))
+            .where(case_events.c.case_id == case.id)
+            .order_by(case_events.c.at, case_events.c.id)).mappings().all()
+        out.append({**case.as_dict(), "history": [dict(h) for h in history]})
+    return out
+
+
+def erase_customer(conn: Connection, workspace_id: int, customer: str) -> int:
+    """Delete a customer's cases and their history (notes say things about the person) in
+    the erasure's transaction; how many cases went."""
+    ids = list(conn.execute(select(cases.c.id).where(
+        cases.c.workspace_id == workspace_id, cases.c.customer == customer)).scalars())
+    if ids:
+        conn.execute(delete(case_events).where(case_events.c.case_id.in_(ids)))
+        conn.execute(delete(cases).where(cases.c.id.in_(ids)))
+    return len(ids)

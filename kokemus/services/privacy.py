@@ -2,13 +2,15 @@
 
 **Export** gathers one customer (or one B2B account with its people) from both stores into
 one JSON document: the profile, consents (history and what is in force), the opt-out,
-invitations, events and survey responses. Every export is written to the audit log.
+invitations, cases with their notes, events and survey responses. Every export is written to
+the audit log.
 
 **Erasure** removes the person, and the decision of what that means is this:
 
 - *Removed from the app store*: the customer row (name, email, language, segments,
   attributes), their invitations (which carry the survey link's identity and the events
-  that triggered them) and their consent statements. Consent records exist to show that
+  that triggered them), their cases with their notes and history (services/cases.py) and
+  their consent statements. Consent records exist to show that
   contacting someone was lawful; once the person is gone and never contacted again, there
   is nothing left to show, and keeping their history would keep them.
 - *Kept in the app store*: the customer id, twice, and nothing else about them. The audit
@@ -62,7 +64,7 @@ from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.errors import NotFound
 from kokemus.domain.surveys import without_free_text
-from kokemus.services import audit, consents
+from kokemus.services import audit, cases, consents
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 from kokemus.storage import responses as response_store
@@ -143,18 +145,21 @@ def _customer_part(kk: Kokemus, workspace: ActiveWorkspace,
         opted = conn.execute(select(opt_outs.c.source, opt_outs.c.created_at).where(
             opt_outs.c.workspace_id == workspace.id, opt_outs.c.customer == customer)
         ).mappings().first()
+        held = cases.of_customer(conn, workspace.id, customer)
     stated = consents.summary(kk.db, workspace.id, customer)
     with kk.events.reading() as cur:
         events = _events(cur, workspace.id, "customer = ?", [customer])
         answers = [_without_workspace(r) for r in response_store.rows_where(
             cur, "workspace_id = ? AND customer = ?", [workspace.id, customer])]
-    if profile is None and not (invited or opted or stated["history"] or events or answers):
+    if profile is None and not (invited or opted or held or stated["history"] or events
+                                or answers):
         return None
     part: dict[str, Any] = _plain({
         "customer": _without_workspace(profile) if profile else None,
         "consents": {"current": stated["current"], "history": stated["history"]},
         "opt_out": dict(opted) if opted else None,
         "invitations": [_without_workspace(i) for i in invited],
+        "cases": held,
         "events": events,
         "responses": answers,
     })
@@ -203,6 +208,7 @@ class Erased:
     rewrite_seconds: float  # rewriting the DuckDB file
     vacuum_seconds: float  # VACUUM of the SQLite app store
     seconds: float
+    cases: int = 0  # deleted with their history
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -227,7 +233,8 @@ def erase_customer(kk: Kokemus, workspace: ActiveWorkspace, customer: str, *, ac
         stated = conn.execute(delete(consent_table).where(
             consent_table.c.workspace_id == workspace.id,
             consent_table.c.customer == customer)).rowcount
-        if not (profile or invited or stated or events or answers):
+        worked = cases.erase_customer(conn, workspace.id, customer)
+        if not (profile or invited or stated or worked or events or answers):
             raise NotFound(f"no customer '{customer}' in workspace '{workspace.slug}' "
                            "(nothing to erase)")
         # the log's earlier entries about her (consents, exports) keep what was done and
@@ -239,11 +246,12 @@ def erase_customer(kk: Kokemus, workspace: ActiveWorkspace, customer: str, *, ac
                           now=datetime.now(UTC))
         audit.record(conn, actor, "customer.erase", workspace=workspace.slug, target=customer,
                      detail={"mode": mode, "profile": bool(profile), "invitations": invited,
-                             "consents": stated, "events": events, "responses": answers})
+                             "consents": stated, "cases": worked, "events": events,
+                             "responses": answers})
     copies, rewrite = _scrub_event_store(kk)
     vacuum = scrub_app_store(kk)
     return Erased(customer, mode, bool(profile), invited, stated, events, answers, copies,
-                  rewrite, vacuum, time.perf_counter() - started)
+                  rewrite, vacuum, time.perf_counter() - started, cases=worked)
 
 
 def _erase_events(kk: Kokemus, workspace: ActiveWorkspace, customer: str,

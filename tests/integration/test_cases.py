@@ -435,3 +435,23 @@ def test_a_rule_acts_on_a_breached_case(kk: bootstrap.Kokemus) -> None:
                                     actions.c.customer)).all()
     assert [tuple(f) for f in fired] == [("case-overdue", "case", f"case_breached:{case.id}",
                                           "c1")]
+
+
+def test_a_customers_cases_are_in_their_export_and_go_with_their_erasure(
+        kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> None:
+    from kokemus.services import privacy
+
+    people(kk, workspace)
+    open_one(kk, workspace, "a1", customer="c1")
+    open_one(kk, workspace, "a2", customer="c2")
+    service.add_note(kk.db, workspace, 1, "Asiakkaan ovikoodi 1234", actor=ANNA)
+    exported = privacy.export_customer(kk, workspace, "c1", actor="test")
+    [case] = exported["cases"]
+    assert case["number"] == 1 and [h["body"] for h in case["history"]] == [
+        None, "Asiakkaan ovikoodi 1234"]
+    done = privacy.erase_customer(kk, workspace, "c1", actor="test")
+    assert done.cases == 1
+    with kk.db.connect() as conn:
+        left = conn.execute(select(cases.c.customer)).scalars().all()
+        notes = conn.execute(select(case_events.c.body)).scalars().all()
+    assert left == ["c2"] and "Asiakkaan ovikoodi 1234" not in notes
