@@ -32,9 +32,8 @@ departments`), and for them any other case does not exist.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,8 +78,6 @@ from kokemus.storage.tables import (
     users,
     workspaces,
 )
-
-log = logging.getLogger("kokemus.cases")
 
 MAX_TITLE = 300
 MAX_NOTE = 10_000
@@ -390,16 +387,6 @@ def get(db: Engine, workspace_id: int, number: int, *, reach: Reach = EVERYTHING
         return _get(conn, workspace_id, number=number, reach=reach)
 
 
-def by_id(db: Engine, case_id: str) -> Case:
-    """A case by its id in any workspace (the delivery worker's look-up after opening)."""
-    with db.connect() as conn:
-        workspace_id = conn.execute(select(cases.c.workspace_id).where(
-            cases.c.id == case_id)).scalar()
-        if workspace_id is None:
-            raise NotFound(f"no case {case_id}")
-        return _get(conn, int(workspace_id), case_id=case_id)
-
-
 def history(db: Engine, case: Case) -> list[Entry]:
     """The case's history, oldest first."""
     authors = users.alias("authors")
@@ -429,7 +416,6 @@ class Filters:
     account: str | None = None
     escalated: str | None = None  # at_risk, breached
     updated_since: datetime | None = None  # oldest change first, for a mirror
-    problems: list[str] = field(default_factory=list)
 
 
 def listing(db: Engine, workspace_id: int, filters: Filters, *, reach: Reach = EVERYTHING,
