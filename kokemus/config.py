@@ -50,10 +50,16 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
     mail_from: str = Field(default="kokemus <noreply@localhost>",
                            description="From address of invitation emails.")
-    worker: bool = Field(default=True, description="`kokemus serve` plans and sends survey "
-                         "invitations in a background thread.")
+    worker: bool = Field(default=True, description="`kokemus serve` runs the worker (survey "
+                         "invitations, promise clocks, rules and their actions) in a "
+                         "background thread.")
     worker_interval: float = Field(default=30.0, gt=0,
                                    description="Seconds between the worker's runs.")
+    action_lease: float = Field(
+        default=300.0, gt=0,
+        description="Seconds a worker holds the rule actions it claimed for delivery; one "
+                    "left by a killed worker is delivered by the next after this long. Keep "
+                    "it well above the mail and webhook timeouts (15 s).")
     journey_order_interval: float = Field(
         default=300.0, ge=0,
         description="Seconds between the worker's rebuilds of the case-ordered copy of the "

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from kokemus.cli import common
+from kokemus.cli.actions import actions_app, worker_command
 from kokemus.cli.backup import backup_command, restore_command
 from kokemus.cli.cases import cases_app
 from kokemus.cli.common import (
@@ -77,6 +78,8 @@ app.command("drivers")(drivers_command)
 app.add_typer(customers_app, name="customers")
 app.add_typer(cases_app, name="cases")
 register_value(app)
+app.add_typer(actions_app, name="actions")
+app.command("worker")(worker_command)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 
@@ -360,8 +363,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     data_dir: DataDir = None,
     worker: Annotated[bool | None, typer.Option(
-        "--worker/--no-worker", help="Plan and send survey invitations in the background "
-        "[default: KOKEMUS_WORKER, on].")] = None,
+        "--worker/--no-worker", help="Run the worker in the background: survey invitations, "
+        "promise clocks, rules and their actions [default: KOKEMUS_WORKER, on].")] = None,
 ) -> None:
     """Serve the API and the web UI."""
     from kokemus.config import load_settings
@@ -394,7 +397,7 @@ def _serve(settings: Settings) -> None:
         # validates requests while DuckDB writes (on 2 cores: DuckDB 1 thread, no contention)
         kk.events.set_threads(max(1, (os.cpu_count() or 2) - 1))
         application = create_app(settings, kk)
-        # survey invitations: planned from new events and sent, beside the server's requests
+        # the worker (invitations, clocks, rules, their actions), beside the server's requests
         running = Worker(kk, settings.worker_interval).start() if settings.worker else None
 
         class Listening(uvicorn.Server):

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from kokemus.domain.business_hours import BusinessHours
 from kokemus.domain.cases import CasePolicy
+from kokemus.domain.contact import ContactPolicy
 from kokemus.domain.errors import Problem
 from kokemus.domain.insights import Insights
 from kokemus.domain.journeys import Journey, Touchpoint
@@ -69,6 +70,9 @@ class Workspace(Model):
     promises: list[Promise] = Field(default_factory=list)
     journeys: list[Journey] = Field(default_factory=list)
     feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
+    contact: ContactPolicy = Field(
+        default_factory=ContactPolicy,
+        description="Messages per customer across surveys, rule emails and notices.")
     surveys: list[Survey] = Field(default_factory=list)
     retention: Retention = Field(default_factory=Retention,
                                  description="How long raw events and comments are kept.")

@@ -10,8 +10,10 @@ come is decided on its own:
 - an email invitation to a customer without an address -> skipped "no email";
 - an email during the workspace's quiet hours -> due at the end of them, still planned
   (the widget's web invitations are shown while the customer is on the site, at any hour);
-- the customer was invited (by any survey, on any channel) within the contact cap, or
-  already in this run -> skipped "contact cap";
+- the customer was invited (by any survey, on any channel) within the survey cap
+  (`feedback.cap`), or already in this run, or got the workspace's `contact.cap` messages
+  (invitations, rule emails and notices, engine/contact.py) within `contact.per` ->
+  skipped "contact cap";
 - otherwise web: sent (the site fetches the link through the API); email: sent by SMTP.
 
 Sending an email and recording it cannot be one atomic step, so the choice is made
@@ -43,6 +45,7 @@ from sqlalchemy import Engine, and_, bindparam, select, update
 from kokemus import bootstrap
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.surveys import QuietHours
+from kokemus.engine import contact
 from kokemus.engine.mail import Mailer, SendError, compose
 from kokemus.services import consents, workspaces
 from kokemus.services.feedback import language_for
@@ -224,7 +227,7 @@ class _Facts:
     people: dict[tuple[int, str], dict[str, Any]]
     opted_out: set[tuple[int, str]]
     refused: set[tuple[int, str]]  # no surveys: opted out, or the surveys consent withdrawn
-    recent: set[tuple[int, str]]  # invited within the workspace's contact cap
+    recent: set[tuple[int, str]]  # invited within the survey cap, or at the contact cap
 
     @classmethod
     def load(cls, db: Engine, batch: list[dict[str, Any]], now: datetime,
@@ -255,6 +258,10 @@ class _Facts:
                         invitations.c.workspace_id == wid, invitations.c.customer.in_(wanted),
                         invitations.c.sent_at > now - cap, invitations.c.sent_at <= now))
                     .distinct()).scalars())
+                policy = workspace(wid).document.contact
+                per = timedelta(seconds=policy.per_seconds)
+                recent.update((wid, c) for c, n in contact.messages(
+                    conn, wid, wanted, now - per, now).items() if n >= policy.cap)
         return cls(people, opted, refused, recent)
 
 

@@ -14,7 +14,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -163,7 +163,7 @@ class Mailer:
         self.timeout = timeout
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Hand `message` to the server; SendError if it was not taken."""
         try:
             if self._smtp is None:

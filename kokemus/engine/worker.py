@@ -1,13 +1,18 @@
-"""The worker: plan invitations from new events, dispatch the due ones and advance the
-promise clocks (engine/clocks.py: occurrences at risk or breached marked as events), every N
-seconds; now and then rebuild the case-ordered copy of the journeys the sequence analytics
-read; and every hour (and on its first run) apply the workspaces' retention periods
-(services/retention.py: old events deleted, old comments removed, copies rebuilt) and
-remove timed-out web sessions.
+"""The worker: plan invitations from new events, advance the promise clocks
+(engine/clocks.py: occurrences at risk or breached marked as events), let the rules decide
+on what happened (engine/rules.py: rows of the actions outbox), dispatch the due
+invitations and deliver the due actions (engine/deliver.py), every N seconds; now and then
+rebuild the case-ordered copy of the journeys the sequence analytics read; and every hour
+(and on its first run) apply the workspaces' retention periods (services/retention.py: old
+events deleted, old comments removed, copies rebuilt) and remove timed-out web sessions.
 
 `kokemus serve` runs it in a background thread (settings `worker`, `worker_interval`,
-`journey_order_interval`); `kokemus feedback run` runs it once. A failing run is logged and
-the next one tries again: everything it does is kept in the stores, so nothing is lost.
+`journey_order_interval`); `kokemus worker` runs it on its own, in the foreground;
+`kokemus feedback run` runs the invitations' part once. A worker without the event store
+(`events=False`: another process, a server, holds it) only dispatches and delivers, which
+need the app store alone: beside a server, it adds delivery capacity. A failing step is
+logged and the next run tries again: everything it does is kept in the stores, so nothing
+is lost.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from datetime import UTC, datetime
 
 from kokemus.analytics import ordering
 from kokemus.bootstrap import Kokemus
-from kokemus.engine import clocks
+from kokemus.engine import clocks, rules
+from kokemus.engine.deliver import deliver
 from kokemus.engine.dispatch import Dispatched, dispatch
 from kokemus.engine.mail import Mailer
 from kokemus.engine.triggers import Planned, plan
@@ -48,43 +54,88 @@ def order_journeys(kk: Kokemus, *, force: bool = False) -> ordering.Refresh:
 
 
 class Worker:
-    """`run_once` every `interval` seconds in a daemon thread until `stop()`."""
+    """`cycle` every `interval` seconds until `stop()`: in a daemon thread (`start`, the
+    server's) or in the calling thread (`run`, `kokemus worker`). `events=False`: the
+    steps that read the event store are left to whoever holds it."""
 
-    def __init__(self, kk: Kokemus, interval: float) -> None:
+    def __init__(self, kk: Kokemus, interval: float, *, events: bool = True) -> None:
         self.kk = kk
         self.interval = interval
+        self.events = events
         self.runs = 0
         self._ordered_at: float | None = None  # monotonic time of the last copy check
         self._retained_at: float | None = None  # monotonic time of the last retention run
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="kokemus-worker", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="kokemus-worker", daemon=True)
 
     def start(self) -> Worker:
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Ask the loop to end and wait for a run in progress to finish."""
+        """Ask the loop to end and wait for a run in progress to finish (its delivery stops
+        after the batch in hand)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _loop(self) -> None:
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """The loop, in this thread, until `stop()`."""
         while not self._stop.is_set():
-            with RUNS:
-                try:
-                    planned, sent = run_once(self.kk)
-                    if planned.invited or sent.sent or sent.failed:
-                        log.info("invitations: %d planned, %d sent, %d failed",
-                                 planned.invited, sent.sent, sent.failed)
-                except Exception:  # the next run tries again; the server must keep serving
-                    log.exception("invitation run failed")
-                self._advance_clocks()
-                self._escalate_cases()
-                self._retain_when_due()
-                self._order_when_due()
+            self.cycle()
             self.runs += 1
             self._stop.wait(self.interval)
+
+    def cycle(self) -> None:
+        """One run of every step, each on its own: one failing leaves the others be."""
+        with RUNS:
+            if self.events:
+                self._plan()
+                self._advance_clocks()
+                self._escalate_cases()
+                self._decide()
+            self._dispatch()
+            self._deliver()
+            if self.events:
+                self._retain_when_due()
+                self._order_when_due()
+
+    def _plan(self) -> None:
+        try:
+            planned = plan(self.kk)
+            if planned.invited:
+                log.info("invitations: %d planned", planned.invited)
+        except Exception:  # the next run tries again; the server must keep serving
+            log.exception("planning invitations failed")
+
+    def _dispatch(self) -> None:
+        try:
+            sent = dispatch(self.kk)
+            if sent.sent or sent.failed:
+                log.info("invitations: %d sent, %d failed", sent.sent, sent.failed)
+        except Exception:
+            log.exception("dispatching invitations failed")
+
+    def _decide(self) -> None:
+        try:
+            decided = rules.run(self.kk)
+            if decided.planned:
+                log.info("rules: %d actions planned", decided.planned)
+        except Exception:  # the cursors did not move: the next run decides the same again
+            log.exception("running the rules failed")
+
+    def _deliver(self) -> None:
+        try:
+            done = deliver(self.kk, stop=self._stop.is_set)
+            if done.busy():
+                log.info("actions: %d delivered, %d skipped, %d to retry, %d dead",
+                         done.delivered, sum(done.skipped.values()), done.retrying, done.dead)
+        except Exception:  # leased rows are delivered when their lease runs out
+            log.exception("delivering actions failed")
 
     def _advance_clocks(self) -> None:
         try:
