@@ -66,6 +66,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.include_router(router)
     from kokemus.web import (
+        actions,
         audit_log,
         cases,
         drivers,
@@ -82,7 +83,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
 
     for module in (scores, promises, gaps, drivers, signals, report, surveys, members,
-                   privacy, audit_log, timeline, value, cases):
+                   privacy, audit_log, timeline, value, cases, actions):
         app.include_router(module.router)
     forms.install(app, settings)
 

@@ -56,6 +56,8 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("POST", "/w/{slug}/surveys/{survey_id}"): Permission.EDIT,
     ("POST", "/w/{slug}/surveys/{survey_id}/trigger"): Permission.EDIT,
     ("POST", "/w/{slug}/surveys/{survey_id}/remove"): Permission.EDIT,
+    ("GET", "/w/{slug}/actions"): Permission.ANALYSE,
+    ("POST", "/w/{slug}/actions/retry"): Permission.EDIT,
     ("GET", "/w/{slug}/audit"): Permission.MANAGE,
     ("GET", "/w/{slug}/members"): Permission.MANAGE,
     ("POST", "/w/{slug}/members"): Permission.MANAGE,
