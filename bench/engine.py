@@ -328,8 +328,17 @@ def part_rules(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         kk.close()
 
 
+def part_delivery(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """Part `delivery`: the outbox to a loopback SMTP server and webhook receiver
+    (bench/engine_delivery.py, which says how it measures)."""
+    from engine_delivery import part_delivery as run  # bench/ is the script's folder
+
+    return run(args, folder)
+
+
 PARTS: dict[str, Callable[[argparse.Namespace, Path], dict[str, Any]]] = {
     "rules": part_rules,
+    "delivery": part_delivery,
 }
 
 
@@ -343,6 +352,9 @@ def main() -> None:
                         help="rules: events per second under load.")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="rules: how long the load lasts.")
+    from engine_delivery import add_arguments  # --emails, --webhooks
+
+    add_arguments(parser)
     parser.add_argument("--threads", type=int, default=1,
                         help="DuckDB threads (the server gives it all cores but one).")
     args = parser.parse_args()
