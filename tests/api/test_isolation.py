@@ -5,13 +5,14 @@ come back, nothing of it may change, and no route may fail with a 5xx."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from kokemus import bootstrap
-from kokemus.services import access, consents
+from kokemus.services import access, cases, consents
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.ingest import ingest_customers, ingest_events
 from kokemus.services.workspaces import ActiveWorkspace
@@ -24,9 +25,9 @@ from tests.web.test_surveys_pages import response, store
 # identifiers and words that exist only in the first workspace
 SECRET_CUSTOMER = "salainen-asiakas"
 SECRETS = (SECRET_CUSTOMER, "salainen-tilaus", "Salainen kommentti", "salainen@example.fi",
-           "salainen-tili")
+           "salainen-tili", "Salainen tapaus")
 PARAMS = {"customer_id": SECRET_CUSTOMER, "response_id": "r007", "journey": "purchase",
-          "account_id": "salainen-tili"}
+          "account_id": "salainen-tili", "number": "1"}
 BODIES: dict[str, Any] = {
     "/api/v1/events": {"id": "salainen-tilaus", "type": "order_placed",
                        "customer": SECRET_CUSTOMER, "channel": "web",
@@ -38,6 +39,8 @@ BODIES: dict[str, Any] = {
                           "customer": SECRET_CUSTOMER, "channel": "web",
                           "answers": {"recommend": 0}, "complete": True},
     "/api/v1/customers/{customer_id}/consents": {"purpose": "marketing", "granted": True},
+    "/api/v1/cases/{number}": {"state": "closed", "note": "vieras"},
+    "/api/v1/cases/{number}/notes": {"body": "vieras"},
 }
 
 
@@ -50,9 +53,14 @@ def two(kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> dict[str, Any]:
                     "occurred_at": "2026-03-02T09:00:00+00:00"}], workspace, kk.events)
     store(kk, workspace, [{**response(7, nps=9, comment="Salainen kommentti"),
                            "customer": SECRET_CUSTOMER}])
+    with kk.db.begin() as conn:
+        cases.open_case(conn, workspace.id, department="logistics", title="Salainen tapaus",
+                        customer=SECRET_CUSTOMER, account=None, priority="high", rule=None,
+                        cause=None, action_id=None, sla_due_at=None, now=datetime.now(UTC))
     other = document.load(STARTER).model_copy(update={"workspace": "other-company"})
     workspace_service.apply(kk.db, other)
-    key = access.create_key(kk.db, "other-company", "theirs", {"ingest", "read", "admin"})
+    key = access.create_key(kk.db, "other-company", "theirs",
+                            {"ingest", "read", "cases", "admin"})
     return {"auth": {"Authorization": f"Bearer {key}"},
             "other": workspace_service.get(kk.db, "other-company")}
 
@@ -89,6 +97,8 @@ def test_no_route_gives_or_changes_another_workspaces_data(
     mine = responses.get(kk.events, workspace.id, "r007")
     assert mine is not None and mine["nps"] == 9 and mine["comment"] == "Salainen kommentti"
     assert consents.history(kk.db, workspace.id, SECRET_CUSTOMER) == []
+    case = cases.get(kk.db, workspace.id, 1)
+    assert case.state == "new" and len(cases.history(kk.db, case)) == 1
     with kk.events.reading() as cur:
         count = cur.execute("SELECT count(*) FROM events WHERE workspace_id = ?",
                             [workspace.id]).fetchone()
