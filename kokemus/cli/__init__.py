@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -446,6 +446,10 @@ def demo(
     port: Annotated[int, typer.Option(help="Port for --serve.")] = 8000,
     data_dir: Annotated[Path, typer.Option(
         help="Folder for the demo's stores; made anew on every run.")] = Path("kokemus-demo"),
+    compare_policy: Annotated[bool, typer.Option(
+        "--compare-policy",
+        help="Also make the appliance shop with its damage rule on (workspace "
+             "kodinkone-rule) and print the two side by side.")] = False,
 ) -> None:
     """Generate the three demo scenarios (seeded, repeatable) and serve them."""
     from kokemus import bootstrap
@@ -457,11 +461,23 @@ def demo(
     _fresh_demo_folder(data_dir)
     settings = load_settings(data_dir=data_dir)
     with bootstrap.build(settings) as kk:
+        last = end.date() if end else datetime.now(UTC).date()
         summary = generate.run(kk, customers=customers, days=days, seed=seed,
-                               console=common.real(out), end=end.date() if end else None)
+                               console=common.real(out), end=last,
+                               scenarios=generate.WITH_RULE if compare_policy
+                               else generate.SCENARIOS)
+        compared = None
+        if compare_policy:
+            from kokemus.demo import compare
+
+            # as of the day after the history ends, as the demo's tests judge it
+            as_of = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+            compared = compare.table(compare.compare(kk, as_of))
         password = access.reset_password(kk.db, "admin", admin=True)
     for line in summary:
         out.print(line)
+    if compared is not None:
+        out.print(compared)
     out.print(f"\nweb UI: http://127.0.0.1:{port}/  log in as [bold]admin[/bold], "
               f"password [bold]{password}[/bold]")
     out.print(f"the CLI on this data: export KOKEMUS_DATA_DIR={data_dir}  "

@@ -4,12 +4,20 @@ A web shop promises express delivery and installation within 48 h and to tell ab
 delay within 2 h. One of its three carriers, Kiito, damages 10 % of what it carries. The shop
 then waits for the damaged machine to come back before it sends a new one, tells the
 customer nothing, and refuses to cancel; those customers call, chat and score low.
+
+`RULE_SCENARIO` (workspace `kodinkone-rule`, made by `kokemus demo --compare-policy`) is the
+same shop, the same customers and the same damages with the workspace's rule
+`damaged-delivery` on: the customer is told within the hour, the new machine leaves at once,
+the cancellation is offered and logistics gets a case (docs/demo.md, "With the rule and
+without").
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 from statistics import NormalDist
 
@@ -19,7 +27,7 @@ import pyarrow.compute as pc
 
 from kokemus.demo import feedback
 from kokemus.demo.names import people
-from kokemus.demo.scenario import Block, Scenario
+from kokemus.demo.scenario import Block, Cases, Scenario
 from kokemus.demo.timeline import (
     DAY,
     EVENING,
@@ -33,7 +41,11 @@ from kokemus.demo.timeline import (
     properties,
     uniform,
 )
+from kokemus.domain.durations import parse_duration
 from kokemus.domain.events import Customer
+from kokemus.domain.rules import OpenCase
+from kokemus.domain.workspace import Workspace
+from kokemus.workspace import document
 
 SLUG = "kodinkone"
 WORKSPACE_FILE = Path(__file__).with_name("appliance_shop.yaml")
@@ -81,6 +93,39 @@ BROKEN_RELIABILITY = -0.8  # reliability = 0.9 delivery + 0.44 noise, less after
 REPURCHASE = 0.15
 REPURCHASE_LOADING = 0.75
 
+# The rule `damaged-delivery` (RULE_SCENARIO only; docs/demo.md "With the rule and without").
+# Its own draws come from a generator spawned for it, so every other event and answer of the
+# two histories is drawn alike: the same customers, orders, carriers and damages.
+RULE = "damaged-delivery"
+NOTICE_AFTER = (2 * MINUTE, 45 * MINUTE)  # the engine decides, the worker mails: in the hour
+CASE_OPENED_AFTER = (30, 3 * MINUTE)  # the rule's case for logistics
+RESHIP_AFTER = (1 * HOUR, 3 * HOUR)  # the new machine leaves at once (the warehouse by day)
+CASE_RESOLVED_AFTER = (5 * MINUTE, 40 * MINUTE)  # logistics closes it when it has left
+CANCEL_TAKEN = 0.10  # of the damaged customers take the free cancellation offered
+CANCEL_AFTER = (10 * MINUTE, 6 * HOUR)  # a reply to the notice
+STILL_CONTACT = 0.25  # still call or chat once (about the installation); none a second time
+# What went wrong is then the damage and a day or two's wait, not the silence, the return
+# policy and the refusal: the delivery's quality shifts by TOLD_DAMAGE instead of
+# DAMAGED_DELIVERY, reliability by TOLD_RELIABILITY instead of BROKEN_RELIABILITY, the
+# installation by TOLD_INSTALLATION instead of DAMAGED_INSTALLATION, and "informs" is not
+# lowered at all (NOT_INFORMED does not apply: they were told).
+TOLD_DAMAGE = -0.3
+TOLD_RELIABILITY = -0.4
+TOLD_INSTALLATION = -0.3
+
+
+@dataclass(frozen=True)
+class Opened:
+    """Cases the rule opened in one block: for the `delivery_damaged` events `rows` of
+    timeline step `step`, opened and resolved at these times (seconds; resolved -1: not
+    yet), of these customers."""
+
+    step: int
+    rows: np.ndarray
+    who: np.ndarray
+    opened: np.ndarray
+    resolved: np.ndarray
+
 # How a journey where nothing went wrong is answered (probability of each value).
 NPS = (0.01, 0.01, 0.01, 0.01, 0.02, 0.02, 0.04, 0.09, 0.21, 0.26, 0.32)  # 0..10
 CES = (0.02, 0.03, 0.05, 0.10, 0.20, 0.30, 0.30)  # 1..7, 7 = very easy
@@ -88,7 +133,8 @@ CSAT = (0.02, 0.03, 0.10, 0.35, 0.50)  # 1..5
 RATING = (0.02, 0.04, 0.14, 0.40, 0.40)  # a touchpoint rated 1..5
 VALUE = (0.03, 0.07, 0.25, 0.40, 0.25)  # an element of value, "how well did we do", 1..5
 VALUE_INFORMS = (0.20, 0.35, 0.30, 0.10, 0.05)  # claimed, but the shop tells nothing
-RESPONSE_RATE = {"smooth": 0.35, "delayed_untold": 0.45, "damaged": 0.60}
+# With the rule on (RULE_SCENARIO) a damaged order is "damaged_told": told, resent at once.
+RESPONSE_RATE = {"smooth": 0.35, "delayed_untold": 0.45, "damaged": 0.60, "damaged_told": 0.60}
 OUTCOMES = tuple(RESPONSE_RATE)
 # What half of the detractors write to "what could we have done better?", by outcome; four
 # in five after a damaged delivery (DAMAGED_WRITE): they have a story to tell.
@@ -142,6 +188,16 @@ COMMENTS["damaged"]["en"] += (
     "A broken machine, a week of waiting, and no cancellation. Customer service knew "
     "nothing.",
     "I asked to cancel because the machine was broken. They said no.")
+# With the rule: what is left to say is the damage itself, and the wait of a day or two.
+COMMENTS["damaged_told"] = {
+    "fi": ("Kone meni kuljetuksessa rikki. Tieto tuli onneksi heti, mutta asennus siirtyi.",
+           "Harmillista, että kuljetusliike rikkoi koneen, vaikka uusi tulikin nopeasti.",
+           "Jouduin odottamaan uutta konetta pari päivää."),
+    "en": ("The machine was broken in transport. I was told at once, but the installation "
+           "moved.",
+           "A pity the carrier broke the machine, even if the new one came quickly.",
+           "I had to wait a couple of days for the new machine."),
+}
 # What a fifth of the promoters write to "what did we do well?" (any outcome).
 PRAISE: dict[str, dict[str, tuple[str, ...]]] = {
     feedback.ANY: {
@@ -206,7 +262,8 @@ QUALITY = feedback.Answering(rate=RESPONSE_RATE, items={
 # The same questions after a damaged delivery (survey quality-after-damage), asked of every
 # damaged order: an apology that asks what went wrong is answered by three in four.
 RECOVERY_RATE = 0.75
-AFTER_DAMAGE = feedback.Answering(rate={**RESPONSE_RATE, "damaged": RECOVERY_RATE},
+AFTER_DAMAGE = feedback.Answering(rate={**RESPONSE_RATE, "damaged": RECOVERY_RATE,
+                                        "damaged_told": RECOVERY_RATE},
                                   items=QUALITY.items)
 # The surveys after the delivery and the installation: the scores, a rating per touchpoint
 # (named by the touchpoint's id; customer service only by those who contacted it), and the
@@ -228,11 +285,14 @@ ANSWERING = feedback.Answering(
 
 def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np.ndarray,
             express: np.ndarray, installation: np.ndarray, carrier: Labels, order: pa.Array,
-            mood: np.ndarray, failed: np.ndarray,
-            feel: np.random.Generator) -> tuple[list[feedback.Triggered], np.ndarray]:
+            mood: np.ndarray, failed: np.ndarray, feel: np.random.Generator, *,
+            rule: bool = False,
+            opened: list[Opened] | None = None) -> tuple[list[feedback.Triggered], np.ndarray]:
     """From the paid order to the installation, for the orders given (one row per order);
     returns the events that trigger a survey, with what happened to each order and the
-    latent scores it left, and each order's experience."""
+    latent scores it left, and each order's experience (-inf: cancelled). With `rule` the
+    shop acts on a damage as the rule `damaged-delivery` says, and the cases it opens are
+    added to `opened`."""
     p = tl.period
     n = len(who)
     carrier_props = properties(order=order, carrier=carrier)
@@ -264,37 +324,65 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
     # installer's call (or the parcel not coming) makes them look online, then call or chat;
     # cancelling is refused, and the new machine leaves only when the broken one is back in
     # the warehouse: the shop's return policy applied to a delivery that never arrived.
+    # With the rule (`rule`), the same draws are made, so that every other event comes out
+    # alike, and the rule's own come from `policy` (_with_rule).
     k = np.flatnonzero(damaged)
     m = len(k)
     damage_at = due[k] - uniform(rng, 2 * HOUR, 6 * HOUR, m)
-    tl.add("delivery_damaged", who[k], damage_at, "delivery", props=carrier_props.take(k))
+    hit = tl.add("delivery_damaged", who[k], damage_at, "delivery",
+                 props=carrier_props.take(k))
     call = p.daytime(rng, damage_at + uniform(rng, 30 * MINUTE, 3 * HOUR, m))
     checked = call + uniform(rng, 5 * MINUTE, 60 * MINUTE, m)
-    tl.add("order_status_checked", who[k], checked, "web")
+    if not rule:
+        tl.add("order_status_checked", who[k], checked, "web")
     contact = p.daytime(rng, checked + uniform(rng, 10 * MINUTE, 90 * MINUTE, m))
     contact_channel = pick(rng, ("phone", "chat"), (0.6, 0.4), m)
-    tl.add("service_contact", who[k], contact, contact_channel,
-           props=properties(reason=Labels(("damaged_delivery",), np.zeros(m, np.int64))))
+    if not rule:
+        tl.add("service_contact", who[k], contact, contact_channel,
+               props=properties(reason=Labels(("damaged_delivery",), np.zeros(m, np.int64))))
     refused = rng.random(m) < 0.7
     r = np.flatnonzero(refused)
-    tl.add("cancellation_refused", who[k][r], contact[r]
-           + uniform(rng, 5 * MINUTE, 30 * MINUTE, len(r)), contact_channel.take(r))
+    refused_at = contact[r] + uniform(rng, 5 * MINUTE, 30 * MINUTE, len(r))
+    if not rule:
+        tl.add("cancellation_refused", who[k][r], refused_at, contact_channel.take(r))
     again = np.flatnonzero(rng.random(m) < 0.5)
-    tl.add("service_contact", who[k][again],
-           p.daytime(rng, contact[again] + uniform(rng, 20 * HOUR, 30 * HOUR, len(again))),
-           contact_channel.take(again),
-           props=properties(reason=Labels(("damaged_delivery",), np.zeros(len(again),
-                                                                           np.int64))))
+    again_at = p.daytime(rng, contact[again] + uniform(rng, 20 * HOUR, 30 * HOUR, len(again)))
+    if not rule:
+        tl.add("service_contact", who[k][again], again_at, contact_channel.take(again),
+               props=properties(reason=Labels(("damaged_delivery",),
+                                              np.zeros(len(again), np.int64))))
     returned = p.daytime(rng, damage_at + uniform(rng, 3 * DAY, 7 * DAY, m), 7, 17)
     tl.add("return_received", who[k], returned, "delivery", props=carrier_props.take(k))
     reshipped = p.daytime(rng, returned + uniform(rng, 4 * HOUR, 20 * HOUR, m), 7, 21)
-    resent = tl.add("reshipped", who[k], reshipped, "delivery", props=carrier_props.take(k))
+    contacts = np.zeros(n)
+    keep = np.ones(n, bool)  # orders that go on to be delivered (not cancelled)
+    if rule:
+        told_damage = _with_rule(tl, rng.spawn(1)[0], who, k, damage_at, hit, order, contacts,
+                                 keep, opened)
+        reshipped = told_damage
+        kept_k = keep[k]
+        resent = tl.add("reshipped", who[k][kept_k], reshipped[kept_k], "delivery",
+                        props=carrier_props.take(k[kept_k]))
+    else:
+        kept_k = np.ones(m, bool)
+        resent = tl.add("reshipped", who[k], reshipped, "delivery",
+                        props=carrier_props.take(k))
+        contacts[k] += 1
+        contacts[k[again]] += 1
     due[k] = p.daytime(rng, reshipped + uniform(rng, 18 * HOUR, 48 * HOUR, m), 8, 20)
 
     # The delivery says whether an installation follows: the survey after a delivery
     # waits for the installation when there is one.
-    delivered = tl.add("delivered", who, due, "delivery", props=properties(
-        order=order, carrier=carrier, installation=installation))
+    going = np.flatnonzero(keep)
+    place = np.full(n, -1, np.int64)  # an order's row among the delivered
+    place[going] = np.arange(len(going))
+    if keep.all():
+        delivered = tl.add("delivered", who, due, "delivery", props=properties(
+            order=order, carrier=carrier, installation=installation))
+    else:
+        delivered = tl.add("delivered", who[going], due[going], "delivery", props=properties(
+            order=order.take(pa.array(going)), carrier=carrier.take(going),
+            installation=installation[going]))
 
     # Some customers follow the parcel online before it comes.
     look = np.flatnonzero(~damaged & (rng.random(n) < 0.3))
@@ -302,34 +390,41 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
         (due[look] - shipped[look]) * rng.random(len(look))).astype(np.int64), "web")
 
     # The installer calls to agree a time; the installation follows the delivery.
-    i = np.flatnonzero(installation)
-    booked = p.daytime(rng, shipped[i] + uniform(rng, 1 * HOUR, 6 * HOUR, len(i)))
-    booked[damaged[i]] = call[np.searchsorted(k, i[damaged[i]])]
-    tl.add("installation_booked", who[i], booked, "phone", props=of(i))
-    installed = p.daytime(rng, due[i] + np.where(
-        express[i], uniform(rng, 1 * HOUR, 6 * HOUR, len(i)),
-        uniform(rng, 24 * HOUR, 96 * HOUR, len(i))), 8, 19)
-    completed = tl.add("installation_completed", who[i], installed, "installation",
+    every = np.flatnonzero(installation)
+    booked = p.daytime(rng, shipped[every] + uniform(rng, 1 * HOUR, 6 * HOUR, len(every)))
+    # after a damage: the installer's call that told the customer (with the rule: the call
+    # agreeing a new time once the new machine has left)
+    booked[damaged[every]] = (reshipped if rule else call)[
+        np.searchsorted(k, every[damaged[every]])]
+    installed = p.daytime(rng, due[every] + np.where(
+        express[every], uniform(rng, 1 * HOUR, 6 * HOUR, len(every)),
+        uniform(rng, 24 * HOUR, 96 * HOUR, len(every))), 8, 19)
+    on = keep[every]
+    i = every[on]
+    tl.add("installation_booked", who[i], booked[on], "phone", props=of(i))
+    completed = tl.add("installation_completed", who[i], installed[on], "installation",
                        props=of(i))
+    installed = installed[on]
 
-    contacts = np.zeros(n)
-    contacts[k] += 1
-    contacts[k[again]] += 1
     refusal = np.zeros(n, bool)
-    refusal[k[r]] = True
-    outcome = np.where(damaged, 2, np.where(delayed & ~told, 1, 0))
+    if not rule:
+        refusal[k[r]] = True
+    outcome = np.where(damaged, 3 if rule else 2, np.where(delayed & ~told, 1, 0))
     expected = np.where(express, EXPECTED_DAYS["express"], EXPECTED_DAYS["standard"])
     late = np.clip((due - ordered) / DAY - expected, 0, LATE_DAYS_COUNTED)
     late_express = express & (due - ordered > 36 * HOUR)
     latent = _latent(feel, mood, outcome, told, damaged & installation, failed, contacts,
                      refusal, late, late_express)
-    plain = np.flatnonzero(~installation)
+    plain = np.flatnonzero(~installation & keep)
+    # a cancelled order is not asked about and brings no accessories after it
+    experience = np.where(keep, latent[feedback.EXPERIENCE], -np.inf)
 
     def of_rows(rows: np.ndarray) -> dict[str, np.ndarray]:
         return {name: score[rows] for name, score in latent.items()}
 
+    k_on = k[kept_k]
     return [
-        feedback.Triggered("after-delivery", delivered, plain, who[plain], due[plain],
+        feedback.Triggered("after-delivery", delivered, place[plain], who[plain], due[plain],
                            outcome[plain], OUTCOMES, ANSWERING,
                            {"order": order.take(pa.array(plain))}, of_rows(plain)),
         feedback.Triggered("after-installation", completed, np.arange(len(i)), who[i],
@@ -340,10 +435,46 @@ def _fulfil(tl: Timeline, rng: np.random.Generator, who: np.ndarray, ordered: np
                            of_rows(i)),
         # After a damage the shop asks every customer, three weeks after the new machine
         # left (past the cap of the survey after its delivery or installation).
-        feedback.Triggered("quality-after-damage", resent, np.arange(m), who[k], reshipped,
-                           outcome[k], OUTCOMES, AFTER_DAMAGE,
-                           {"order": order.take(pa.array(k))}, of_rows(k)),
-    ], latent[feedback.EXPERIENCE]
+        feedback.Triggered("quality-after-damage", resent, np.arange(len(k_on)), who[k_on],
+                           reshipped[kept_k], outcome[k_on], OUTCOMES, AFTER_DAMAGE,
+                           {"order": order.take(pa.array(k_on))}, of_rows(k_on)),
+    ], experience
+
+
+def _with_rule(tl: Timeline, policy: np.random.Generator, who: np.ndarray, k: np.ndarray,
+               damage_at: np.ndarray, hit: int, order: pa.Array, contacts: np.ndarray,
+               keep: np.ndarray, opened: list[Opened] | None) -> np.ndarray:
+    """The rule `damaged-delivery` acting on the damages `k` (rows of the block's orders):
+    the notice with the cancellation offered, the case for logistics, the cancellations
+    taken, the contacts still made; marks the cancelled orders off `keep`, counts the
+    contacts; returns when each new machine leaves (cancelled: when the case was resolved)."""
+    p = tl.period
+    m = len(k)
+    ids = order.take(pa.array(k))
+    notice = damage_at + uniform(policy, *NOTICE_AFTER, m)
+    tl.add("delay_notified", who[k], notice, "email", props=properties(
+        order=ids, reason=Labels(("damaged_delivery",), np.zeros(m, np.int64))))
+    tl.add("cancellation_offered", who[k], notice, "email", props=properties(order=ids))
+    cancel = policy.random(m) < CANCEL_TAKEN
+    c = np.flatnonzero(cancel)
+    cancelled_at = notice[c] + uniform(policy, *CANCEL_AFTER, len(c))
+    tl.add("order_cancelled", who[k][c], cancelled_at, "email",
+           props=properties(order=ids.take(pa.array(c))))
+    keep[k[c]] = False
+    asks = np.flatnonzero(~cancel & (policy.random(m) < STILL_CONTACT))
+    tl.add("service_contact", who[k][asks], p.daytime(
+        policy, notice[asks] + uniform(policy, 30 * MINUTE, 24 * HOUR, len(asks))),
+        pick(policy, ("phone", "chat"), (0.6, 0.4), len(asks)),
+        props=properties(reason=Labels(("damaged_delivery",), np.zeros(len(asks), np.int64))))
+    contacts[k[asks]] += 1
+    reshipped = p.daytime(policy, damage_at + uniform(policy, *RESHIP_AFTER, m), 7, 21)
+    case_opened = damage_at + uniform(policy, *CASE_OPENED_AFTER, m)
+    done = np.where(cancel, notice, reshipped)
+    done[c] = cancelled_at
+    resolved = done + uniform(policy, *CASE_RESOLVED_AFTER, m)
+    if opened is not None:
+        opened.append(Opened(hit, np.arange(m), who[k], case_opened, resolved))
+    return reshipped
 
 
 def _latent(rng: np.random.Generator, mood: np.ndarray, outcome: np.ndarray,
@@ -354,13 +485,14 @@ def _latent(rng: np.random.Generator, mood: np.ndarray, outcome: np.ndarray,
     wrong), which its answers are cut from (docs/demo.md, "Answers that move together")."""
     n = len(outcome)
     noise = rng.standard_normal((8, n))
-    damaged, untold = outcome == 2, outcome == 1
+    damaged, untold, damage_told = outcome == 2, outcome == 1, outcome == 3
     quality = {
         "checkout": noise[0] + PAYMENT_FAILED * failed,
         "delivery": noise[1] + PER_DAY_LATE * late + EXPRESS_LATE * late_express
-        + DAMAGED_DELIVERY * damaged
+        + DAMAGED_DELIVERY * damaged + TOLD_DAMAGE * damage_told
         + UNTOLD_DELAY * untold + TOLD_DELAY * told,
-        "installation": noise[2] + DAMAGED_INSTALLATION * reinstalled,
+        "installation": noise[2] + np.where(damage_told, TOLD_INSTALLATION,
+                                            DAMAGED_INSTALLATION) * reinstalled,
         "customer-service": noise[3] + PER_CONTACT * contacts + CANCELLATION_REFUSED * refused,
     }
     experience = MOOD * mood + REST * noise[4] + sum(
@@ -376,7 +508,7 @@ def _latent(rng: np.random.Generator, mood: np.ndarray, outcome: np.ndarray,
         "customer-service": np.where(contacts > 0, quality["customer-service"], np.nan),
         "customer-service-quality": quality["customer-service"],
         "reliability": 0.9 * quality["delivery"] + math.sqrt(1 - 0.81) * noise[7]
-        + BROKEN_RELIABILITY * damaged,
+        + BROKEN_RELIABILITY * damaged + TOLD_RELIABILITY * damage_told,
         "responsiveness": 0.6 * quality["delivery"] + 0.8 * quality["customer-service"],
     }
 
@@ -384,8 +516,8 @@ def _latent(rng: np.random.Generator, mood: np.ndarray, outcome: np.ndarray,
 def _order(tl: Timeline, rng: np.random.Generator, who: np.ndarray, at: np.ndarray,
            product: Labels, express: np.ndarray, installation: np.ndarray,
            channel: Labels, order: pa.Array,
-           mood: np.ndarray,
-           feel: np.random.Generator) -> tuple[list[feedback.Triggered], np.ndarray]:
+           mood: np.ndarray, feel: np.random.Generator, *, rule: bool = False,
+           opened: list[Opened] | None = None) -> tuple[list[feedback.Triggered], np.ndarray]:
     """Order, payment and confirmation, then the delivery of each order."""
     n = len(who)
     carrier = pick(rng, CARRIERS, CARRIER_SHARE, n)
@@ -406,7 +538,7 @@ def _order(tl: Timeline, rng: np.random.Generator, who: np.ndarray, at: np.ndarr
     tl.add("payment_completed", who, paid, "web")
     tl.add("order_confirmation_sent", who, paid + uniform(rng, 30, 3 * MINUTE, n), "email")
     return _fulfil(tl, rng, who, paid, express, installation, carrier, order, mood[who],
-                   failed, feel)
+                   failed, feel, rule=rule, opened=opened)
 
 
 def _browse(tl: Timeline, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -445,9 +577,13 @@ def _browse(tl: Timeline, rng: np.random.Generator, n: int) -> np.ndarray:
     return last + uniform(rng, 30 * MINUTE, 45 * MINUTE, n)  # type: ignore[no-any-return]
 
 
-def make_block(rng: np.random.Generator, period: Period, first: int, size: int) -> Block:
+def make_block(rng: np.random.Generator, period: Period, first: int, size: int, *,
+               rule: bool = False) -> Block:
+    """A block of the shop's customers; with `rule` as the workspace kodinkone-rule: the
+    same customers and draws, with the rule `damaged-delivery` on."""
     tl = Timeline(period)
-    ids = numbered(f"{SLUG}-", first, size)
+    ids = numbered(f"{RULE_SLUG if rule else SLUG}-", first, size)
+    opened: list[Opened] = []
     decided = _browse(tl, rng, size)
 
     carted = np.flatnonzero(rng.random(size) < 0.55)
@@ -478,7 +614,8 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     mood = feel.standard_normal(size)
     product = pick(rng, PRODUCTS, PRODUCT_SHARE, n)
     triggered, experience = _order(tl, rng, buyers, order_at, product, express, installation,
-                                   channel, _orders(ids, buyers, "o1"), mood, feel)
+                                   channel, _orders(ids, buyers, "o1"), mood, feel,
+                                   rule=rule, opened=opened)
 
     # Some come back for accessories weeks later (standard delivery, no installation): the
     # better the first order went, the likelier.
@@ -493,7 +630,8 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     triggered += _order(tl, rng, buyers[again], again_at, pick(rng, ACCESSORIES, (1, 1, 1), m),
                         np.zeros(m, bool), np.zeros(m, bool),
                         Labels(("web",), np.zeros(m, np.int64)),
-                        _orders(ids, buyers[again], "o2"), mood, feel)[0]
+                        _orders(ids, buyers[again], "o2"), mood, feel, rule=rule,
+                        opened=opened)[0]
 
     # A few ask customer service something on the way, by phone or chat.
     asked = np.flatnonzero(rng.random(n) < 0.05)
@@ -505,7 +643,27 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int) 
     # Surveys after the delivery or the installation; answers follow what happened.
     surveyed = feedback.invite(rng, period, feedback.workspace_of(WORKSPACE_FILE), triggered)
     feedback.feedback_events(tl, surveyed, "email")
-    return Block(tl, ids, _customers(rng, ids, size), feedback=surveyed)
+    return Block(tl, ids, _customers(rng, ids, size), feedback=surveyed,
+                 cases=[_cases(o) for o in opened])
+
+
+def _cases(o: Opened) -> Cases:
+    rule = next(r for r in with_rule().rules if r.id == RULE)
+    action = next(a for a in rule.actions if isinstance(a, OpenCase))
+    assert action.sla is not None
+    return Cases(o.step, o.rows, o.who, o.opened, o.resolved, rule=RULE,
+                 department=action.department, title=action.title, priority=action.priority,
+                 sla_s=int(parse_duration(action.sla)))
+
+
+@cache
+def with_rule() -> Workspace:
+    """The workspace kodinkone-rule: this file's, with the rule `damaged-delivery` on."""
+    ws = document.load(WORKSPACE_FILE)
+    name = {lang: f"{text} – {RULE_NAME[lang]}" for lang, text in (
+        ws.name.items() if isinstance(ws.name, dict) else [("fi", ws.name), ("en", ws.name)])}
+    rules = [r.model_copy(update={"enabled": True}) if r.id == RULE else r for r in ws.rules]
+    return ws.model_copy(update={"workspace": RULE_SLUG, "name": name, "rules": rules})
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
@@ -534,4 +692,15 @@ SCENARIO = Scenario(
     workspace_file=WORKSPACE_FILE,
     share=0.5,
     make_block=make_block,
+)
+RULE_SLUG = "kodinkone-rule"
+RULE_NAME = {"fi": "kuljetusvauriosääntö päällä", "en": "with the damage rule"}
+# Drawn as SCENARIO (the same seed stream), so the two histories differ by the rule only.
+RULE_SCENARIO = Scenario(
+    slug=RULE_SLUG,
+    workspace_file=WORKSPACE_FILE,
+    share=0.5,
+    make_block=partial(make_block, rule=True),
+    document=with_rule,
+    stream_of=SLUG,
 )

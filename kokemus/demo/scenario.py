@@ -12,6 +12,25 @@ import pyarrow as pa
 from kokemus.demo.feedback import Asked
 from kokemus.demo.timeline import Period, Timeline
 from kokemus.domain.events import Account, Customer
+from kokemus.domain.texts import Text
+from kokemus.domain.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Cases:
+    """Cases a rule opened in one block, one per event `rows` of timeline step `step` (its
+    cause), for customers `who`, opened and resolved at these times (UTC seconds)."""
+
+    step: int
+    rows: np.ndarray
+    who: np.ndarray
+    opened: np.ndarray
+    resolved: np.ndarray
+    rule: str
+    department: str
+    title: Text
+    priority: str
+    sla_s: int
 
 
 @dataclass
@@ -25,6 +44,7 @@ class Block:
     account_ids: pa.Array | None = None
     accounts: list[Account] = field(default_factory=list)
     feedback: list[Asked] = field(default_factory=list)  # invitations and answers
+    cases: list[Cases] = field(default_factory=list)  # what rules opened, and when resolved
 
 
 # (random generator, period, index of the block's first customer, customers in the block)
@@ -38,3 +58,5 @@ class Scenario:
     share: float  # of the demo's customers
     make_block: BlockMaker
     block_size: int = 20_000
+    document: Callable[[], Workspace] | None = None  # none: workspace_file as it is
+    stream_of: str | None = None  # draw as this scenario does (its random streams)
