@@ -113,7 +113,7 @@ def test_login_overview_and_language_switch(
     expect(page.locator("table.events tbody tr")).to_have_count(6)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
-    page.get_by_role("link", name="EN").click()
+    page.get_by_role("link", name="EN", exact=True).click()
     expect(page).to_have_url(f"{server}/w/my-company")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.get_by_role("heading", name="Customer promises")).to_be_visible()

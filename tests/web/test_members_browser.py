@@ -43,7 +43,7 @@ def test_an_owner_adds_an_analyst_who_reads_but_cannot_edit(
     colleague = context.new_page()
     sign_in(colleague, server, "aila", password)
     expect(colleague).to_have_url(f"{server}/w/my-company")
-    colleague.get_by_role("link", name="EN").click()
+    colleague.get_by_role("link", name="EN", exact=True).click()
     nav = colleague.get_by_role("navigation", name="Main menu")
     expect(nav.get_by_role("link", name="Scores")).to_be_visible()
     expect(nav.get_by_role("link", name="Users")).to_have_count(0)
