@@ -72,6 +72,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from kokemus import bootstrap
 from kokemus.bootstrap import Kokemus
 from kokemus.config import Settings
 from kokemus.domain.errors import Invalid, NotFound
@@ -88,6 +89,7 @@ from kokemus.domain.texts import Text, localized
 from kokemus.engine import contact, webhooks
 from kokemus.engine.dispatch import quiet_until
 from kokemus.engine.mail import Mailer, SendError
+from kokemus.services import actions as service
 from kokemus.services import consents, workspaces
 from kokemus.services.feedback import language_for, new_id
 from kokemus.services.workspaces import ActiveWorkspace
@@ -103,6 +105,12 @@ BATCH = 200  # rows claimed at once
 FLUSH_ROWS = 10  # outcomes written at the latest after this many...
 FLUSH_SECONDS = 0.2  # ...or this long
 STATUSES = ("planned", "done", "skipped", "dead")
+# The last lines of a rule's email (marketing), above its unsubscribe link.
+UNSUBSCRIBE = {
+    "fi": "Etkö halua enää näitä viestejä? Peru ne tästä:",
+    "en": "Rather not get these emails? Unsubscribe here:",
+    "sv": "Vill du inte längre få dessa meddelanden? Avsluta här:",
+}
 
 _ACTION: TypeAdapter[Action] = TypeAdapter(Action)
 _COLUMNS = (actions.c.id, actions.c.workspace_id, actions.c.rule, actions.c.action,
@@ -231,6 +239,7 @@ class _Run:
         self.down: dict[tuple[str, str, int], str] = {}  # receivers that did not answer
         self.sent: Counter[tuple[int, str]] = Counter()  # messages to customers this run
         self.outcomes = _Outcomes(self.db)
+        self.secret = bootstrap.secret_key(kk.settings)
         self._workspaces: dict[int, ActiveWorkspace | None] = {}
 
     # -- the batch ---------------------------------------------------------------------
@@ -342,9 +351,15 @@ class _Run:
                 return self._wait(item, f"waiting for the mail server: {self.smtp_down}")
             subject = getattr(action, "subject", None)
             assert subject is not None  # a notify by email has one (domain/rules.py)
-            message = _email(self.settings, render(subject, language, context),
-                             render(action.body, language, context), person or {}, language,
-                             msg_id, now)
+            text = render(action.body, language, context)
+            unsubscribe = None
+            if not notice:  # marketing: the customer may say no to more (RFC 8058)
+                unsubscribe = service.unsubscribe_link(self.settings.base_url, self.secret,
+                                                       ws.id, item.customer)
+                footer = UNSUBSCRIBE.get(language, UNSUBSCRIBE["en"])
+                text = f"{text.rstrip()}\n\n-- \n{footer}\n{unsubscribe}\n"
+            message = _email(self.settings, render(subject, language, context), text,
+                             person or {}, language, msg_id, now, unsubscribe)
             try:
                 self.mailer.send(message)
             except SendError as exc:
@@ -703,7 +718,7 @@ def _context(ws: ActiveWorkspace, customer: dict[str, Any] | None, payload: dict
 
 
 def _email(settings: Settings, subject: str, body: str, person: dict[str, Any],
-           language: str, msg_id: str, now: datetime) -> Message:
+           language: str, msg_id: str, now: datetime, unsubscribe: str | None) -> Message:
     """A plain-text email. Built with the classic message classes: the header registry of
     `EmailMessage` parsed every header again and took 2 ms a message, most of the worker's
     time per email."""
@@ -718,6 +733,9 @@ def _email(settings: Settings, subject: str, body: str, person: dict[str, Any],
     message["Message-ID"] = f"<{msg_id}@{_domain(settings)}>"
     message["Auto-Submitted"] = "auto-generated"
     message["Content-Language"] = language
+    if unsubscribe is not None:
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
 
 

@@ -1,13 +1,22 @@
 """The rules' outbox as people see it: counts by status, the actions with their reasons,
-and re-driving dead ones (engine/deliver.py delivers; this reads and puts back).
+and re-driving dead ones (engine/deliver.py delivers; this reads and puts back); and the
+unsubscribe link of the rules' emails.
 
 Re-driving makes a dead action planned again, due at once, with its tries counted from
 zero: the worker delivers it as it was decided (the payload is not re-decided), after the
 contact pressure checks of that moment. Each re-drive is in the audit log with who did it.
+
+A rule's `email` is marketing automation: it carries a link (and the List-Unsubscribe
+headers, RFC 8058 one-click) that records a withdrawn `marketing` consent for the customer,
+after which the worker skips their rule emails ("unsubscribed"). The link is signed with the
+instance's secret key and does not expire.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,7 +25,8 @@ from typing import Any
 from sqlalchemy import Engine, Select, func, select, update
 
 from kokemus.domain.errors import Invalid, NotFound
-from kokemus.services import audit
+from kokemus.domain.privacy import ConsentStatement
+from kokemus.services import audit, consents, workspaces
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage.tables import actions
 
@@ -107,3 +117,52 @@ def _chosen(query: Select[Any], workspace_id: int, status: str | None, rule: str
     if kind:
         query = query.where(actions.c.kind == kind)
     return query
+
+
+# ------------------------------------------------------------------------- unsubscribing
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _signature(secret: str, payload: str) -> str:
+    digest = hmac.new(secret.encode(), b"unsubscribe\0" + payload.encode(), hashlib.sha256)
+    return _b64(digest.digest())[:27]
+
+
+def unsubscribe_token(secret: str, workspace_id: int, customer: str) -> str:
+    """The signed part of a customer's unsubscribe link (no expiry)."""
+    payload = _b64(f"{workspace_id}:{customer}".encode())
+    return f"{payload}.{_signature(secret, payload)}"
+
+
+def unsubscribe_link(base_url: str, secret: str, workspace_id: int, customer: str) -> str:
+    return f"{base_url}/u/{unsubscribe_token(secret, workspace_id, customer)}"
+
+
+def unsubscriber(db: Engine, secret: str, token: str) -> tuple[ActiveWorkspace, str]:
+    """The workspace and customer a link names; NotFound for a forged or broken one."""
+    payload, _, signature = token.partition(".")
+    if not payload or not hmac.compare_digest(signature, _signature(secret, payload)):
+        raise NotFound("not an unsubscribe link of this service")
+    try:
+        text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+        workspace_id, customer = text.split(":", 1)
+        return workspaces.get_by_id(db, int(workspace_id)), customer
+    except (ValueError, UnicodeDecodeError):
+        raise NotFound("not an unsubscribe link of this service") from None
+
+
+def unsubscribe(db: Engine, secret: str, token: str,
+                now: datetime | None = None) -> tuple[ActiveWorkspace, str]:
+    """Record that the link's customer withdrew `marketing` (once: a second click records
+    nothing more); returns the workspace and the customer."""
+    workspace, customer = unsubscriber(db, secret, token)
+    marketing = consents.current(db, workspace.id, customer)["marketing"]
+    if marketing["by"] == "statement" and not marketing["allowed"]:
+        return workspace, customer
+    consents.record(db, workspace, customer, ConsentStatement(
+        purpose="marketing", granted=False, channel="email"), source="link",
+        actor="customer", now=now)
+    return workspace, customer

@@ -1,7 +1,11 @@
 """The actions the rules decided on, as the outbox holds them (services/actions.py): the
 counts by status, and the actions newest first with their tries, reason and times, a page
 at a time. Those who read analyses see it; those who edit the workspace (editors, owners)
-also put dead actions back, chosen ones or all, and the worker delivers them again."""
+also put dead actions back, chosen ones or all, and the worker delivers them again.
+
+And the unsubscribe link of the rules' emails (`/u/TOKEN`, public, signed): opening it asks
+(link scanners open every link), a POST records the withdrawn `marketing` consent; a mail
+system's one-click POST (RFC 8058) is that same POST."""
 
 from __future__ import annotations
 
@@ -14,10 +18,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kokemus.api.auth import kokemus
-from kokemus.domain.errors import Invalid
+from kokemus.domain.errors import Invalid, NotFound
 from kokemus.domain.roles import Permission
+from kokemus.domain.texts import localized
 from kokemus.services import actions as service
-from kokemus.web import i18n, sessions
+from kokemus.services.feedback import language_for
+from kokemus.storage import people
+from kokemus.web import forms, i18n, sessions
+from kokemus.web.limits import RateLimit
 from kokemus.web.page import Analyst, Editor, Member, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -122,3 +130,46 @@ def retry_actions(
     request.session[NOTICE] = {"key": "actions.retried", "params": {"n": str(n)}}
     return RedirectResponse(f"/w/{member.workspace.slug}/actions?status=dead",
                             status_code=303)
+
+
+# ------------------------------------------------------------------------------ unsubscribe
+
+
+@router.get("/u/{token}")
+def unsubscribe_page(request: Request, token: str) -> Response:
+    """Asks; does nothing (a link scanner opening the link unsubscribes nobody)."""
+    return _unsubscribe(request, token, act=False)
+
+
+@router.post("/u/{token}")
+def unsubscribe(request: Request, token: str) -> Response:
+    """Records the withdrawn `marketing` consent: the page's button, or a mail system's
+    one-click POST (`List-Unsubscribe=One-Click`); the signed token is the authority."""
+    return _unsubscribe(request, token, act=True)
+
+
+def _unsubscribe(request: Request, token: str, *, act: bool) -> Response:
+    kk = kokemus(request)
+    limit: RateLimit = request.app.state.form_limit
+    wait = limit.take(request.client.host if request.client else "unknown")
+    if wait > 0:
+        seconds = max(1, int(wait + 0.999))
+        return forms.page(request, "survey_message.html", i18n.DEFAULT, status=429,
+                          extra_headers={"Retry-After": str(seconds)},
+                          title_key="survey.limited.title", body_key="survey.limited.body",
+                          params={"seconds": seconds})
+    secret = request.app.state.link_secret
+    try:
+        workspace, customer = (service.unsubscribe(kk.db, secret, token) if act
+                               else service.unsubscriber(kk.db, secret, token))
+    except NotFound:
+        return forms.page(request, "survey_message.html", i18n.DEFAULT, status=404,
+                          title_key="unsubscribe.bad_title", body_key="unsubscribe.bad_body",
+                          params={})
+    language = language_for(workspace, people.get_customer(kk.db, workspace.id, customer))
+    company = localized(workspace.document.name, language)
+    if act:
+        return forms.page(request, "survey_message.html", language,
+                          title_key="unsubscribe.done_title", body_key="unsubscribe.done_body",
+                          params={"company": company})
+    return forms.page(request, "unsubscribe.html", language, token=token, company=company)

@@ -156,7 +156,11 @@ class Receiver:
             protocol_version = "HTTP/1.1"  # kept-alive connections, as real receivers do
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: nothing arrived
+                    self.close_connection = True
+                    return
                 head = self.headers
                 msg_id, ts = head.get("webhook-id", ""), head.get("webhook-timestamp", "0")
                 sig = head.get("webhook-signature", "")
@@ -602,3 +606,44 @@ def test_rows_not_started_before_half_the_lease_are_handed_back(
             handed = row(hasty, ident)
             assert (handed["status"], handed["due_at"], handed["attempts"]) == (
                 "planned", NOW, 0)
+
+
+# -- unsubscribing --------------------------------------------------------------------------
+
+def test_a_rule_email_can_be_unsubscribed_from_and_a_notice_cannot(
+        kk: Kokemus, ws: ActiveWorkspace, inbox: Inbox, settings: Settings) -> None:  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from kokemus.api.app import create_app
+
+    plan(kk, ws, "damaged", EMAIL, "aino", cause("u-1"), due=NOW - timedelta(seconds=1))
+    plan(kk, ws, "damaged", NOTICE, "aino", cause("u-1"))
+    assert deliver(kk, NOW).done == {"email": 1, "notify:email": 1}
+    by_subject = {str(m["Subject"]): m for m in inbox.messages}
+    email, notice = by_subject["Pahoittelemme, Aino"], by_subject["Toimitus"]
+    assert notice["List-Unsubscribe"] is None and "/u/" not in text_body(notice)
+    link = str(email["List-Unsubscribe"]).strip().strip("<>")
+    assert link.startswith(f"{settings.base_url}/u/")
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert text_body(email).replace("\r\n", "\n").rstrip().endswith(
+        "Etkö halua enää näitä viestejä? Peru ne tästä:\n" + link)
+    path = link.removeprefix(settings.base_url)
+    with TestClient(create_app(settings, kk)) as client:
+        asked = client.get(path)  # a link scanner opens it: nothing happens
+        assert asked.status_code == 200 and "Peru viestit" in asked.text
+        assert consents.current(kk.db, ws.id, "aino")["marketing"]["by"] == "default"
+        # the mail system's one-click POST (RFC 8058)
+        done = client.post(path, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200 and "Viestit peruttu" in done.text
+        again = client.post(path)  # twice: one statement
+        assert again.status_code == 200
+        forged = client.get(path[:-3] + "xyz")
+        assert forged.status_code == 404 and "Linkki ei toimi" in forged.text
+    history = consents.history(kk.db, ws.id, "aino")
+    assert [(h["purpose"], h["granted"], h["source"]) for h in history] == [
+        ("marketing", False, "link")]
+    plan(kk, ws, "damaged", EMAIL, "aino", cause("u-2"), due=NOW - timedelta(seconds=1))
+    plan(kk, ws, "damaged", NOTICE, "aino", cause("u-2"))
+    done_again = deliver(kk, NOW)
+    assert done_again.skipped == {"unsubscribed": 1}
+    assert done_again.done == {"notify:email": 1}  # about her own order: still told
