@@ -33,6 +33,10 @@ Steps, each in a fresh process (its peak RSS is its own):
   judged once before the sections). `peak_mb` is the step's peak RSS (VmHWM) and
   `sampled_mb` the largest RSS a thread saw every 50 ms.
 
+The report runs twice: without a memory limit (DuckDB's default, 80 % of the machine:
+`default_report_s`, `default_peak_mb`), then with `KOKEMUS_EVENTS_MEMORY_LIMIT`
+(`--events-memory-limit`, default 2GB: `report_s`, `peak_mb`, the sections).
+
 Targets on 2 cores: report_s < 15, peak_mb < 3,000.
 """
 
@@ -262,10 +266,14 @@ def lemmas(languages: tuple[str, ...] = ("fi", "en", "sv")) -> dict[str, Any]:
             "lemma_cache_build_peak_mb": round(vm("VmHWM"))}
 
 
-def step(name: str, folder: Path, *args: str) -> dict[str, Any]:
-    """Run `name` in a fresh process (the lemma cache in the store's folder); its JSON
-    line."""
+def step(name: str, folder: Path, *args: str, memory_limit: str | None = None
+         ) -> dict[str, Any]:
+    """Run `name` in a fresh process (the lemma cache in the store's folder, the event
+    store's memory limit as given); its JSON line."""
     env = {**os.environ, "KOKEMUS_CACHE_DIR": str(folder / "cache")}
+    env.pop("KOKEMUS_EVENTS_MEMORY_LIMIT", None)
+    if memory_limit:
+        env["KOKEMUS_EVENTS_MEMORY_LIMIT"] = memory_limit
     done = subprocess.run([sys.executable, __file__, "--step", name, "--folder", str(folder),
                            *args], stdout=subprocess.PIPE, check=True, env=env)
     return orjson.loads(done.stdout.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -279,6 +287,9 @@ def main() -> None:
                         help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help="Keep the store here (default: a "
                         "temporary folder, removed at the end).")
+    parser.add_argument("--events-memory-limit", default="2GB", help=(
+        "The report's KOKEMUS_EVENTS_MEMORY_LIMIT (default 2GB; 'none': DuckDB's own, 80%% "
+        "of the machine). The report is also run once without it, as `default_*` keys."))
     args = parser.parse_args()
     if args.step == "generate":
         print(orjson.dumps(generate(args.folder, args.responses, args.events)).decode())
@@ -302,7 +313,14 @@ def main() -> None:
         log("lemmas: simplemma's dictionaries decoded into a fresh lemma cache")
         result.update(step("lemmas", folder))
         log(f"lemmas: {result['lemma_cache_build_s']} s")
-        result.update(step("report", folder))
+        limit = None if args.events_memory_limit.lower() == "none" else args.events_memory_limit
+        if limit is not None:
+            log("report: without a memory limit first (DuckDB's default)")
+            unlimited = step("report", folder)
+            result.update({f"default_{k}": unlimited[k] for k in ("report_s", "peak_mb")})
+        log(f"report: KOKEMUS_EVENTS_MEMORY_LIMIT={limit or 'unset'}")
+        result["events_memory_limit"] = limit
+        result.update(step("report", folder, memory_limit=limit))
         result["cpus"] = os.cpu_count()
         result["load_average"] = round(os.getloadavg()[0], 2)
     finally:

@@ -40,7 +40,8 @@ class Kokemus:
                 if self.opened_events is None:
                     from kokemus.storage.events import EventStore
 
-                    self.opened_events = EventStore(self.settings.events_path)
+                    self.opened_events = EventStore(self.settings.events_path,
+                                                     memory_limit=self.settings.events_memory_limit)
         store = self.opened_events
         if store.settle is None:  # its readers see the response journal's answers
             store.settle = self.journal.settle

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     event_store_path: Path | None = Field(
         default=None, description="DuckDB file of the event store; default: data_dir/events.duckdb."
     )
+    events_memory_limit: str | None = Field(
+        default=None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Most memory the event store's engine (DuckDB) holds, e.g. 2GB; beyond "
+                    "it, large joins and sorts spill to disk next to the store. Default: "
+                    "DuckDB's own, 80% of the machine's memory.")
     secret_key: str | None = Field(
         default=None,
         description="Signs session cookies; default: generated once into data_dir/secret.key.",

@@ -204,9 +204,11 @@ class Rewritten:
 class EventStore:
     """One DuckDB database; writes are serialised here, reads use their own cursors."""
 
-    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False,
+                 memory_limit: str | None = None) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._read_only = read_only
+        self._memory_limit = memory_limit
         self._threads: int | None = None
         self._readers = _Readers()
         # Called before a read or a write outside the writer thread: the response journal's
@@ -230,6 +232,8 @@ class EventStore:
                 ) from None
             raise
         con.execute("SET TimeZone = 'UTC'")
+        if self._memory_limit is not None:
+            con.execute("SET memory_limit = ?", [self._memory_limit])
         if not self._read_only:
             con.execute(DDL)
             con.execute(RESPONSES_DDL)

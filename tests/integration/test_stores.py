@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -73,3 +74,19 @@ def test_append_of_schema_table_is_idempotent(kk: Kokemus) -> None:
     assert kk.events.append(table) == set()
     assert kk.events.count(1) == 2
 
+
+
+def test_the_event_store_memory_limit_is_a_setting(tmp_path: Path) -> None:
+    """KOKEMUS_EVENTS_MEMORY_LIMIT bounds DuckDB (it spills beyond it); a bad value is
+    refused with the setting named, before anything opens."""
+    from pydantic import ValidationError
+
+    from kokemus import bootstrap
+    from kokemus.config import Settings
+
+    settings = Settings(data_dir=tmp_path, secret_key="s", events_memory_limit="1GB")
+    with bootstrap.build(settings) as kk, kk.events.reading() as cur:
+        limit = cur.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert limit is not None and limit[0] in ("953.6 MiB", "1.0 GiB", "1000.0 MB")
+    with pytest.raises(ValidationError, match="events_memory_limit"):
+        Settings(data_dir=tmp_path, secret_key="s", events_memory_limit="lots")
