@@ -75,9 +75,11 @@ def dfg(engine: Engine, log: Log, groups: int | None = None) -> pa.Table:
 
 
 def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
-    """The DFG of a log read from its case-ordered copy, without sorting the copy: each
-    stored row meets the row before it (lag over an empty OVER (), which keeps the stored
-    order), a pair when both are of one case. The cases touched since the copy was made are
+    """The DFG of a log read from its case-ordered copy, without a window per case: each
+    stored row meets the row before it (lag ordered by the row's place in the copy, one
+    integer sort; an empty OVER () kept the stored order nearly always, but on a 10M-row
+    copy a chunk came back early and the whole log fell back to the windows), a pair when
+    both are of one case. The cases touched since the copy was made are
     left out of that pass and paired from their events with windows (few rows). None for
     other logs, or when the stored rows did not come in order (`place` fell somewhere: a
     filter that joins may reorder them).
@@ -106,12 +108,13 @@ def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
                CASE WHEN {same} THEN (epoch_us(ts) - epoch_us(previous_ts)) / 1e6 END AS gap,
                place, previous_place
         FROM (SELECT case_id, case_no, activity, ts, place,
-                     lag(case_no) OVER () AS previous_case,
-                     lag(activity) OVER () AS previous_activity,
-                     lag(ts) OVER () AS previous_ts,
-                     lag(place) OVER () AS previous_place
+                     lag(case_no) OVER w AS previous_case,
+                     lag(activity) OVER w AS previous_activity,
+                     lag(ts) OVER w AS previous_ts,
+                     lag(place) OVER w AS previous_place
               FROM ({log.select(ordered.stored, cases=False)}) AS l
-              WHERE {_between("case_no", first, end)}) AS s
+              WHERE {_between("case_no", first, end)}
+              WINDOW w AS (ORDER BY place)) AS s
         WHERE {kept}""" for first, end in pairwise(cuts)]
     if ordered.recent is not None:
         recent = replace(log, source=ordered.recent, ordered=None, on_copy=False)
