@@ -133,10 +133,11 @@ def compose(settings: Settings, secret: str, workspace: ActiveWorkspace, survey:
     message["Message-ID"] = f"<{invitation['id']}@{_domain(settings)}>"
     message["List-Unsubscribe"] = f"<{opt_out_link}>"
     message["Auto-Submitted"] = "auto-generated"  # no out-of-office replies, please
-    message["Content-Language"] = language
     message.set_content(_templates.get_template("invitation.txt").render(context))
     message.add_alternative(_templates.get_template("invitation.html").render(context),
                             subtype="html")
+    # after the content: set_content drops the Content-* headers already on the message
+    message["Content-Language"] = language
     return message
 
 

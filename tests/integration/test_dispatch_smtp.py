@@ -143,6 +143,7 @@ def test_a_delivery_gets_one_email_in_the_customers_language(
     assert "Hello Emma," in text_body(en) and "Delivery" in text_body(en)
     assert "How likely are you to recommend My company" in text_body(en)
     assert 'lang="fi"' in html_body(fi) and 'lang="en"' in html_body(en)
+    assert (fi["Content-Language"], en["Content-Language"]) == ("fi", "en")
     for message in (fi, en):
         assert message["Message-ID"].endswith("@yritys.example>")
         assert message["Date"]
