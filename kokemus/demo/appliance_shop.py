@@ -113,6 +113,21 @@ TOLD_DAMAGE = -0.3
 TOLD_RELIABILITY = -0.4
 TOLD_INSTALLATION = -0.3
 
+# The rule `detractor-callback` (RULE_SCENARIO only; docs/demo.md "The detractor callback"):
+# every NPS answer of 0-6 opens a case for customer service, who call the customer back and
+# resolve it; the workspace's follow-up survey (`cases.follow_up`, the survey after a
+# delivery) asks them again FOLLOW_UP_DELAY after the resolution, past the 14-day cap. Its
+# draws come from a generator of its own, spawned after every other draw of the block.
+CALLBACK = "detractor-callback"
+CALLBACK_OPENED_AFTER = (30, 3 * MINUTE)  # the engine opens it as the answer comes in
+CALLBACK_RESOLVED_AFTER = (1 * HOUR, 2 * DAY)  # called back and put right (by day)
+FOLLOW_UP_SURVEY = "after-delivery"
+FOLLOW_UP_DELAY = "14d"
+FOLLOW_UP_RATE = 0.6  # a customer who was called back answers the follow-up more often
+# The planted recovery: the follow-up's answers are cut from an experience drawn anew around
+# RECOVERED (a smooth journey's is around 0): most answer 7 or more.
+RECOVERED = -0.2
+
 
 @dataclass(frozen=True)
 class Opened:
@@ -125,6 +140,7 @@ class Opened:
     who: np.ndarray
     opened: np.ndarray
     resolved: np.ndarray
+    rule: str = RULE
 
 # How a journey where nothing went wrong is answered (probability of each value).
 NPS = (0.01, 0.01, 0.01, 0.01, 0.02, 0.02, 0.04, 0.09, 0.21, 0.26, 0.32)  # 0..10
@@ -642,28 +658,75 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int, 
 
     # Surveys after the delivery or the installation; answers follow what happened.
     surveyed = feedback.invite(rng, period, feedback.workspace_of(WORKSPACE_FILE), triggered)
-    feedback.feedback_events(tl, surveyed, "email")
+    steps = feedback.feedback_events(tl, surveyed, "email")
+    if rule:
+        followed = _callback(tl, rng.spawn(1)[0], surveyed, steps, opened)
+        feedback.feedback_events(tl, followed, "email")
+        surveyed += followed
     return Block(tl, ids, _customers(rng, ids, size), feedback=surveyed,
                  cases=[_cases(o) for o in opened])
 
 
+def _callback(tl: Timeline, policy: np.random.Generator, surveyed: list[feedback.Asked],
+              steps: list[int | None], opened: list[Opened]) -> list[feedback.Asked]:
+    """The rule `detractor-callback` acting on the NPS answers of 0-6 in `surveyed` (their
+    `feedback_given` events at `steps`): a case for customer service each, resolved within
+    days (added to `opened`), and the follow-up survey after it; returns its answers."""
+    p = tl.period
+    ws = with_rule()
+    survey = ws.survey(FOLLOW_UP_SURVEY)
+    assert survey is not None and survey.trigger is not None
+    delay = int(parse_duration(FOLLOW_UP_DELAY) - survey.trigger.delay_seconds)
+    answering = feedback.Answering(rate=dict.fromkeys(OUTCOMES, FOLLOW_UP_RATE),
+                                   items=ANSWERING.items,
+                                   comments={"good": feedback.Comments(PRAISE, 0.2)})
+    triggered: list[feedback.Triggered] = []
+    for a, step in zip(surveyed, steps, strict=True):
+        question = a.survey.first_of("nps")
+        if question is None or step is None:
+            continue
+        r = a.respondents
+        d = np.flatnonzero(a.answers[question.id] <= 6)  # rows of the step: respondents
+        m = len(d)
+        if not m:
+            continue
+        who = a.who[r[d]]
+        case_at = a.answered[r[d]] + uniform(policy, *CALLBACK_OPENED_AFTER, m)
+        resolved = p.daytime(policy, case_at + uniform(policy, *CALLBACK_RESOLVED_AFTER, m),
+                             8, 18)
+        opened.append(Opened(step, d, who, case_at, resolved, CALLBACK))
+        experience = RECOVERED + policy.standard_normal(m)
+        latent = {feedback.EXPERIENCE: experience,
+                  "ease": EASE * experience + math.sqrt(1 - EASE**2) * policy.standard_normal(m),
+                  "customer-service": 0.5 + policy.standard_normal(m)}
+        triggered.append(feedback.Triggered(
+            FOLLOW_UP_SURVEY, step, d, who, resolved + delay, np.zeros(m, np.int64), OUTCOMES,
+            answering, {k: v.take(pa.array(r[d])) for k, v in a.properties.items()}, latent))
+    return feedback.invite(policy, p, ws, triggered) if triggered else []
+
+
 def _cases(o: Opened) -> Cases:
-    rule = next(r for r in with_rule().rules if r.id == RULE)
+    rule = next(r for r in with_rule().rules if r.id == o.rule)
     action = next(a for a in rule.actions if isinstance(a, OpenCase))
     assert action.sla is not None
-    return Cases(o.step, o.rows, o.who, o.opened, o.resolved, rule=RULE,
+    return Cases(o.step, o.rows, o.who, o.opened, o.resolved, rule=o.rule,
                  department=action.department, title=action.title, priority=action.priority,
                  sla_s=int(parse_duration(action.sla)))
 
 
 @cache
 def with_rule() -> Workspace:
-    """The workspace kodinkone-rule: this file's, with the rule `damaged-delivery` on."""
+    """The workspace kodinkone-rule: this file's, with the rules `damaged-delivery` and
+    `detractor-callback` on and the survey after a delivery as the cases' follow-up."""
     ws = document.load(WORKSPACE_FILE)
     name = {lang: f"{text} – {RULE_NAME[lang]}" for lang, text in (
         ws.name.items() if isinstance(ws.name, dict) else [("fi", ws.name), ("en", ws.name)])}
-    rules = [r.model_copy(update={"enabled": True}) if r.id == RULE else r for r in ws.rules]
-    return ws.model_copy(update={"workspace": RULE_SLUG, "name": name, "rules": rules})
+    rules = [r.model_copy(update={"enabled": True}) if r.id in (RULE, CALLBACK) else r
+             for r in ws.rules]
+    follow_up = ws.cases.model_copy(update={"follow_up": FOLLOW_UP_SURVEY,
+                                            "follow_up_delay": FOLLOW_UP_DELAY})
+    return ws.model_copy(update={"workspace": RULE_SLUG, "name": name, "rules": rules,
+                                 "cases": follow_up})
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:

@@ -340,13 +340,16 @@ def _values(rng: np.random.Generator, survey: Survey, t: Triggered,
     return values
 
 
-def feedback_events(tl: Timeline, asked: Sequence[Asked], channel: str) -> None:
+def feedback_events(tl: Timeline, asked: Sequence[Asked], channel: str) -> list[int | None]:
     """A `feedback_given` event per response at the moment it was given, with the survey,
     the trigger's `properties` (e.g. the order) and the standard scores: the journey's
-    feedback touchpoint says the same as the responses."""
+    feedback touchpoint says the same as the responses. Returns each `asked`'s timeline
+    step (row j of it is respondent j), None where nobody answered."""
+    steps: list[int | None] = []
     for a in asked:
         r = a.respondents
         if not len(r):
+            steps.append(None)
             continue
         fields: dict[str, Labels | np.ndarray | pa.Array] = {
             "survey": Labels((a.survey.id,), np.zeros(len(r), np.int64))}
@@ -356,7 +359,9 @@ def feedback_events(tl: Timeline, asked: Sequence[Asked], channel: str) -> None:
             q = a.survey.first_of(kind)
             if q is not None:
                 fields[kind] = a.answers[q.id]  # scores are always answered
-        tl.add("feedback_given", a.who[r], a.answered[r], channel, props=properties(**fields))
+        steps.append(tl.add("feedback_given", a.who[r], a.answered[r], channel,
+                            props=properties(**fields)))
+    return steps
 
 
 def _scores(values: Ints) -> pa.Array:

@@ -78,22 +78,43 @@ def test_damaged_customers_score_higher_with_the_rule(side_by_side: compare.Comp
     assert diff is not None and diff[1] > 0
 
 
-def test_recovered_share_higher_and_the_recovery_report_sees_no_case_first(
+def test_recovered_share_higher_and_the_recovery_report_sees_the_callback(
         side_by_side: compare.Comparison) -> None:
     off, on = side_by_side.without, side_by_side.with_rule
     assert off.recovered.high is not None and on.recovered.low is not None
     assert on.recovered.low > off.recovered.high
-    # the rule's case is opened at the damage, before any answer: the recovery report,
-    # which counts cases opened after a detractor's answer, finds none in either history
-    assert off.recovery.with_case.detractors == on.recovery.with_case.detractors == 0
-    assert on.recovery.without_case.detractors < off.recovery.without_case.detractors
+    # the damage rule's case is opened before any answer; the callback's after every
+    # detractor answer: with the rules every detractor has a case, without them none
+    assert off.recovery.with_case.detractors == on.recovery.without_case.detractors == 0
+    assert 0 < on.recovery.with_case.detractors < off.recovery.without_case.detractors
+    # called back and asked again: most answer, and most of those 7 or more
+    answered, recovered = on.recovery.with_case.answered, on.recovery.with_case.recovered
+    assert answered.low is not None and answered.low > 40
+    assert recovered.n >= 40 and recovered.low is not None and recovered.low > 60
+    # nobody calls the shop's detractors and nobody asks them again: none answers again
+    # (the default history is kept as it was), so there is no difference to compute
+    assert off.recovery.without_case.answered.value == 0
+    assert side_by_side.called_back is None
+
+
+def test_a_callback_case_for_customer_service_per_detractor(
+        made: bootstrap.Kokemus, side_by_side: compare.Comparison) -> None:
+    assert side_by_side.without.callbacks == 0
+    on = side_by_side.with_rule
+    assert on.callbacks == on.recovery.with_case.detractors  # one detractor answer each
+    ws = workspaces.get(made.db, "kodinkone-rule")
+    found, _ = cases.listing(made.db, ws.id, cases.Filters(departments=("customer-service",)),
+                             limit=cases.MAX_LIST)
+    assert {c.rule for c in found} == {"detractor-callback"}
+    assert sum(c.resolved_at is not None for c in found) >= len(found) - 3
 
 
 def test_a_case_for_logistics_per_damage_resolved_when_the_machine_left(
         made: bootstrap.Kokemus, side_by_side: compare.Comparison) -> None:
     assert side_by_side.without.cases == 0
     ws = workspaces.get(made.db, "kodinkone-rule")
-    found, total = cases.listing(made.db, ws.id, cases.Filters(), limit=cases.MAX_LIST)
+    found, total = cases.listing(made.db, ws.id, cases.Filters(departments=("logistics",)),
+                                 limit=cases.MAX_LIST)
     assert total == side_by_side.with_rule.keep["delay-told-2h.damage-notice-2h"].kept
     assert {c.department for c in found} == {"logistics"}
     resolved = [c for c in found if c.resolved_at is not None]
