@@ -75,6 +75,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         privacy,
         promises,
         report,
+        rules,
         scores,
         signals,
         surveys,
@@ -82,7 +83,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         value,
     )
 
-    for module in (scores, promises, gaps, drivers, signals, report, surveys, members,
+    for module in (scores, promises, gaps, drivers, signals, report, surveys, rules, members,
                    privacy, audit_log, timeline, value, cases, actions):
         app.include_router(module.router)
     forms.install(app, settings)

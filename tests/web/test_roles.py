@@ -18,6 +18,7 @@ from starlette.routing import Route
 from kokemus import bootstrap
 from kokemus.domain.roles import Permission, Role
 from kokemus.services import access, cases
+from kokemus.services import rules as rule_service
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.ingest import ingest_events
 from kokemus.services.workspaces import ActiveWorkspace
@@ -56,6 +57,11 @@ EXPECTED: dict[tuple[str, str], Permission] = {
     ("POST", "/w/{slug}/surveys/{survey_id}"): Permission.EDIT,
     ("POST", "/w/{slug}/surveys/{survey_id}/trigger"): Permission.EDIT,
     ("POST", "/w/{slug}/surveys/{survey_id}/remove"): Permission.EDIT,
+    ("GET", "/w/{slug}/rules"): Permission.ANALYSE,
+    ("GET", "/w/{slug}/rules/{rule_id}"): Permission.ANALYSE,
+    ("POST", "/w/{slug}/rules/{rule_id}/preview"): Permission.ANALYSE,
+    ("GET", "/w/{slug}/rules/new"): Permission.EDIT,
+    ("POST", "/w/{slug}/rules/{rule_id}"): Permission.EDIT,
     ("GET", "/w/{slug}/actions"): Permission.ANALYSE,
     ("POST", "/w/{slug}/actions/retry"): Permission.EDIT,
     ("GET", "/w/{slug}/audit"): Permission.MANAGE,
@@ -72,7 +78,7 @@ EXPECTED: dict[tuple[str, str], Permission] = {
 }
 VALUES = {"slug": "my-company", "journey_id": "purchase", "survey_id": "after-delivery",
           "response_id": "r001", "username": "agent", "prefix": "", "customer_id": "c1",
-          "account_id": "a1", "number": "1"}
+          "account_id": "a1", "number": "1", "rule_id": "broken-order"}
 # Words only the workspace's own pages show: none may reach an outsider.
 SECRETS = ("Yritykseni", "Ostopolku", "Toimitus kahdessa päivässä", "Kone tuli rikki",
            "Tilaus", "Pesukone saapui rikki")
@@ -107,6 +113,10 @@ def people(kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> dict[str, Activ
                     "account": "a1", "occurred_at": "2026-03-02T09:00:00+00:00"}],
                   workspace, kk.events)
     store(kk, workspace, [response(1, nps=3, comment="Kone tuli rikki")])
+    rule_service.add_rule(kk.db, "my-company", (
+        "id: broken-order\nname: {fi: Rikki, en: Broken}\nenabled: false\n"
+        "when: {on: event, event: order_placed}\nactions:\n"
+        "- {do: case, department: logistics, title: {fi: Rikki, en: Broken}}\n"), "root")
     for role in Role:
         access.create_user(kk.db, role.value, PASSWORD)
         access.grant(kk.db, role.value, "my-company", role)
