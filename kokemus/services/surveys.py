@@ -50,10 +50,12 @@ class _Split:
 
     head: str  # everything before the `surveys:` key
     items: list[str]  # each survey as its list item ("- id: ...\n  name: ...\n")
+    tail: str = ""  # the keys after the list (retention, insights, rules, ...)
 
 
 def _split(workspace: Workspace) -> _Split:
-    # `surveys` is the document's last key, so its items run to the end of the text.
+    # The list's items run to the next top-level key (a line that starts with neither a
+    # space nor "- "): later keys (insights, rules) are kept as they are.
     text = document.dump(workspace)
     lines = text.splitlines(keepends=True)
     try:
@@ -61,12 +63,16 @@ def _split(workspace: Workspace) -> _Split:
     except ValueError:
         return _Split(text, [])
     items: list[str] = []
-    for line in lines[start + 1:]:
+    end = len(lines)
+    for i, line in enumerate(lines[start + 1:], start + 1):
+        if line.strip() and not line.startswith((" ", "- ")):
+            end = i
+            break
         if line.startswith("- ") or not items:
             items.append(line)
         else:
             items[-1] += line
-    return _Split("".join(lines[:start]), items)
+    return _Split("".join(lines[:start]), items, "".join(lines[end:]))
 
 
 def survey_text(workspace: Workspace, survey_id: str) -> str:
@@ -108,7 +114,7 @@ def with_survey(workspace: Workspace, text: str, position: int | None) -> Worksp
     first = before.count("\n") + 2  # the text's first line, after the "-" line
     edited = _indented(text)
     last = first + max(len(text.splitlines()), 1) - 1
-    whole = before + edited + "".join(items[position + 1:])
+    whole = before + edited + "".join(items[position + 1:]) + split.tail
     try:
         return document.loads(whole, "<survey>")
     except WorkspaceFileError as exc:

@@ -149,3 +149,18 @@ def test_a_form_post_settles_over_the_saved_answers() -> None:
     # The question was on the page and left empty: nothing is waiting.
     _, complete = EVERY_TYPE.settle({}, {"nps": "2", "why": ""}, ["nps", "why"])
     assert complete is True
+
+
+def test_every_survey_of_a_document_with_keys_after_the_surveys_round_trips() -> None:
+    """The survey editor cuts the document around the surveys list: the appliance shop's
+    insights and rules come after it, and its last survey's text must not take them in."""
+    from kokemus.demo import appliance_shop
+    from kokemus.services import surveys as survey_service
+    from kokemus.workspace import document
+
+    workspace = document.load(appliance_shop.WORKSPACE_FILE)
+    assert workspace.rules and workspace.insights.outcomes.repurchase  # keys after the surveys
+    for position, survey in enumerate(workspace.surveys):
+        text = survey_service.survey_text(workspace, survey.id)
+        assert "rules:" not in text and "insights:" not in text
+        assert survey_service.with_survey(workspace, text, position) == workspace
