@@ -47,7 +47,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -73,9 +73,10 @@ from kokemus.domain.rules import (
     OnScore,
     Rule,
 )
+from kokemus.engine import triggers
 from kokemus.services import consents, workspaces
 from kokemus.services.workspaces import ActiveWorkspace
-from kokemus.storage.tables import actions, customers, rule_cursors
+from kokemus.storage.tables import actions, rule_cursors
 
 log = logging.getLogger("kokemus.engine")
 
@@ -87,7 +88,6 @@ PASS_SEQ = 500_000  # sequence numbers read per pass: a long backlog goes in bou
 CRON_CATCH_UP = timedelta(days=1)  # a schedule looks back at most this far for a tick
 SCORE_EVERY = timedelta(minutes=1)  # scores are judged at most this often
 MAX_CAUSE = 200  # characters of a cause id kept as it is (the column's width)
-_CHUNK = 5_000  # customers looked up per query (SQLite binds at most 32,766 parameters)
 _INSERT_ROWS = 2_000  # action rows per insert statement
 _NUMERIC = ["UBIGINT", "BIGINT", "DOUBLE"]
 _STATES = {"at_risk": PROMISE_AT_RISK, "breached": PROMISE_BREACHED}
@@ -683,7 +683,7 @@ def targeted(db: Engine, workspace_id: int,
     """The pairs whose customer meets the rule's segments, roles and consent; how many
     did not."""
     wanting = {c.customer for r, c in pairs if _targets(r) and c.customer is not None}
-    people = _people(db, workspace_id, wanting) if wanting else {}
+    people = triggers.targeting(db, workspace_id, wanting) if wanting else {}
     purposes = {r.when.consent for r, _ in pairs
                 if isinstance(r.when, OnEvent) and r.when.consent is not None}
     allowed = {purpose: consents.allowed(
@@ -695,7 +695,8 @@ def targeted(db: Engine, workspace_id: int,
         when = rule.when
         if isinstance(when, OnEvent):
             person = people.get(cause.customer or "")
-            if (when.segments or when.roles) and not _in_target(when, person):
+            if (when.segments or when.roles) and not triggers.in_target(
+                    when.segments, when.roles, person):
                 continue
             if when.consent is not None and cause.customer not in allowed[when.consent]:
                 continue
@@ -706,30 +707,6 @@ def targeted(db: Engine, workspace_id: int,
 def _targets(rule: Rule) -> bool:
     when = rule.when
     return isinstance(when, OnEvent) and bool(when.segments or when.roles)
-
-
-def _in_target(when: OnEvent, person: tuple[list[str], str | None] | None) -> bool:
-    if person is None:
-        return False
-    segments, role = person
-    if when.segments and not set(when.segments) & set(segments):
-        return False
-    return not when.roles or role in when.roles
-
-
-def _people(db: Engine, workspace_id: int,
-            ids: Iterable[str]) -> dict[str, tuple[list[str], str | None]]:
-    """Segments and buying role of the given customers, a query per few thousand."""
-    wanted = sorted(ids)
-    found: dict[str, tuple[list[str], str | None]] = {}
-    with db.connect() as conn:
-        for i in range(0, len(wanted), _CHUNK):
-            for cid, segments, role in conn.execute(
-                select(customers.c.id, customers.c.segments, customers.c.role).where(
-                    customers.c.workspace_id == workspace_id,
-                    customers.c.id.in_(wanted[i:i + _CHUNK]))):
-                found[cid] = (list(segments or []), role)
-    return found
 
 
 # ------------------------------------------------------------------------------- storing

@@ -18,6 +18,7 @@ stored from then on (and on those after the cursor, if the workspace had trigger
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,14 +86,15 @@ def plan_workspace(kk: Kokemus, workspace: ActiveWorkspace, now: datetime) -> Pl
     drawn = [r for r in live if r[6]]
     done.not_sampled = len(live) - len(drawn)
     by_id = {s.id: s for s in surveys}
-    people = _targeting(kk.db, workspace.id, {r[2] for r in drawn}) if any(
+    people = targeting(kk.db, workspace.id, {r[2] for r in drawn}) if any(
         _targets(s.trigger) for s in surveys) else {}
     rows: list[dict[str, Any]] = []
     for survey_id, event_id, customer, touchpoint, occurred_at, _late, _drawn in drawn:
         survey = by_id[survey_id]
         trigger = survey.trigger
         assert trigger is not None
-        if _targets(trigger) and not _in_target(trigger, people.get(customer)):
+        if _targets(trigger) and not in_target(trigger.segments, trigger.roles,
+                                               people.get(customer)):
             done.not_targeted += 1
             continue
         rows.append(_invitation(workspace.id, survey, trigger, event_id, customer, touchpoint,
@@ -158,16 +160,19 @@ def _targets(trigger: Trigger | None) -> bool:
     return trigger is not None and bool(trigger.segments or trigger.roles)
 
 
-def _in_target(trigger: Trigger, person: tuple[list[str], str | None] | None) -> bool:
+def in_target(segments: Sequence[str], roles: Sequence[str],
+              person: tuple[list[str], str | None] | None) -> bool:
+    """Whether a customer (their segments and buying role, from `targeting`) is in one of
+    `segments` (any, when none are named) and has one of `roles` (any, when none)."""
     if person is None:
         return False
-    segments, role = person
-    if trigger.segments and not set(trigger.segments) & set(segments):
+    held, role = person
+    if segments and not set(segments) & set(held):
         return False
-    return not trigger.roles or role in trigger.roles
+    return not roles or role in roles
 
 
-def _targeting(db: Engine, workspace_id: int,
+def targeting(db: Engine, workspace_id: int,
                ids: set[str]) -> dict[str, tuple[list[str], str | None]]:
     """Segments and buying role of the given customers, a query per few thousand of them."""
     wanted = sorted(ids)
