@@ -91,12 +91,7 @@ def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
     ordered = log.ordered
     if not log.on_copy or ordered is None:
         return None
-    lo, hi, threads = engine.query(
-        f"SELECT min(case_no) AS lo, max(case_no) AS hi, "
-        f"CAST(current_setting('threads') AS BIGINT) AS threads FROM ({ordered.stored}) AS s"
-    ).to_pylist()[0].values()
-    ranges = 1 if lo is None else max(1, min(2 * int(threads), hi - lo + 1))
-    cuts = [None, *(lo + (hi + 1 - lo) * i // ranges for i in range(1, ranges)), None]
+    cuts = ordering.case_cuts(engine, ordered.stored)
     same = "previous_case = case_no"
     # Row filters go before the pass; conditions on whole cases (which may join) after it,
     # on the pairs, with the touched cases' stored rows left out.
@@ -113,7 +108,7 @@ def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
                      lag(ts) OVER w AS previous_ts,
                      lag(place) OVER w AS previous_place
               FROM ({log.select(ordered.stored, cases=False)}) AS l
-              WHERE {_between("case_no", first, end)}
+              WHERE {ordering.between("case_no", first, end)}
               WINDOW w AS (ORDER BY place)) AS s
         WHERE {kept}""" for first, end in pairwise(cuts)]
     if ordered.recent is not None:
@@ -138,13 +133,6 @@ def _dfg_in_order(engine: Engine, log: Log) -> pa.Table | None:
     pairs = table.filter(pc.is_valid(table["source"])).drop_columns(["disorder"])
     return pairs.sort_by([("count", "descending"), ("source", "ascending"),
                           ("target", "ascending")])
-
-
-def _between(column: str, first: int | None, after: int | None) -> str:
-    """`first` <= column < `after`; an open end when None."""
-    bounds = ([f"{column} >= {first}"] if first is not None else []) + (
-        [f"{column} < {after}"] if after is not None else [])
-    return " AND ".join(bounds) or "true"
 
 
 def summary_events(engine: Engine, log: Log) -> int:

@@ -117,12 +117,7 @@ def in_order(engine: Engine, log: Log, leads: Mapping[str, str]) -> str | None:
     ordered = log.ordered
     if not log.on_copy or ordered is None:
         return None
-    lo, hi, threads = engine.query(
-        f"SELECT min(case_no) AS lo, max(case_no) AS hi, "
-        f"CAST(current_setting('threads') AS BIGINT) AS threads FROM ({ordered.stored}) AS s"
-    ).to_pylist()[0].values()
-    ranges = 1 if lo is None else max(1, min(2 * int(threads), hi - lo + 1))
-    cuts = [None, *(lo + (hi + 1 - lo) * i // ranges for i in range(1, ranges)), None]
+    cuts = case_cuts(engine, ordered.stored)
     packed = ", ".join([f"'{name}': {expr}" for name, expr in leads.items()])
     nexts = ", ".join(f"CASE WHEN n.case_no = case_no THEN n.{name} END AS next_{name}"
                       for name in leads)
@@ -132,7 +127,7 @@ def in_order(engine: Engine, log: Log, leads: Mapping[str, str]) -> str | None:
         FROM (SELECT *, lead({{'case_no': case_no, 'place': place, {packed}}})
                             OVER (ORDER BY place) AS n
               FROM ({log.select(ordered.stored, cases=False)}) AS l
-              WHERE {_between("case_no", first, end)}) AS l""" for first, end in pairwise(cuts))
+              WHERE {between("case_no", first, end)}) AS l""" for first, end in pairwise(cuts))
     after = [*log.case_filters, *([f"case_id NOT IN ({ordered.touched})"]
                                  if ordered.touched else [])]
     kept = " AND ".join(f"({c})" for c in after) or "true"
@@ -147,7 +142,19 @@ def in_order(engine: Engine, log: Log, leads: Mapping[str, str]) -> str | None:
         WINDOW w AS (PARTITION BY case_id ORDER BY ts, seq)"""
 
 
-def _between(column: str, first: int | None, after: int | None) -> str:
+def case_cuts(engine: Engine, stored: str) -> list[int | None]:
+    """Where to cut a copy's case numbers into passes, two per thread (the engine runs the
+    passes side by side; a case is never cut): pairs of neighbours are [first, end) ranges,
+    the first and last open, so a copy rebuilt meanwhile still has every case in one."""
+    lo, hi, threads = engine.query(
+        f"SELECT min(case_no) AS lo, max(case_no) AS hi, "
+        f"CAST(current_setting('threads') AS BIGINT) AS threads FROM ({stored}) AS s"
+    ).to_pylist()[0].values()
+    ranges = 1 if lo is None else max(1, min(2 * int(threads), hi - lo + 1))
+    return [None, *(lo + (hi + 1 - lo) * i // ranges for i in range(1, ranges)), None]
+
+
+def between(column: str, first: int | None, after: int | None) -> str:
     """`first` <= column < `after`; an open end when None."""
     bounds = ([f"{column} >= {first}"] if first is not None else []) + (
         [f"{column} < {after}"] if after is not None else [])
