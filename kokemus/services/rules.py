@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from kokemus.domain.errors import NotFound, Problem
 from kokemus.domain.rules import Rule
 from kokemus.domain.workspace import Workspace
-from kokemus.services import workspaces
-from kokemus.services.surveys import StaleEdit, SurveyTextError, _indented
+from kokemus.services import document_items, workspaces
+from kokemus.services.surveys import StaleEdit, SurveyTextError
 from kokemus.services.workspaces import Applied
 from kokemus.workspace import document
 from kokemus.workspace.document import Located, WorkspaceFileError
@@ -26,29 +26,10 @@ __all__ = ["RuleTextError", "StaleEdit", "add_rule", "replace_rule", "rule_text"
 RuleTextError = SurveyTextError  # the same shape: problems located in the edited text
 
 
-def _items(workspace: Workspace) -> list[str]:
-    """Each rule as its list item of the exported document ("- id: ...\\n  name: ...\\n")."""
-    lines = document.dump(workspace).splitlines(keepends=True)
-    try:
-        start = lines.index("rules:\n")
-    except ValueError:
-        return []
-    items: list[str] = []
-    for line in lines[start + 1:]:
-        if line.strip() and not line.startswith((" ", "-")):
-            break  # the next top-level key
-        if line.startswith("- ") or not items:
-            items.append(line)
-        else:
-            items[-1] += line
-    return items
-
-
 def rule_text(workspace: Workspace, rule_id: str) -> str:
     """The rule's part of the workspace document, as `export` writes it, unindented."""
-    item = _items(workspace)[position(workspace, rule_id)]
-    return "".join(line[2:] if len(line) > 2 else line.lstrip(" -")
-                   for line in item.splitlines(keepends=True))
+    at = position(workspace, rule_id)
+    return document_items.item_text(document_items.split(workspace, "rules").items[at])
 
 
 def position(workspace: Workspace, rule_id: str) -> int:
@@ -64,19 +45,12 @@ def with_rule(workspace: Workspace, text: str, at: int | None) -> Workspace:
     RuleTextError names each problem with its line in `text` and its field; the id must be
     one no other rule has."""
     _check_text(text)
-    items = _items(workspace)
-    if at is None:
-        at = len(items)
-        items.append("")
-    head = document.dump(workspace.model_copy(update={"rules": []}))
-    before = head + "rules:\n" + "".join(items[:at])
-    first = before.count("\n") + 2  # the text's first line, after the "-" line
-    last = first + max(len(text.splitlines()), 1) - 1
-    whole = before + _indented(text) + "".join(items[at + 1:])
+    whole, at, first, last = document_items.put_back(
+        document_items.split(workspace, "rules"), "rules", text, at)
     try:
         updated = document.loads(whole, "<rule>")
     except WorkspaceFileError as exc:
-        raise RuleTextError([_relative(item, at, first, last)
+        raise RuleTextError([document_items.relative(item, "rules", at, first, last)
                              for item in exc.located]) from None
     rule = updated.rules[at]
     if any(other.id == rule.id and i != at for i, other in enumerate(updated.rules)):
@@ -99,19 +73,6 @@ def _check_text(text: str) -> None:
                                      mark.line + 1 if mark is not None else None)]) from None
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         raise RuleTextError([Located(Problem(("id",), "the rule needs an id"), None)])
-
-
-def _relative(item: Located, at: int, first: int, last: int) -> Located:
-    loc = item.problem.loc
-    inside = loc[:2] == ("rules", at)
-    if inside:
-        loc = loc[2:]
-    line = item.line
-    if line is not None:
-        line = max(line - first + 1, 1) if first <= line <= last + 1 else None
-    if not inside and loc:
-        return Located(Problem(loc, item.problem.message), None)
-    return Located(Problem(loc, item.problem.message), line)
 
 
 def edited(db_workspace: workspaces.ActiveWorkspace, text: str,

@@ -9,8 +9,6 @@ new workspace version, so `kokemus history` and `kokemus export` show it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
@@ -18,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from kokemus.domain.errors import Invalid, KokemusError, NotFound, Problem
 from kokemus.domain.surveys import Survey
 from kokemus.domain.workspace import Workspace
-from kokemus.services import workspaces
+from kokemus.services import document_items, workspaces
 from kokemus.services.workspaces import Applied
 from kokemus.storage.tables import invitations
 from kokemus.workspace import document
@@ -44,44 +42,10 @@ class StaleEdit(KokemusError):
                          "after the survey was opened")
 
 
-@dataclass(frozen=True)
-class _Split:
-    """The document's text cut around its list of surveys."""
-
-    head: str  # everything before the `surveys:` key
-    items: list[str]  # each survey as its list item ("- id: ...\n  name: ...\n")
-    tail: str = ""  # the keys after the list (retention, insights, rules, ...)
-
-
-def _split(workspace: Workspace) -> _Split:
-    # The list's items run to the next top-level key (a line that starts with neither a
-    # space nor "- "): later keys (insights, rules) are kept as they are.
-    text = document.dump(workspace)
-    lines = text.splitlines(keepends=True)
-    try:
-        start = lines.index("surveys:\n")
-    except ValueError:
-        return _Split(text, [])
-    items: list[str] = []
-    end = len(lines)
-    for i, line in enumerate(lines[start + 1:], start + 1):
-        if line.strip() and not line.startswith((" ", "- ")):
-            end = i
-            break
-        if line.startswith("- ") or not items:
-            items.append(line)
-        else:
-            items[-1] += line
-    return _Split("".join(lines[:start]), items, "".join(lines[end:]))
-
-
 def survey_text(workspace: Workspace, survey_id: str) -> str:
     """The survey's part of the workspace document, as `export` writes it, unindented."""
     position = _position(workspace, survey_id)
-    item = _split(workspace).items[position]
-    # A list item's lines are "- first" and "  rest": the same two columns come off each.
-    return "".join(line[2:] if len(line) > 2 else line.lstrip(" -")
-                   for line in item.splitlines(keepends=True))
+    return document_items.item_text(document_items.split(workspace, "surveys").items[position])
 
 
 def _position(workspace: Workspace, survey_id: str) -> int:
@@ -91,51 +55,19 @@ def _position(workspace: Workspace, survey_id: str) -> int:
     raise NotFound(f"no survey '{survey_id}' in workspace '{workspace.workspace}'")
 
 
-def _indented(text: str) -> str:
-    """The survey text as a list item whose content starts on the next line ("-\\n  ..."),
-    so a leading comment or blank line in the text stays valid and lines map one to one."""
-    body = "".join(f"  {line}" if line.strip() else line
-                   for line in text.splitlines(keepends=True))
-    return "-\n" + body + ("" if body.endswith("\n") else "\n")
-
-
 def with_survey(workspace: Workspace, text: str, position: int | None) -> Workspace:
     """The workspace with the survey at `position` replaced by `text` (None: appended).
 
     SurveyTextError names each problem with its line in `text`; a problem outside the
     survey (none is expected, the rest of the document is already valid) has no line.
     """
-    split = _split(workspace)
-    items = list(split.items)
-    if position is None:
-        position = len(items)
-        items.append("")
-    before = split.head + "surveys:\n" + "".join(items[:position])
-    first = before.count("\n") + 2  # the text's first line, after the "-" line
-    edited = _indented(text)
-    last = first + max(len(text.splitlines()), 1) - 1
-    whole = before + edited + "".join(items[position + 1:]) + split.tail
+    whole, position, first, last = document_items.put_back(
+        document_items.split(workspace, "surveys"), "surveys", text, position)
     try:
         return document.loads(whole, "<survey>")
     except WorkspaceFileError as exc:
-        raise SurveyTextError([_relative(item, position, first, last)
+        raise SurveyTextError([document_items.relative(item, "surveys", position, first, last)
                                for item in exc.located]) from None
-
-
-def _relative(item: Located, position: int, first: int, last: int) -> Located:
-    loc = item.problem.loc
-    inside = loc[:2] == ("surveys", position)
-    if inside:
-        loc = loc[2:]
-    line = item.line
-    if line is not None:
-        line = line - first + 1 if first <= line <= last + 1 else None
-    if not inside and loc:
-        # Not this survey's field (a reference elsewhere): say where, without a line.
-        return Located(Problem(loc, item.problem.message), None)
-    if line is not None and line < 1:
-        line = 1
-    return Located(Problem(loc, item.problem.message), line)
 
 
 def _id_in(text: str) -> str:
