@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from kokemus.domain import calendar
-from kokemus.domain.errors import NotFound
+from kokemus.domain.errors import Invalid, NotFound
 from kokemus.domain.roles import Permission, Role
 from kokemus.services import access
 from kokemus.services import workspaces as workspace_service
@@ -150,3 +150,19 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
                                           status_code=status)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+def located(exc: Invalid) -> list[dict[str, Any]]:
+    """An editor's problems as its template lists them: line (counted in the edited text),
+    field path and message."""
+    found = getattr(exc, "located", None)
+    if found is not None:
+        return [{"line": item.line, "path": item.problem.path if item.problem.loc else "",
+                 "message": item.problem.message} for item in found]
+    return [{"line": None, "path": p.path, "message": p.message} for p in exc.problems] or [
+        {"line": None, "path": "", "message": str(exc)}]
+
+
+def form_version(raw: str) -> int | None:
+    """The workspace version an editor form was opened on (None when missing or bad)."""
+    return int(raw) if raw.isdigit() else None

@@ -25,8 +25,15 @@ from kokemus.services import rules as rule_service
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage.tables import actions
 from kokemus.web import i18n, sessions
-from kokemus.web.page import Analyst, Editor, Member, PageNotFound, render
-from kokemus.web.surveys import _located, _version
+from kokemus.web.page import (
+    Analyst,
+    Editor,
+    Member,
+    PageNotFound,
+    form_version,
+    located,
+    render,
+)
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -180,7 +187,7 @@ def preview_rule(request: Request, slug: str, rule_id: str, member: Analyst,
     try:
         document, edited = rule_service.edited(active, text, rule.id if rule else None)
     except Invalid as exc:
-        return _editor(request, member, rule, text, 422, _located(exc))
+        return _editor(request, member, rule, text, 422, located(exc))
     shown = preview(kk, ActiveWorkspace.of(active.id, active.version, document), edited,
                     sessions.language(request))
     return _editor(request, member, rule, text, shown=shown)
@@ -198,16 +205,16 @@ def save_rule(request: Request, slug: str, rule_id: str, member: Editor,
     try:
         if rule is None:
             applied, saved = rule_service.add_rule(kk.db, slug, text, user,
-                                                   base_version=_version(version))
+                                                   base_version=form_version(version))
         else:
             applied, saved = rule_service.replace_rule(kk.db, slug, rule.id, text, user,
-                                                       base_version=_version(version))
+                                                       base_version=form_version(version))
     except rule_service.StaleEdit:
         return _editor(request, member, rule, text, 409, stale=True)
     except NotFound:
         raise PageNotFound(f"{slug}/rules/{rule_id}", member.workspaces) from None
     except Invalid as exc:
-        return _editor(request, member, rule, text, 422, _located(exc))
+        return _editor(request, member, rule, text, 422, located(exc))
     request.session[NOTICE] = {"key": "rules.saved" if applied.changed else "rules.unchanged",
                                "version": applied.version}
     return RedirectResponse(f"/w/{slug}/rules/{saved.id}", status_code=303)

@@ -48,6 +48,8 @@ from kokemus.web.page import (
     PageNotFound,
     Reader,
     filter_day,
+    form_version,
+    located,
     render,
 )
 
@@ -268,19 +270,6 @@ def _editor(request: Request, slugs: list[str], active: ActiveWorkspace,
         notice=request.session.pop(NOTICE, None))
 
 
-def _located(exc: Invalid) -> list[dict[str, Any]]:
-    located = getattr(exc, "located", None)
-    if located is not None:
-        return [{"line": item.line, "path": item.problem.path if item.problem.loc else "",
-                 "message": item.problem.message} for item in located]
-    return [{"line": None, "path": p.path, "message": p.message} for p in exc.problems] or [
-        {"line": None, "path": "", "message": str(exc)}]
-
-
-def _version(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() else None
-
-
 @router.get("/w/{slug}/surveys/new")
 def new_survey(request: Request, slug: str, member: Editor) -> Response:
     slugs, active = member.workspaces, member.workspace
@@ -299,11 +288,11 @@ def create_survey(request: Request, slug: str, member: Editor,
                            "login.expired", sessions.language(request))}])
     try:
         applied = survey_service.add_survey(kk.db, slug, text, member.viewer.username,
-                                            base_version=_version(version))
+                                            base_version=form_version(version))
     except survey_service.StaleEdit:
         return _editor(request, slugs, active, None, text, 409, stale=True)
     except Invalid as exc:
-        return _editor(request, slugs, active, None, text, 422, _located(exc))
+        return _editor(request, slugs, active, None, text, 422, located(exc))
     created = workspace_service.get(kk.db, slug).document.surveys[-1].id
     request.session[NOTICE] = {"key": "surveys.saved", "version": applied.version}
     return RedirectResponse(f"/w/{slug}/surveys/{created}", status_code=303)
@@ -329,11 +318,11 @@ def save_survey(request: Request, slug: str, survey_id: str, member: Editor,
     try:
         applied = survey_service.replace_survey(kk.db, slug, text, member.viewer.username,
                                                 survey_id=survey_id,
-                                                base_version=_version(version))
+                                                base_version=form_version(version))
     except survey_service.StaleEdit:
         return _editor(request, slugs, active, survey, text, 409, stale=True)
     except Invalid as exc:
-        return _editor(request, slugs, active, survey, text, 422, _located(exc))
+        return _editor(request, slugs, active, survey, text, 422, located(exc))
     # The text may rename the survey; it keeps its place in the list.
     position = [s.id for s in active.document.surveys].index(survey_id)
     saved = workspace_service.get(kk.db, slug).document.surveys[position].id
@@ -365,7 +354,7 @@ def save_trigger(request: Request, slug: str, survey_id: str, member: Editor,
     try:
         applied = survey_service.set_trigger(kk.db, slug, survey_id, member.viewer.username,
                                              delay=delay or None, sample=rate,
-                                             base_version=_version(version))
+                                             base_version=form_version(version))
     except survey_service.StaleEdit:
         return _editor(request, slugs, active, survey, text, 409, stale=True)
     except Invalid as exc:
@@ -386,7 +375,7 @@ def delete_survey(request: Request, slug: str, survey_id: str, member: Editor,
         return RedirectResponse(f"/w/{slug}/surveys/{survey_id}", status_code=303)
     try:
         applied = survey_service.remove_survey(kk.db, slug, survey_id, member.viewer.username,
-                                               base_version=_version(version))
+                                               base_version=form_version(version))
     except survey_service.StaleEdit:
         survey = active.document.survey(survey_id)
         text = survey_service.survey_text(active.document, survey_id)
