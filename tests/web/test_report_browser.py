@@ -18,7 +18,7 @@ from kokemus.services import access, report, workspaces
 from kokemus.web import i18n, report_view
 from kokemus.web.report import html_file
 from tests.web.test_browser import browser, pytestmark, server  # noqa: F401
-from tests.web.test_value_browser import UNTRANSLATED, shown_text
+from tests.web.test_value_browser import UNTRANSLATED, clipped_labels, shown_text
 
 WIDTH = 1400
 SHOT = "/tmp/kokemus-report-{language}.png"
@@ -67,16 +67,7 @@ def check(page: Page, found: report.Report, language: str) -> None:
         .map(e => e.tagName + (e.id ? '#' + e.id : '')).slice(0, 10)""")
     assert wider == []
     # no chart's text is cut: more than an eighth of a label outside its figure
-    clipped = page.evaluate("""() => [...document.querySelectorAll('svg.chart')].flatMap(svg => {
-        const box = svg.closest('figure').getBoundingClientRect();
-        return [...svg.querySelectorAll('text')].filter(t => {
-            const r = t.getBoundingClientRect();
-            const out = Math.max(box.left - r.left, r.right - box.right,
-                                 box.top - r.top, r.bottom - box.bottom);
-            return r.width > 0 && out > Math.max(r.width, r.height) / 8;
-        }).map(t => svg.id + ': ' + t.textContent);
-    })""")
-    assert clipped == []
+    assert clipped_labels(page, "svg.closest('figure')") == []
     assert UNTRANSLATED.findall(shown_text(page)) == []
 
 

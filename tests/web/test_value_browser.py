@@ -49,6 +49,24 @@ def figures(kk: bootstrap.Kokemus) -> tuple[value.ValueReport, list[kano.Feature
     return found, features, after, min_n
 
 
+def clipped_labels(page: Page, frame: str = "svg") -> list[str]:
+    """The charts' texts cut at their frame's edge (`frame`: a JavaScript expression of the
+    `svg` element's box to measure against): more than an eighth of a text outside, so that
+    a few pixels' difference between the fonts the server measured and the browser draws
+    with do not count."""
+    found: list[str] = page.evaluate(f"""() => [...document.querySelectorAll('svg.chart')]
+        .flatMap(svg => {{
+            const box = ({frame}).getBoundingClientRect();
+            return [...svg.querySelectorAll('text')].filter(t => {{
+                const r = t.getBoundingClientRect();
+                const out = Math.max(box.left - r.left, r.right - box.right,
+                                     box.top - r.top, r.bottom - box.bottom);
+                return r.width > 0 && out > Math.max(r.width, r.height) / 8;
+            }}).map(t => svg.id + ': ' + t.textContent);
+        }})""")
+    return found
+
+
 def shown_text(page: Page) -> str:
     """Everything a reader may see: the text (SVG titles included) and the labels."""
     text: str = page.evaluate("""() => document.body.textContent + ' ' +
@@ -99,19 +117,8 @@ def check(page: Page, language: str, kk: bootstrap.Kokemus) -> None:
         .map(e => e.tagName + (e.id ? '#' + e.id : '')).slice(0, 10)""")
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH, wider
     assert wider == []
-    # nor is a chart's text cut at its drawing's edge (an axis title longer than its axis):
-    # more than an eighth of it outside, so that a few pixels' difference between the fonts
-    # the server measured and the browser draws with do not count
-    clipped = page.evaluate("""() => [...document.querySelectorAll('svg.chart')].flatMap(svg => {
-        const box = svg.getBoundingClientRect();
-        return [...svg.querySelectorAll('text')].filter(t => {
-            const r = t.getBoundingClientRect();
-            const out = Math.max(box.left - r.left, r.right - box.right,
-                                 box.top - r.top, r.bottom - box.bottom);
-            return r.width > 0 && out > Math.max(r.width, r.height) / 8;
-        }).map(t => svg.id + ': ' + t.textContent);
-    })""")
-    assert clipped == []
+    # nor is a chart's text cut at its drawing's edge (an axis title longer than its axis)
+    assert clipped_labels(page) == []
     assert UNTRANSLATED.findall(shown_text(page)) == []
 
 
