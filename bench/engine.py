@@ -73,7 +73,8 @@ def log(message: str) -> None:
 def settings(folder: Path) -> Any:
     from kokemus.config import Settings
 
-    return Settings(data_dir=folder / "data", secret_key="bench-secret")
+    return Settings(data_dir=folder / "data", secret_key="bench-secret",
+                    webhook_networks="127.0.0.0/8")  # the receiver listens on loopback
 
 
 # ------------------------------------------------------------------------------- rules

@@ -105,15 +105,26 @@ class Settings(BaseSettings):
     signin_window: float = Field(
         default=900.0, gt=0, description="Seconds over which failed sign-ins are counted.")
 
-    @field_validator("trusted_proxies")
+    webhook_networks: str = Field(
+        default="",
+        description="Comma-separated addresses or networks (CIDR) that rule webhooks may "
+                    "call besides the public internet, e.g. 10.0.0.0/8 for a help desk "
+                    "inside your network; default: none, so a webhook URL cannot reach "
+                    "loopback, private, link-local (cloud metadata) or reserved addresses.")
+
+    @field_validator("trusted_proxies", "webhook_networks")
     @classmethod
-    def _proxies_parse(cls, value: str) -> str:
+    def _networks_parse(cls, value: str) -> str:
         parse_networks(value)
         return value
 
     @property
     def proxy_networks(self) -> list[IPv4Network | IPv6Network]:
         return parse_networks(self.trusted_proxies)
+
+    @property
+    def webhook_allowed(self) -> list[IPv4Network | IPv6Network]:
+        return parse_networks(self.webhook_networks)
 
     @property
     def cookies_secure(self) -> bool:

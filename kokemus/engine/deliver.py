@@ -151,7 +151,8 @@ def deliver(kk: Kokemus, now: datetime | None = None, *, mailer: Mailer | None =
     fixed = now.astimezone(UTC) if now is not None else None
     clock: Callable[[], datetime] = (lambda: fixed) if fixed else (lambda: datetime.now(UTC))
     own_mail, own_post = mailer is None, poster is None
-    run = _Run(kk, clock, mailer or Mailer(kk.settings), poster or webhooks.Poster())
+    poster = poster or webhooks.Poster(networks=kk.settings.webhook_allowed)
+    run = _Run(kk, clock, mailer or Mailer(kk.settings), poster)
     try:
         while (limit is None or run.taken < limit) and not (stop is not None and stop()):
             if not run.batch(BATCH if limit is None else min(BATCH, limit - run.taken)):
@@ -417,6 +418,8 @@ class _Run:
         head = webhooks.headers(key, msg_id, int(time.time()), body)
         try:
             answer = self.poster.post(url, body, head)
+        except webhooks.AddressRefused as exc:
+            raise Permanent(str(exc)) from exc
         except webhooks.CallError as exc:
             self.down[origin] = str(exc)
             self._fail(item, f"{origin[1]}:{origin[2]}: {exc}")

@@ -17,6 +17,12 @@ A 2xx answer is success; `410 Gone` says the receiver wants no more (given up at
 anything else, redirects included (not followed), is a failure to try again later, after
 the answer's `Retry-After` when it gives one. Connections are kept open per origin and
 reused; a connection that failed is dropped.
+
+A rule's URL is typed by a workspace editor, so the worker must not become their way into
+the network it runs in (server-side request forgery): every address the host resolves to
+must be public, or inside the networks the `webhook_networks` setting allows; otherwise
+nothing is sent. The check is made on the addresses actually connected to, after name
+resolution, so a name that resolves to a private address (or changes to one) is caught.
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ import binascii
 import hashlib
 import hmac
 import http.client
+import socket
 import ssl
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from urllib.parse import urlsplit
 
 TIMEOUT = 15.0  # seconds; the spec recommends 15 to 30
@@ -89,11 +98,65 @@ class CallError(Exception):
     """No answer at all (refused, reset, timed out): the receiver is unreachable now."""
 
 
-class Poster:
-    """POSTs over kept-alive connections, one per origin (scheme, host, port)."""
+class AddressRefused(Exception):
+    """The URL's host is, or resolves to, an address webhooks may not call."""
 
-    def __init__(self, timeout: float = TIMEOUT) -> None:
+
+Networks = Sequence[IPv4Network | IPv6Network]
+
+
+def allowed_address(text: str, networks: Networks = ()) -> bool:
+    """Whether a webhook may connect to this address: a public one, or one inside the
+    allowed networks (an IPv4 address mapped into IPv6 is judged as IPv4)."""
+    address: IPv4Address | IPv6Address = ip_address(text.split("%", 1)[0])
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in network for network in networks):
+        return True
+    return address.is_global and not address.is_multicast
+
+
+def guarded_connection(networks: Networks) -> Callable[..., socket.socket]:
+    """A `socket.create_connection` that resolves the host itself and connects only when
+    every address it resolves to is allowed."""
+
+    def connect(address: tuple[str, int], timeout: float | None = None,
+                source_address: tuple[str, int] | None = None) -> socket.socket:
+        host, port = address
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise CallError(f"{host}: {exc.strerror}") from exc
+        for *_, sockaddr in infos:
+            if not allowed_address(str(sockaddr[0]), networks):
+                raise AddressRefused(
+                    f"{host} resolves to {sockaddr[0]}, which is not a public address; "
+                    "the webhook_networks setting can allow it")
+        error: OSError | None = None
+        for family, kind, proto, _, sockaddr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                if timeout is not None:  # http.client always passes the Poster's
+                    sock.settimeout(timeout)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise error or OSError(f"{host}: no address")
+
+    return connect
+
+
+class Poster:
+    """POSTs over kept-alive connections, one per origin (scheme, host, port), to public
+    addresses and those in `networks`."""
+
+    def __init__(self, timeout: float = TIMEOUT, networks: Networks = ()) -> None:
         self.timeout = timeout
+        self._connect = guarded_connection(networks)
         self._open: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
 
     def post(self, url: str, body: bytes, head: dict[str, str]) -> Answer:
@@ -107,6 +170,9 @@ class Poster:
                 conn.request("POST", target, body=body, headers=head)
                 response = conn.getresponse()
                 data = response.read(MAX_ANSWER + 1)
+            except AddressRefused:
+                self._drop(origin)
+                raise
             except (OSError, http.client.HTTPException) as exc:
                 self._drop(origin)
                 # a kept connection the receiver had closed while idle: once more on a new
@@ -127,6 +193,8 @@ class Poster:
                                                    context=ssl.create_default_context())
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            # http.client connects through this attribute, HTTPS before wrapping in TLS
+            conn._create_connection = self._connect  # type: ignore[attr-defined]
             self._open[origin] = conn
         return conn
 

@@ -210,7 +210,8 @@ def receiver() -> Iterator[Receiver]:
 def settings(tmp_path: Path, database_url: str | None, inbox: Inbox) -> Settings:  # noqa: F811
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     secret_key="test-secret", smtp_port=inbox.port,
-                    mail_from="Yritykseni <palvelu@yritys.example>", action_lease=60)
+                    mail_from="Yritykseni <palvelu@yritys.example>", action_lease=60,
+                    webhook_networks="127.0.0.0/8")  # the receivers listen on loopback
 
 
 @pytest.fixture
@@ -413,6 +414,41 @@ def test_gone_is_dead_at_once_and_an_unreachable_receiver_costs_one_try(
     assert "ConnectionRefused" in tried["reason"]
     assert waited["attempts"] == 0 and waited["reason"].startswith("waiting for 127.0.0.1:")
     assert waited["due_at"] == NOW + timedelta(seconds=60)
+
+
+def test_a_webhook_into_the_servers_own_network_is_refused_without_a_call(
+        kk: Kokemus, ws: ActiveWorkspace, receiver: Receiver) -> None:
+    # the same loopback receiver the other tests reach, with the allowance taken away
+    guarded = webhooks.Poster(networks=())
+    ident = plan(kk, ws, "damaged", HOOK, "aino", cause("ssrf-1"))
+    try:
+        done = deliver(kk, NOW, poster=guarded)
+    finally:
+        guarded.close()
+    assert done.dead == 1 and not receiver.calls
+    reason = row(kk, ident)["reason"]
+    assert "127.0.0.1" in reason and "webhook_networks" in reason
+
+
+@pytest.mark.parametrize(("address", "allowed"), [
+    ("93.184.216.34", True), ("2606:4700::1111", True),
+    ("127.0.0.1", False), ("10.1.2.3", False), ("172.16.0.1", False),
+    ("192.168.1.1", False), ("169.254.169.254", False), ("100.64.0.1", False),
+    ("0.0.0.0", False), ("224.0.0.1", False), ("::1", False), ("fe80::1%eth0", False),
+    ("fd00::1", False), ("::ffff:10.0.0.1", False), ("::ffff:93.184.216.34", True),
+])
+def test_only_public_addresses_are_called_by_default(address: str, allowed: bool) -> None:
+    assert webhooks.allowed_address(address) is allowed
+
+
+def test_the_setting_opens_named_networks_only() -> None:
+    networks = Settings(webhook_networks="10.0.0.0/8, 127.0.0.1").webhook_allowed
+    assert webhooks.allowed_address("10.200.0.7", networks)
+    assert webhooks.allowed_address("::ffff:127.0.0.1", networks)
+    assert not webhooks.allowed_address("127.0.0.2", networks)
+    assert not webhooks.allowed_address("192.168.0.1", networks)
+    with pytest.raises(ValueError, match="not an address"):
+        Settings(webhook_networks="intranet")
 
 
 def test_a_missing_secret_is_a_failure_that_names_the_variable(

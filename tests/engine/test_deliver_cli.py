@@ -45,6 +45,7 @@ def shop(home: Path, inbox: Inbox, receiver: Receiver,  # noqa: F811
     monkeypatch.setenv("KOKEMUS_SMTP_PORT", str(inbox.port))
     monkeypatch.setenv("KOKEMUS_MAIL_FROM", "Yritykseni <palvelu@yritys.example>")
     monkeypatch.setenv(SECRET_ENV, SECRET)
+    monkeypatch.setenv("KOKEMUS_WEBHOOK_NETWORKS", "127.0.0.0/8")
     (home / "workspace.yaml").write_text(
         workspace_text(receiver.port).replace(QUIET, "  quiet_hours: null"), encoding="utf-8")
     invoke("apply", "workspace.yaml")

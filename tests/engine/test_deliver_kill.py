@@ -93,6 +93,7 @@ def worker_env(settings: Settings, inbox: Inbox, lease: float) -> dict[str, str]
     env = {**os.environ, "KOKEMUS_DATA_DIR": str(settings.data_dir),
            "KOKEMUS_SMTP_PORT": str(inbox.port), "KOKEMUS_MAIL_FROM": settings.mail_from,
            "KOKEMUS_SECRET_KEY": "test-secret", "KOKEMUS_ACTION_LEASE": str(lease),
+           "KOKEMUS_WEBHOOK_NETWORKS": "127.0.0.0/8",
            SECRET_ENV: SECRET}
     if settings.database_url:
         env["KOKEMUS_DATABASE_URL"] = settings.database_url
