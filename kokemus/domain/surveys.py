@@ -85,6 +85,36 @@ DEFAULT_TEXTS: dict[str, dict[Language, str]] = {
 }
 
 
+# The words at the ends of the standard scales: the hosted form, the invitation email and
+# the survey builder all read them here, so a customer meets one wording of each scale.
+SCALE_ENDS: dict[str, dict[str, tuple[str, str]]] = {
+    "nps": {"fi": ("Ei lainkaan todennäköistä", "Erittäin todennäköistä"),
+            "en": ("Not at all likely", "Extremely likely"),
+            "sv": ("Inte alls troligt", "Mycket troligt")},
+    "ces": {"fi": ("Täysin eri mieltä", "Täysin samaa mieltä"),
+            "en": ("Strongly disagree", "Strongly agree"),
+            "sv": ("Instämmer inte alls", "Instämmer helt")},
+    "csat": {"fi": ("Erittäin tyytymätön", "Erittäin tyytyväinen"),
+             "en": ("Very dissatisfied", "Very satisfied"),
+             "sv": ("Mycket missnöjd", "Mycket nöjd")},
+    "expectation_perception": {"fi": ("Erittäin heikko", "Erittäin hyvä"),
+                               "en": ("Very low", "Very high"),
+                               "sv": ("Mycket låg", "Mycket hög")},
+    "elements_of_value": {"fi": ("Erittäin huonosti", "Erittäin hyvin"),
+                          "en": ("Very poorly", "Very well"),
+                          "sv": ("Mycket dåligt", "Mycket bra")},
+}
+
+
+def scale_ends(question_type: str, language: str) -> tuple[str, str] | None:
+    """The standard scale's end words in `language` (English if it has none), or None for
+    a question without a standard scale."""
+    words = SCALE_ENDS.get(question_type)
+    if words is None:
+        return None
+    return words.get(language) or words["en"]
+
+
 class Nps(_Question):
     type: Literal["nps"]
     scale: ClassVar[tuple[int, int]] = (0, 10)
@@ -237,6 +267,8 @@ class Survey(Model):
     id: Slug
     name: Text
     touchpoint: Slug | None = Field(default=None, description="The touchpoint it asks about.")
+    enabled: bool = Field(default=True, description="false: its trigger invites nobody (a "
+                                                     "survey being built or paused).")
     intro: Text | None = None
     thanks: Text | None = None
     trigger: Trigger | None = Field(default=None, description="No trigger: API or widget only.")

@@ -22,12 +22,13 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kokemus.config import Settings
-from kokemus.domain.surveys import Ces, Nps, Survey
+from kokemus.domain.surveys import Ces, Nps, Survey, scale_ends
 from kokemus.domain.texts import localized
 from kokemus.services.feedback import link
 from kokemus.services.workspaces import ActiveWorkspace
 
-# The words around the survey's own texts, per language the workspace may speak.
+# The words around the survey's own texts, per language the workspace may speak (the
+# scales' end words are the domain's, shared with the form: domain.surveys.SCALE_ENDS).
 WORDS: dict[str, dict[str, str]] = {
     "fi": {
         "hello": "Hei {name},", "hello_anon": "Hei,",
@@ -37,8 +38,6 @@ WORDS: dict[str, dict[str, str]] = {
         "answer_text": "Vastaa kyselyyn tästä:",
         "valid": "Linkki toimii {date} asti. Vastaaminen vie noin minuutin.",
         "opt_out": "Etkö halua enää kyselyjä meiltä?", "opt_out_link": "Peru kyselyt",
-        "nps_low": "ei lainkaan todennäköistä", "nps_high": "erittäin todennäköistä",
-        "ces_low": "täysin eri mieltä", "ces_high": "täysin samaa mieltä",
     },
     "en": {
         "hello": "Hello {name},", "hello_anon": "Hello,",
@@ -48,8 +47,6 @@ WORDS: dict[str, dict[str, str]] = {
         "answer_text": "Answer the survey here:",
         "valid": "The link works until {date}. Answering takes about a minute.",
         "opt_out": "Rather not get surveys from us?", "opt_out_link": "Opt out of surveys",
-        "nps_low": "not at all likely", "nps_high": "extremely likely",
-        "ces_low": "strongly disagree", "ces_high": "strongly agree",
     },
     "sv": {
         "hello": "Hej {name},", "hello_anon": "Hej,",
@@ -59,8 +56,6 @@ WORDS: dict[str, dict[str, str]] = {
         "answer_text": "Svara på enkäten här:",
         "valid": "Länken fungerar till {date}. Det tar ungefär en minut att svara.",
         "opt_out": "Vill du inte få fler enkäter från oss?", "opt_out_link": "Avstå från enkäter",
-        "nps_low": "inte alls troligt", "nps_high": "mycket troligt",
-        "ces_low": "instämmer inte alls", "ces_high": "instämmer helt",
     },
 }
 
@@ -104,7 +99,7 @@ def compose(settings: Settings, secret: str, workspace: ActiveWorkspace, survey:
     low_high: tuple[str, str] | None = None
     if isinstance(first, Nps | Ces):
         low, high = first.scale
-        low_high = (words[f"{first.type}_low"], words[f"{first.type}_high"])
+        low_high = scale_ends(first.type, language) or ("", "")
         for value in range(low, high + 1):
             note = low_high[0] if value == low else low_high[1] if value == high else ""
             scale.append(ScaleLink(

@@ -64,7 +64,7 @@ def plan(kk: Kokemus, now: datetime | None = None) -> Planned:
 
 
 def plan_workspace(kk: Kokemus, workspace: ActiveWorkspace, now: datetime) -> Planned:
-    surveys = [s for s in workspace.document.surveys if s.trigger is not None]
+    surveys = [s for s in workspace.document.surveys if s.trigger is not None and s.enabled]
     done = Planned()
     if not surveys:
         return done

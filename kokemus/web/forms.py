@@ -42,6 +42,7 @@ from kokemus.domain.surveys import (
     Question,
     Rating,
     Survey,
+    scale_ends,
 )
 from kokemus.domain.texts import localized
 from kokemus.services import feedback
@@ -58,14 +59,6 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 SIDES = ("expected", "perceived")
 KANO_SIDES = ("functional", "dysfunctional")
 LINK_STATUS = {"expired": 410, "answered": 410, "forged": 404, "unknown": 404}
-# End labels of the standard scales, by question type (catalog keys under survey.scale).
-SCALE_ENDS = {
-    "nps": ("nps_low", "nps_high"),
-    "ces": ("ces_low", "ces_high"),
-    "csat": ("csat_low", "csat_high"),
-    "expectation_perception": ("low", "high"),
-    "elements_of_value": ("poorly", "well"),
-}
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -195,11 +188,9 @@ def _view(opened: Opened, answers: dict[str, Any],
     company = localized(opened.workspace.document.name, language)
 
     def ends(q: Question) -> tuple[str | None, str | None]:
-        keys = SCALE_ENDS.get(q.type)
-        if keys is None:
-            return None, None
-        return (i18n.translate(f"survey.scale.{keys[0]}", ui),
-                i18n.translate(f"survey.scale.{keys[1]}", ui))
+        # in the survey's language, like its questions: one wording with the email's
+        words = scale_ends(q.type, language)
+        return words if words is not None else (None, None)
 
     out: list[dict[str, Any]] = []
     for q in survey.shown(survey.lenient(answers)):

@@ -164,7 +164,7 @@ def test_a_delivery_gets_one_email_in_the_customers_language(
     for body in (text_body(fi), html_body(fi)):
         values = re.findall(r"/s/[\w.\-]+\?recommend=(\d+)", body)
         assert values == [str(v) for v in range(11)]
-    assert 'aria-label="0, ei lainkaan todennäköistä"' in html_body(fi)
+    assert 'aria-label="0, Ei lainkaan todennäköistä"' in html_body(fi)
     opt_out = re.search(re.escape(BASE) + r"/s/[\w.\-]+/opt-out", text_body(fi))
     assert opt_out is not None
     assert fi["List-Unsubscribe"] == f"<{opt_out.group(0)}>"

@@ -174,3 +174,24 @@ def test_events_arriving_later_are_planned_by_the_next_run(
     done = plan(kk, DELIVERED)
     assert (done.events, done.invited) == (1, 1)
     assert [r["event_id"] for r in rows(kk)] == ["e1", "late"]
+
+
+def test_a_disabled_survey_invites_nobody_until_it_is_enabled(
+        kk: Kokemus, tmp_path: Path) -> None:
+    """A survey being built (`enabled: false`, how the builder starts one) plans nothing for
+    its events; enabled, it acts like a trigger just added (on the events after the
+    workspace's cursor, here all of them: no live trigger moved it)."""
+    ws = with_surveys(kk, tmp_path, "", replace=("  - id: after-delivery\n",
+                                                 "  - id: after-delivery\n    enabled: false\n"))
+    assert ws.document.survey("after-delivery").enabled is False
+    ingest_events(kk, ws, event("e1", "c1"))
+    off = plan(kk, DELIVERED + timedelta(minutes=1))
+    assert (off.matched, off.invited) == (0, 0)
+    assert rows(kk) == []
+
+    ws = with_surveys(kk, tmp_path, "")
+    ingest_events(kk, ws, event("e2", "c2"))
+    on = plan(kk, DELIVERED + timedelta(minutes=2))
+    assert on.invited == 2
+    assert [(r["survey"], r["event_id"]) for r in rows(kk)] == [
+        ("after-delivery", "e1"), ("after-delivery", "e2")]

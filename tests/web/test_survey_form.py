@@ -66,7 +66,7 @@ def test_form_in_the_customers_language(client: TestClient, kk: bootstrap.Kokemu
     words = text(fi.text)
     assert "Toimituksen jälkeen" in words
     assert "Kuinka todennäköisesti suosittelisit Yritykseni ystävällesi" in words
-    assert "Erittäin epätodennäköisesti" in words and "Lähetä" in words
+    assert "Ei lainkaan todennäköistä" in words and "Lähetä" in words
     # Every NPS point is a radio in one named group with a legend; the why-question is hidden.
     assert len(re.findall(r'type="radio" name="recommend"', fi.text)) == 11
     assert "<legend>" in fi.text and 'name="why"' not in fi.text
