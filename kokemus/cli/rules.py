@@ -210,7 +210,8 @@ def _replayed(replayed: Replayed, since: str, limit: int, offset: int,
     from rich.table import Table
 
     rule = replayed.rule
-    outside = (f"; {replayed.not_targeted} outside its segments, roles or consent"
+    outside = (f"; {replayed.not_targeted} outside its segments, roles or consent, "
+               "or held out"
                if replayed.not_targeted else "")
     out.print(f"rule {rule.id} ({describe(rule)}) would have fired {len(rows)} times in the "
               f"last {since}, {len(rows) * len(rule.actions)} actions{outside}; nothing was "
@@ -240,6 +241,6 @@ def _decided(done: Decided) -> None:
     causes = "cause" if done.fired == 1 else "causes"
     out.print(f"rules: {done.planned} actions planned from {done.fired} {causes} "
               f"({done.events} new events, {done.answers} answers read; {done.matched} "
-              f"matched, {done.not_targeted} outside segments, roles or consent, "
+              f"matched, {done.not_targeted} outside segments, roles or consent or held out, "
               f"{done.stale} too old; {done.again} planned before; {done.crossings} score "
               f"crossings, {done.ticks} schedule ticks)", highlight=False)

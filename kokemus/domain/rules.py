@@ -17,6 +17,7 @@ sandbox from a plain dict of the customer's and the event's data. Nothing is `ev
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, HttpUrl, field_validator, model_validator
@@ -31,6 +32,7 @@ Value = int | float | str | bool
 MAX_ACTIONS = 10
 MAX_CONDITIONS = 20
 MAX_TEMPLATE = 20_000  # characters of a subject or body
+MAX_HOLDOUT = 0.5  # a rule that leaves out more than half is not the rule any more
 
 
 class Compare(Model):
@@ -196,6 +198,11 @@ class Rule(Model):
     enabled: bool = True
     when: Trigger
     actions: list[Action] = Field(min_length=1, max_length=MAX_ACTIONS)
+    holdout: float = Field(default=0.0, ge=0.0, le=MAX_HOLDOUT, description=(
+        "A share of customers (0-0.5) the rule leaves out, always the same ones: a control "
+        "group, so that what the rule does can be compared with not doing it (the recovery "
+        "report of a case rule). Who is left out follows from the rule id and the customer "
+        "id alone (held_out), so a replay and every worker agree."))
 
     @model_validator(mode="before")
     @classmethod
@@ -212,3 +219,18 @@ class Rule(Model):
     def delay_seconds(self, index: int) -> float:
         action = self.actions[index]
         return parse_duration(getattr(action, "delay", "0s"))
+
+    def holds_out(self, customer: str | None) -> bool:
+        """Whether the rule leaves this customer out (its holdout); a cause without a
+        customer is never held out."""
+        return customer is not None and held_out(self.id, customer, self.holdout)
+
+
+def held_out(rule: str, customer: str, share: float) -> bool:
+    """The customer's place in [0, 1) drawn from a digest of the rule and the customer,
+    below `share`: stable across runs, processes and machines (no seed, no state), and
+    independent of anything about the customer, as a control group must be."""
+    if share <= 0:
+        return False
+    digest = hashlib.blake2b(f"{rule}\x00{customer}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < share

@@ -100,7 +100,8 @@ class Decided:
     events: int = 0  # events read after the cursors
     answers: int = 0  # response revisions read (the re-read ANSWER_LAG included)
     matched: int = 0  # (rule, cause) pairs whose trigger holds
-    not_targeted: int = 0  # ... whose customer is outside the segments, roles or consent
+    not_targeted: int = 0  # ... whose customer is outside the segments, roles, consent
+    # or in the rule's holdout
     stale: int = 0  # ... whose cause is older than LOOKBACK
     fired: int = 0  # (rule, cause) pairs that decided their actions
     planned: int = 0  # action rows written now
@@ -680,8 +681,8 @@ def _judged(db: Engine, workspace_id: int, found: list[tuple[Rule, Cause, bool]]
 
 def targeted(db: Engine, workspace_id: int,
              pairs: Sequence[tuple[Rule, Cause]]) -> tuple[list[Fired], int]:
-    """The pairs whose customer meets the rule's segments, roles and consent; how many
-    did not."""
+    """The pairs whose customer meets the rule's segments, roles and consent and is not
+    in its holdout; how many did not."""
     wanting = {c.customer for r, c in pairs if _targets(r) and c.customer is not None}
     people = triggers.targeting(db, workspace_id, wanting) if wanting else {}
     purposes = {r.when.consent for r, _ in pairs
@@ -692,6 +693,8 @@ def targeted(db: Engine, workspace_id: int,
         purpose) for purpose in purposes}
     kept: list[Fired] = []
     for rule, cause in pairs:
+        if rule.holdout and rule.holds_out(cause.customer):
+            continue  # the rule's control group: left out, counted with the untargeted
         when = rule.when
         if isinstance(when, OnEvent):
             person = people.get(cause.customer or "")
@@ -801,7 +804,7 @@ class Replayed:
     until: datetime
     fired: list[Fired] = field(default_factory=list)
     matched: int = 0  # causes the trigger held for
-    not_targeted: int = 0  # ... whose customer is outside its segments, roles or consent
+    not_targeted: int = 0  # ... outside its segments, roles or consent, or held out
 
 
 def replay(kk: Kokemus, workspace: ActiveWorkspace, rule: Rule, since: datetime,

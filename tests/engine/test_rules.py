@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.events import Customer
 from kokemus.domain.privacy import ConsentStatement
+from kokemus.domain.rules import held_out
 from kokemus.engine import rules as engine
 from kokemus.services import consents, ingest
 from kokemus.services import workspaces as workspace_service
@@ -24,6 +25,7 @@ from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people, responses
 from kokemus.storage.tables import actions, rule_cursors
 from kokemus.workspace import document
+from kokemus.workspace.document import WorkspaceFileError
 from tests.conftest import STARTER
 
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # 12:00 in Helsinki
@@ -254,6 +256,42 @@ def test_segments_roles_and_consent_are_checked_against_the_app_store(
         "surveys": {"e-home", "e-boss", "e-home-boss", "e-stranger"},
     }
     assert done.matched == 25 and done.not_targeted == 25 - 10
+
+
+def test_a_holdout_leaves_out_the_same_customers_in_a_run_and_a_replay(
+        kk: Kokemus, workspace: ActiveWorkspace, tmp_path: Path) -> None:
+    """A control group: a third of the customers (by the rule and customer ids alone) get
+    nothing; the engine and the replay leave out the same ones, and another rule its own."""
+    held = ("  - id: callback\n    name: callback\n    holdout: 0.3\n"
+            "    when: {on: event, event: delivered}\n"
+            "    actions:\n      - {do: case, department: logistics, title: T}\n")
+    ws = with_rules(kk, tmp_path, held + rule("everyone", "{on: event, event: delivered}"))
+    who = [f"c{i:03d}" for i in range(300)]
+    ingest_events(kk, ws, *(event(f"e-{c}", c) for c in who))
+    done = engine.run(kk, NOW)
+    left_out = {c for c in who if held_out("callback", c, 0.3)}
+    assert 60 < len(left_out) < 120  # about 90: a third, drawn independently of anything
+    found = fired(kk)
+    assert found["callback"] == {f"e-{c}" for c in who if c not in left_out}
+    assert found["everyone"] == {f"e-{c}" for c in who}
+    assert (done.matched, done.not_targeted) == (600, len(left_out))
+    callback = next(r for r in ws.document.rules if r.id == "callback")
+    replayed = engine.replay(kk, ws, callback, NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert {f.cause.customer for f in replayed.fired} == set(who) - left_out
+    assert replayed.not_targeted == len(left_out)
+    # another rule's holdout of the same share is another third
+    assert {c for c in who if held_out("other", c, 0.3)} != left_out
+
+
+def test_a_holdout_above_half_is_refused_naming_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "workspace.yaml"
+    path.write_text(STARTER.read_text(encoding="utf-8") + "rules:\n  - id: callback\n"
+                    "    name: callback\n    holdout: 0.8\n"
+                    "    when: {on: event, event: delivered}\n"
+                    "    actions:\n      - {do: case, department: logistics, title: T}\n",
+                    encoding="utf-8")
+    with pytest.raises(WorkspaceFileError, match=r"holdout"):
+        document.load(path)
 
 
 # ------------------------------------------------------------------------ promise marks
