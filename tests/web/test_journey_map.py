@@ -191,7 +191,7 @@ def test_segment_filter_counts_only_its_customers(
     assert page_edges(page.text) == expected
     assert page_edges(page.text) != page_edges(client.get(PAGE).text)
     unknown = client.get(PAGE, params={"segment": "martians"})
-    assert "Tuntematon asiakasryhmä" in unknown.text
+    assert "Tuntematon segmentti" in unknown.text
     assert page_edges(unknown.text) == page_edges(client.get(PAGE).text)
 
 

@@ -167,7 +167,7 @@ SEEN = {
         f"{MINUS}74 ({MINUS}85{THIN}–{THIN}{MINUS}60) n = 150",
         f"37 (33{THIN}–{THIN}41) n = 1{NNBSP}350",
         f"{MINUS}111 ({MINUS}124{THIN}–{THIN}{MINUS}99)",
-        "Suosittelun tärkeimmät ajurit",
+        "Suosittelun avaintekijät",
         f"R² = 0,39 (0,29{THIN}–{THIN}0,53), n = 214",
         f"Toimitus · CES 75{NBSP}% (55{THIN}–{THIN}90) n = 214 70{NBSP}%",
         "Asiakasarvon elementit",
@@ -298,7 +298,7 @@ def test_the_terminal_in_finnish(workspace: ActiveWorkspace) -> None:
         assert fi(key) in shown, name
         if en(key) != fi(key):
             assert en(key) not in shown, name
-    for label in ("Pitoaste", "Pidetty", "Rikottu", "Avoinna", "Sitoumus", "Signaali",
+    for label in ("Pitoaste", "Pidetty", "Rikottu", "Avoinna", "Sitoumus", "Varoitusmerkki",
                   "Vakavuus", "Mitä data kertoo", "Osuus R²:sta", "Suoritus", "Elementti",
                   "Koettu", "Kommentoijien NPS", "Menetetyt", "Odotus (mediaani)"):
         assert label in shown, label

@@ -355,7 +355,7 @@ def test_the_browser_filters_by_band_touchpoint_text_and_more(
 
     bad = signed_in.get(f"{base}?band=nps:fan&touchpoint=moon&from=yesterday").text
     assert len(ids(bad)) == 6
-    assert "Tuntematon pisteluokka" in bad and "Tuntematon kontaktipiste" in bad
+    assert "Tuntematon pisteluokka" in bad and "Tuntematon kosketuspiste" in bad
     assert "Alkupäivä ei ole päivämäärä" in bad
 
 
