@@ -65,8 +65,7 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
-from jinja2 import Template, TemplateError, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -95,6 +94,7 @@ from kokemus.services.feedback import language_for, new_id
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage.tables import actions, customers, invitations
 from kokemus.storage.tables import consents as consent_table
+from kokemus.workspace import templates
 
 log = logging.getLogger("kokemus.engine")
 
@@ -686,29 +686,15 @@ def _person(row: dict[str, Any]) -> dict[str, Any]:
 
 # -- templates ---------------------------------------------------------------------------
 
-class _Blank(Undefined):
-    """A name the data lacks renders empty (a customer without a name is common)."""
-
-
-_env = ImmutableSandboxedEnvironment(undefined=_Blank, autoescape=False,
-                                     keep_trailing_newline=True,
-                                     finalize=lambda value: "" if value is None else value)
-_compiled: dict[str, Template] = {}
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP  # readable in the raw message, unlike base64
 
 
 def render(text: Text, language: str, context: dict[str, Any]) -> str:
-    """A template of the action in `language`, rendered in Jinja2's sandbox from plain data
-    (Permanent when it does not render: trying again will not help)."""
-    source = localized(text, language)
-    template = _compiled.get(source)
+    """A template of the action in `language`, rendered in the bounded sandbox from plain
+    data (Permanent when it does not render: trying again will not help)."""
     try:
-        if template is None:
-            if len(_compiled) > 1000:
-                _compiled.clear()
-            template = _compiled[source] = _env.from_string(source)
-        return template.render(context)
+        return templates.render(localized(text, language), context)
     except TemplateError as exc:
         raise Permanent(f"template: {_first_line(exc)}") from exc
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from kokemus.domain.errors import Invalid, Problem
 from kokemus.domain.workspace import Workspace
+from kokemus.workspace import templates
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def loads(text: str, source: str = "<workspace>") -> Workspace:
     except ValidationError as exc:
         problems = _problems(exc)
     else:
-        problems = workspace.problems()
+        problems = workspace.problems() + templates.workspace_problems(workspace)
         if not problems:
             return workspace
     raise WorkspaceFileError(source, [Located(p, _line_of(root, p.loc)) for p in problems])

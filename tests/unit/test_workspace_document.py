@@ -121,3 +121,31 @@ def test_commitment_mistakes_are_named_with_their_line() -> None:
     with pytest.raises(document.WorkspaceFileError) as caught:
         document.loads(nowhere, "shop.yaml")
     assert "unknown touchpoint 'nowhere'" in str(caught.value)
+
+
+RULE = """
+rules:
+  - id: tell-them
+    name: {fi: Kerro, en: Tell}
+    when: {on: event, event: delivered}
+    actions:
+      - do: email
+        subject: {fi: "Tilauksesi {{ cause.properties.order }}", en: "Your order"}
+        body: {fi: "Hei {{ customer.name }", en: "{% macro f() %}{% endmacro %}"}
+"""
+
+
+def test_a_rule_template_the_worker_would_refuse_is_named_at_save() -> None:
+    bad = TEXT + RULE
+    with pytest.raises(WorkspaceFileError) as caught:
+        document.loads(bad, "w.yaml")
+    message = str(caught.value)
+    fi_line, en_line = line_of(bad, "Hei {{ customer.name }"), line_of(bad, "{% macro")
+    assert (f"w.yaml:{fi_line}: rules[0].actions[0].body.fi: template (line 1): unexpected "
+            "'}'") in message
+    assert (f"w.yaml:{en_line}: rules[0].actions[0].body.en: template: macros are not "
+            "allowed in a rule template") in message
+    assert "subject" not in message
+    fixed = bad.replace("{{ customer.name }\"", "{{ customer.name }}\"").replace(
+        "{% macro f() %}{% endmacro %}", "Hello {{ customer.name }}")
+    assert document.loads(fixed).rules[0].id == "tell-them"
