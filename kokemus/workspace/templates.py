@@ -56,8 +56,8 @@ REFUSED_NODES: dict[type[nodes.Node], str] = {
 FILTERS_KEPT = ["abs", "attr", "capitalize", "center", "count", "d", "default", "dictsort", "e",
                 "escape", "filesizeformat", "first", "float", "forceescape", "groupby", "indent",
                 "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min",
-                "reject", "rejectattr", "replace", "round", "safe", "select", "selectattr",
-                "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
+                "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
+                "selectattr", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
                 "truncate", "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap"]
 METHODS_KEPT: dict[type, frozenset[str]] = {
     str: frozenset(["capitalize", "count", "endswith", "find", "isalnum", "isalpha", "isdigit",
@@ -116,7 +116,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(undefined=_Blank, autoescape=False, keep_trailing_newline=True,
                          finalize=lambda value: "" if value is None else value)
         self.filters = {name: _measured(FILTERS[name]) for name in FILTERS_KEPT}
-        self.filters.update(join=_join, replace=_replace, indent=_indent)
+        self.filters.update(join=_join, replace=_replace, indent=_indent, center=_center,
+                            sum=_sum)
         self.globals = {"range": _range, "dict": dict, LOOP_ITEMS: _items}
 
     def joined(self, parts: Iterable[Any]) -> str:
@@ -189,6 +190,21 @@ def _indent(value: Any, width: int | str = 4, first: bool = False, blank: bool =
     _fits(len(text) + len(pad) * (text.count("\n") + 1))
     indent_filter: Callable[..., str] = FILTERS["indent"]
     return indent_filter(text, width, first, blank)
+
+
+def _center(value: Any, width: int = 80) -> str:
+    _fits(width)
+    return str(value).center(width)
+
+
+@pass_environment
+def _sum(environment: Any, iterable: Iterable[Any], attribute: Any = None,
+         start: int | float = 0) -> Any:
+    """Numbers only: a sum of lists or texts would copy them over and over."""
+    if not isinstance(start, int | float):
+        raise Refused("sum adds numbers only")
+    sum_filter: Callable[..., Any] = FILTERS["sum"]
+    return sum_filter(environment, iterable, attribute, start)
 
 
 def _range(*args: int) -> range:

@@ -27,6 +27,7 @@ CONTEXT = {"customer": {"name": "aino", "attributes": {"lines": ["pesukone", "ku
     ("{% for i in range(2) %}{% for j in range(2) %}{{ i }}{{ j }} {% endfor %}{% endfor %}",
      "00 01 10 11 "),
     ("{{ cause|tojson }}", '{"properties": {"amount": 499.5, "order": "T-1"}}'),
+    ("{{ [1, 2.5]|sum }} {{ 'ab'|center(4) }}|{{ [1, 2]|reverse|join }}", "3.5  ab |21"),
 ])
 def test_what_an_email_needs_renders(source: str, expected: str) -> None:
     assert templates.problem(source) is None
@@ -50,6 +51,8 @@ def test_what_an_email_needs_renders(source: str, expected: str) -> None:
     ("{% for x in many %}{% endfor %}", "a loop over more than 200 items"),
     ("{{ 1 / 0 }}", "ZeroDivisionError"),
     ("{{ lipsum(10) }}", "'lipsum' is undefined"),
+    ("{{ 'x'|center(999999999) }}", "a value longer than 65,536"),
+    ("{{ ([['x'] * 60000] * 60000)|sum(start=[])|length }}", "sum adds numbers only"),
 ])
 def test_what_would_take_the_worker_is_refused_when_rendered(source: str, reason: str) -> None:
     started = time.perf_counter()
@@ -68,6 +71,7 @@ def test_what_would_take_the_worker_is_refused_when_rendered(source: str, reason
      "loops nest at most 2 deep"),
     ("{% for a in x recursive %}{{ loop(a) }}{% endfor %}", "recursive loops"),
     ("{{ x|format(1) }}", "No filter named 'format'"),
+    ("{{ [1]|batch(999999999, 'x')|list }}", "No filter named 'batch'"),
     ("Hei {{ customer.name }", "template (line 1): unexpected '}'"),
 ])
 def test_what_the_bounds_cannot_cover_is_named_before_it_is_saved(
