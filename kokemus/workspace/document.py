@@ -14,7 +14,6 @@ from pydantic import BaseModel, ValidationError
 
 from kokemus.domain.errors import Invalid, Problem
 from kokemus.domain.workspace import Workspace
-from kokemus.workspace import templates
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,11 @@ def loads(text: str, source: str = "<workspace>") -> Workspace:
     except ValidationError as exc:
         problems = _problems(exc)
     else:
-        problems = workspace.problems() + templates.workspace_problems(workspace)
+        problems = workspace.problems()
+        if workspace.rules:  # the template check loads Jinja2: only when there are rules
+            from kokemus.workspace import templates
+
+            problems += templates.workspace_problems(workspace)
         if not problems:
             return workspace
     raise WorkspaceFileError(source, [Located(p, _line_of(root, p.loc)) for p in problems])
