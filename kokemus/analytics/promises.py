@@ -82,13 +82,20 @@ def occurrences(engine: Engine, scope: Scope, promise: str, commitment: Clocked,
 
     `members`: the customers of each segment the commitment names (segments live in the app
     store); `calendar`: the workspace's business hours, for a commitment that counts them."""
+    return engine.query(occurrences_sql(engine, scope, promise, commitment, members=members,
+                                        calendar=calendar))
+
+
+def occurrences_sql(engine: Engine, scope: Scope, promise: str, commitment: Clocked, *,
+                    members: Mapping[str, Sequence[str]] | None = None,
+                    calendar: BusinessHours | None = None) -> str:
+    """`occurrences` as one SQL text (COLUMNS), for a caller that counts several
+    commitments' occurrences in a statement of its own (the home page's week)."""
     if isinstance(commitment, Within | Respond):
-        sql = _within(engine, scope, promise, commitment, members or {}, calendar)
-    elif isinstance(commitment, Never):
-        sql = _never(engine.dialect, scope, promise, commitment, members or {})
-    else:
-        sql = _first_contact(engine.dialect, scope, promise, commitment, members or {})
-    return engine.query(sql)
+        return _within(engine, scope, promise, commitment, members or {}, calendar)
+    if isinstance(commitment, Never):
+        return _never(engine.dialect, scope, promise, commitment, members or {})
+    return _first_contact(engine.dialect, scope, promise, commitment, members or {})
 
 
 def all_occurrences(engine: Engine, scope: Scope,
@@ -331,6 +338,10 @@ def _first_contact(d: Dialect, scope: Scope, promise: str, c: FirstContact,
 def _calendar_days(engine: Engine, scope: Scope, calendar: BusinessHours,
                    starts: Sequence[str], case: str) -> list[CalendarDay]:
     """The calendar's UTC days from the first start in scope to the scope's moment."""
+    if scope.since is not None and timedelta(0) <= scope.as_of - scope.since <= AHEAD:
+        # a recent period's days are known without asking the engine for its first start
+        return calendar.days(scope.since.astimezone(UTC).date(),
+                             (scope.as_of + timedelta(days=1)).astimezone(UTC).date())
     d = engine.dialect
     first = engine.query(
         f"SELECT min(t) AS t FROM ({_events(d, scope, case, starts, scope.since)}) AS e"

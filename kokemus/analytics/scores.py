@@ -69,6 +69,8 @@ _COUNTS = """
 _NAMES = ("responses", "promoters", "passives", "detractors", "ces_n", "ces_sum", "ces_squares",
           "ces_easy", "csat_n", "csat_top2")
 # Counts of groups added up into larger groups (days into weeks, segment lists into segments)
+# The counts as other read-side modules select them (the home page's week, analytics/headlines)
+COUNTS_SQL, COUNT_NAMES = _COUNTS, _NAMES
 _SUMS = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in _NAMES)
 _DAY_US = 86_400_000_000
 # The first day of a trend bucket from a day number (days since 1970-01-01, in UTC)
@@ -301,6 +303,11 @@ def _scores(key: str | None, counts: Sequence[Any], min_n: int) -> Scores:
     )
 
 
+def from_counts(key: str | None, counts: Sequence[Any], min_n: int) -> Scores:
+    """A group's scores from the engine's counts (COUNT_NAMES, in that order)."""
+    return _scores(key, counts, min_n)
+
+
 def overall(cursor: duckdb.DuckDBPyConnection, workspace_id: int,
             filters: Filters = Filters(), min_n: int = 1) -> Scores:
     return report(cursor, workspace_id, (), filters, min_n).overall
@@ -355,6 +362,30 @@ def compare(cursor: duckdb.DuckDBPyConnection, workspace_id: int, before: Period
     empty = (0,) * 10
     return changes(_scores("before", rows.get("before", empty), min_n),
                    _scores("after", rows.get("after", empty), min_n))
+
+
+# A weekly trend is drawn by month instead when its median week (weeks without an answer
+# counted as none) has fewer answers than this: at 30 an NPS interval is still about
+# +-35 points wide, and week-to-week wobble of that size reads as movement.
+WEEKLY_MINIMUM = 30
+
+
+def median_week(weeks: Sequence[Scores]) -> float:
+    """The median number of responses a week, from the first week with answers to the last,
+    the empty weeks between them included (they are missing from a trend's groups)."""
+    counted = {date.fromisoformat(w.key): w.responses for w in weeks if w.key}
+    if not counted:
+        return 0.0
+    first, last = min(counted), max(counted)
+    spanned = (last - first).days // 7 + 1
+    sizes = sorted([*counted.values(), *[0] * (spanned - len(counted))])
+    middle = len(sizes) // 2
+    return float(sizes[middle]) if len(sizes) % 2 else (sizes[middle - 1] + sizes[middle]) / 2
+
+
+def trend_grain(weeks: Sequence[Scores], minimum: int = WEEKLY_MINIMUM) -> Breakdown:
+    """'week' when the median week holds at least `minimum` responses, else 'month'."""
+    return "week" if median_week(weeks) >= minimum else "month"
 
 
 def latest_change(trend: Sequence[Scores]) -> Comparison | None:

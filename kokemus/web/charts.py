@@ -94,9 +94,12 @@ class Measure:
 
 def score_trend(rows: Iterable[Mapping[str, Any]], language: str, measure: Measure, *,
                 granularity: Granularity = "week", target: float | None = None,
-                title: str = "", element_id: str = "", css_class: str = "chart") -> Markup:
+                zero: bool = False, title: str = "", element_id: str = "",
+                css_class: str = "chart") -> Markup:
     """A score per period: its line with the 95% interval as a band, a point per period with
     the figure, interval and n in its tooltip, and the target as a dashed rule if there is one.
+    The y range is the measure's domain (fitted to the data by the caller); `zero` draws
+    the zero line across it.
 
     rows: {"period": date, "value": float | None, "low", "high": float | None, "n": int,
     "enough": bool}. A period without a value is left out; one with too few answers is drawn
@@ -105,7 +108,7 @@ def score_trend(rows: Iterable[Mapping[str, Any]], language: str, measure: Measu
     """
     data = [_period_row(r) for r in rows if r.get("value") is not None]
     spec = json.loads(_score_trend_spec(_language(language), measure, granularity, target,
-                                        not data))
+                                        not data, zero))
     # a tick on each period (thinned where labels would overlap), not on Vega's own days,
     # which fall on Sundays while the weeks start on Mondays
     for layer in spec["layer"]:
@@ -117,7 +120,7 @@ def score_trend(rows: Iterable[Mapping[str, Any]], language: str, measure: Measu
 
 @lru_cache(maxsize=64)
 def _score_trend_spec(language: str, measure: Measure, granularity: Granularity,
-                      target: float | None, empty: bool) -> str:
+                      target: float | None, empty: bool, zero: bool = False) -> str:
     # Altair builds a spec in ~0.1 s, more than Vega renders it: built once per shape, as JSON
     t = i18n.translator(language)
     full, short = PERIOD_FORMATS[language][granularity]
@@ -134,6 +137,11 @@ def _score_trend_spec(language: str, measure: Measure, granularity: Granularity,
     few = base.transform_filter("!datum.enough")
     parts = _point_parts(measure, full)
     layers: list[alt.Chart] = [
+        # the zero line where the range crosses it (an NPS above or below zero), under all
+        *([alt.Chart(alt.InlineData(values=[{"zero": 0}]))
+           .mark_rule(color=INK_SOFT, strokeWidth=1, aria=False)
+           .encode(y=alt.datum(0, type="quantitative")).properties(name="zero")]
+          if zero else []),
         enough.mark_area(color=BAND, opacity=0.8, aria=False)
         .encode(y=_measure_axis(measure, "low"), y2="high:Q").properties(name="band"),
         enough.mark_line(color=ACCENT, strokeWidth=2, aria=False).encode(y=y)

@@ -28,9 +28,7 @@ from kokemus.web.page import (
     Member,
     PageNotFound,
     Reader,
-    SignedIn,
     render,
-    workspace_roles,
 )
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -71,6 +69,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         cases,
         drivers,
         gaps,
+        home,
         members,
         privacy,
         promises,
@@ -83,8 +82,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         value,
     )
 
-    for module in (scores, promises, gaps, drivers, signals, report, surveys, rules, members,
-                   privacy, audit_log, timeline, value, cases, actions):
+    for module in (home, scores, promises, gaps, drivers, signals, report, surveys, rules,
+                   members, privacy, audit_log, timeline, value, cases, actions):
         app.include_router(module.router)
     forms.install(app, settings)
 
@@ -223,14 +222,6 @@ def switch_language(code: str, next: str | None = None) -> Response:
         response.set_cookie(sessions.LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600,
                             httponly=True, samesite="lax")
     return response
-
-
-@router.get("/")
-def home(request: Request, viewer: SignedIn) -> Response:
-    slugs = list(workspace_roles(request, viewer))
-    if not slugs:
-        return render(request, "empty.html", admin=viewer.is_admin)
-    return RedirectResponse(f"/w/{slugs[0]}", status_code=303)
 
 
 @router.get("/w/{slug}")

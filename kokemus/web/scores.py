@@ -9,9 +9,10 @@ such points out of the line and the band.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Annotated
+from datetime import date, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -102,6 +103,7 @@ class Filters:
     by: str = "touchpoint"  # a breakdown of BREAKDOWNS, or property:/attribute:/event:
     trend: scores.Breakdown = "week"
     survey: str | None = None
+    trend_chosen: bool = False  # asked for by name; else weeks coarsen to months when thin
     start: date | None = None
     end: date | None = None  # the last day included
     errors: tuple[str, ...] = ()  # message keys of values that were not used
@@ -127,6 +129,10 @@ class ScoresPage:
     choices: list[Choice] = field(default_factory=list)
     by_label: str = ""
     worst: dict[str, list[Worse]] = field(default_factory=dict)  # score -> groups, worst first
+    trend: scores.Breakdown = "week"  # the grain drawn (months when weeks were too thin)
+    median_week: str = ""  # set when the weeks were coarsened to months: the median week's n
+    latest_labels: tuple[str, str] = ("", "")  # the two compared periods, in words
+    weekly_minimum: int = scores.WEEKLY_MINIMUM
 
 
 def _number(value: float, digits: int, language: str) -> str:
@@ -154,6 +160,7 @@ def parse_filters(by: str | None, trend: str | None, survey: str | None, start: 
     a date that is not one (or is past the calendar's edge) is named among the errors, as is
     a breakdown or filter the data does not know (`known`; the text says which it knows)."""
     chosen_trend: scores.Breakdown = next((t for t in TRENDS if t == trend), "week")
+    named = trend in TRENDS
     errors: list[str] = []
     problems: list[str] = []
     first = filter_day(start, "scores.bad_from", errors)
@@ -164,7 +171,7 @@ def parse_filters(by: str | None, trend: str | None, survey: str | None, start: 
         problems += [problem] if problem else []
     conditions, problem = check_where(where, WHERE, known)
     problems += [problem] if problem else []
-    return Filters(chosen_by, chosen_trend, survey if survey in surveys else None,
+    return Filters(chosen_by, chosen_trend, survey if survey in surveys else None, named,
                    first, last, tuple(errors), conditions, tuple(problems))
 
 
@@ -242,7 +249,10 @@ def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str,
             *(c.dimension for c in filters.where)]
     tables = breakdowns.tables_for(kk.db, ws.id, [d for d in dims if not d.plain])
     with kk.events.reading() as cursor, breakdowns.attached(cursor, tables):
-        result = scores.report(cursor, ws.id, (filters.by, filters.trend), chosen, min_n)
+        # both grains in the one scan (days are added up into each): the weeks say whether
+        # they are too thin to draw
+        trends = (filters.trend,) if filters.trend_chosen else scores.TRENDS
+        result = scores.report(cursor, ws.id, (filters.by, *trends), chosen, min_n)
     t = i18n.translator(language)
     names = _names(ws, filters.by, language)
     overall = result.overall
@@ -267,14 +277,67 @@ def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str,
     page.worst = {kind: [worse(c, name(groups[c.key]) if c.key in groups else c.key,
                                language) for c in contrasts]
                   for kind, contrasts in result.worst.get(filters.by, {}).items()}
-    trend = result.breakdowns[filters.trend]
-    page.charts = {kind: trend_chart(kind, trend, filters.trend, t, language)
-                   for kind in CHARTED}
+    grain = filters.trend
+    if not filters.trend_chosen:
+        weeks = result.breakdowns["week"]
+        grain = scores.trend_grain(weeks)
+        if grain == "month":
+            page.median_week = _number(scores.median_week(weeks), 1, language).removesuffix(
+                ",0").removesuffix(".0")
+    page.trend = grain
+    trend = result.breakdowns[grain]
+    page.charts = {kind: trend_chart(kind, trend, grain, t, language) for kind in CHARTED}
     latest = scores.latest_change(trend)
     if latest is not None:
         page.latest = (trend[-2].key or "", trend[-1].key or "")
+        page.latest_labels = (period_label(page.latest[0], grain, language),
+                              period_label(page.latest[1], grain, language))
         page.movements = [_movement(kind, c, language) for kind, c in latest.changes.items()]
     return page
+
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+             "Dec")
+
+
+def day_span(first: date, last: date, language: str) -> str:
+    """Days from `first` to `last` as the reader's language writes a span: fi
+    "24.11.–30.11.2026", en "24 Nov – 30 Nov 2026" (the first's year too when it differs)."""
+    if language == "fi":
+        head = f"{first.day}.{first.month}." + (f"{first.year}" if first.year != last.year
+                                                else "")
+        return f"{head}–{last.day}.{last.month}.{last.year}"
+    head = f"{first.day} {MONTHS_EN[first.month - 1]}" + (
+        f" {first.year}" if first.year != last.year else "")
+    return f"{head} – {last.day} {MONTHS_EN[last.month - 1]} {last.year}"
+
+
+def period_label(key: str, grain: scores.Breakdown, language: str) -> str:
+    """A trend bucket's first day (YYYY-MM-DD) as the period it stands for: a week as its
+    span of days, a month by name ("maaliskuu 2026", "March 2026")."""
+    first = date.fromisoformat(key)
+    if grain == "week":
+        return day_span(first, first + timedelta(days=6), language)
+    return i18n.translate(f"scores.month.m{first.month}", language, year=first.year)
+
+
+def fitted(kind: str, rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """A y range that shows the movement: the points and their intervals with a margin,
+    never narrower than a tenth of the scale and never beyond the scale's ends."""
+    low_end, high_end = SCALES[kind]
+    drawn = [v for r in rows for v in (r["low"], r["high"], r["value"]) if v is not None]
+    if not drawn:
+        return low_end, high_end
+    low, high = min(drawn), max(drawn)
+    least = (high_end - low_end) / 10
+    if high - low < least:
+        middle = (low + high) / 2
+        low, high = middle - least / 2, middle + least / 2
+    margin = (high - low) * 0.08
+    step = 10.0 if high_end - low_end >= 100 else 0.5
+    low = max(low_end, math.floor((low - margin) / step) * step)
+    high = min(high_end, math.ceil((high + margin) / step) * step)
+    return low, high
 
 
 def only(filters: Filters, key: str) -> str:
@@ -326,20 +389,24 @@ def trend_chart(kind: str, trend: list[scores.Scores], granularity: scores.Break
     """The score over time with its 95% interval as a band (kokemus.web.charts); a bucket
     with too few answers is a hollow grey point outside the line and the band."""
     share = 100.0 if kind in PERCENT else 1.0  # the chart writes a share 0..1 as "62 %"
-    low_end, high_end = SCALES[kind]
-    # the axis says NPS, CES, CSAT: the figure's caption above it gives the full name
-    measure = charts.Measure(kind.upper(), (low_end / share, high_end / share),
-                             DIGITS[kind], kind in PERCENT)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for g in trend:
         s = g.score(kind)
         if not g.key or s.value is None:
             continue
-        rows.append({"period": date.fromisoformat(g.key), "value": s.value / share,
-                     "low": None if s.low is None else s.low / share,
-                     "high": None if s.high is None else s.high / share,
-                     "n": s.n, "enough": s.enough})
-    return charts.score_trend(rows, language, measure,
+        rows.append({"period": date.fromisoformat(g.key), "value": s.value,
+                     "low": s.low, "high": s.high, "n": s.n, "enough": s.enough})
+    # the range the judged points and their intervals need, not the whole scale: a move
+    # of five NPS points is invisible on -100..100
+    low, high = fitted(kind, [r for r in rows if r["enough"]])
+    for r in rows:
+        r.update({k: None if r[k] is None else r[k] / share for k in ("value", "low", "high")})
+        if not r["enough"]:  # a thin point's value may fall outside: drawn at the edge
+            r["value"] = min(max(r["value"], low / share), high / share)
+    # the axis says NPS, CES, CSAT: the figure's caption above it gives the full name
+    measure = charts.Measure(kind.upper(), (low / share, high / share), DIGITS[kind],
+                             kind in PERCENT)
+    return charts.score_trend(rows, language, measure, zero=low < 0 < high,
                               granularity="month" if granularity == "month" else "week",
                               title=t("scores.trend_title", score=t(f"scores.kind.{kind}")),
                               element_id=f"trend-{kind}", css_class="chart score-trend")

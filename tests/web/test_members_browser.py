@@ -30,6 +30,7 @@ def test_an_owner_adds_an_analyst_who_reads_but_cannot_edit(
     access.create_user(kk.db, "olli", "salasana123")
     access.grant(kk.db, "olli", workspace.slug, "owner")
     sign_in(page, server, "olli", "salasana123")
+    page.locator("#ws-my-company-name a").click()  # from the home page
     page.get_by_role("link", name="Käyttäjät").click()
     expect(page).to_have_url(f"{server}/w/my-company/members")
     page.locator("form.grid").first.get_by_label("Käyttäjätunnus").fill("aila")
@@ -42,6 +43,8 @@ def test_an_owner_adds_an_analyst_who_reads_but_cannot_edit(
     context = browser.new_context(locale="en-GB")
     colleague = context.new_page()
     sign_in(colleague, server, "aila", password)
+    expect(colleague).to_have_url(f"{server}/")
+    colleague.locator("#ws-my-company-name a").click()
     expect(colleague).to_have_url(f"{server}/w/my-company")
     colleague.get_by_role("link", name="EN", exact=True).click()
     nav = colleague.get_by_role("navigation", name="Main menu")

@@ -183,8 +183,10 @@ def test_a_user_of_another_workspace_gets_404_and_no_data(
     assert unknown.status_code == hidden.status_code == 404
     assert (unknown.text.replace("no-such-company", "X")
             == hidden.text.replace("my-company", "X"))
-    # their own workspace works, and the home page leads there
-    assert client.get("/").url.path == "/w/other-company"
+    # their own workspace works, and the home page shows it alone
+    home = client.get("/")
+    assert home.url.path == "/"
+    assert 'id="ws-other-company"' in home.text and 'id="ws-my-company"' not in home.text
 
 
 def test_an_administrator_reaches_every_workspace(

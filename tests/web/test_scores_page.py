@@ -121,9 +121,14 @@ def test_finnish_and_too_few_answers_everywhere(client: TestClient, anna: str,  
     for kind in ("nps", "ces", "csat"):
         card = text_of(html, f"card-{kind}")
         assert "liian vähän vastauksia" in card and "n = 12" in card
-    # too few answers: a hollow point that says so, and no figure in any tooltip
+    # too few answers: a hollow point that says so, and no figure in any tooltip (a week
+    # of 12 answers is drawn by month unless weeks are asked for: tests/web/test_scores_trend)
     for kind in ("nps", "ces", "csat"):
         few = tips(chart_of(html, f"trend-{kind}"))
+        assert few == ["maalis 2026: liian vähän vastauksia (n = 12)"]
+    weekly = client.get("/w/my-company/scores?trend=week").text
+    for kind in ("nps", "ces", "csat"):
+        few = tips(chart_of(weekly, f"trend-{kind}"))
         assert few == ["2.3.2026: liian vähän vastauksia (n = 12)"]
     assert "ei merkitsevää" not in html  # one week only: nothing to compare
 
