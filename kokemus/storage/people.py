@@ -78,6 +78,19 @@ def get_customer(db: Engine, workspace_id: int, customer_id: str) -> dict[str, A
     return dict(row._mapping) if row else None
 
 
+def names(db: Engine, workspace_id: int, customer_ids: Sequence[str]) -> dict[str, str]:
+    """The names of those of `customer_ids` who have one (a page's rows, at most a few
+    hundred: one query)."""
+    wanted = sorted(set(customer_ids))
+    if not wanted:
+        return {}
+    with db.connect() as conn:
+        rows = conn.execute(select(customers.c.id, customers.c.name).where(
+            customers.c.workspace_id == workspace_id, customers.c.id.in_(wanted),
+            customers.c.name.is_not(None)))
+        return {str(ident): str(name) for ident, name in rows if str(name).strip()}
+
+
 def account_stakeholders(db: Engine, workspace_id: int, account_id: str) -> list[dict[str, Any]]:
     with db.connect() as conn:
         rows = conn.execute(

@@ -39,6 +39,7 @@ from kokemus.domain.workspace import Channel, Segment, Workspace
 from kokemus.services import surveys as survey_service
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.storage import people
 from kokemus.storage import responses as response_store
 from kokemus.web import i18n, sessions
 from kokemus.web.page import (
@@ -471,6 +472,7 @@ class ResponseRow:
     scores: list[ScoreView]
     comment: str | None
     complete: bool
+    customer_name: str | None = None  # from the people store; None when it has none
 
 
 def _scores(row: dict[str, Any], lang: str) -> list[ScoreView]:
@@ -484,7 +486,8 @@ def _scores(row: dict[str, Any], lang: str) -> list[ScoreView]:
     return out
 
 
-def _response_row(row: dict[str, Any], document: Workspace, lang: str) -> ResponseRow:
+def _response_row(row: dict[str, Any], document: Workspace, lang: str,
+                  names: dict[str, str] | None = None) -> ResponseRow:
     survey = document.survey(row["survey"])
     tp = document.touchpoint(row["touchpoint"]) if row.get("touchpoint") else None
     return ResponseRow(
@@ -494,7 +497,8 @@ def _response_row(row: dict[str, Any], document: Workspace, lang: str) -> Respon
         touchpoint=localized(tp.name, lang) if tp else row.get("touchpoint"),
         channel=_name(document.channels, row.get("channel"), lang),
         segments=[_name(document.segments, s, lang) or s for s in row.get("segments") or []],
-        scores=_scores(row, lang), comment=row.get("comment"), complete=bool(row["complete"]))
+        scores=_scores(row, lang), comment=row.get("comment"), complete=bool(row["complete"]),
+        customer_name=(names or {}).get(row.get("customer") or ""))
 
 
 def _name(items: Sequence[Channel | Segment], ident: str | None, lang: str) -> str | None:
@@ -519,13 +523,15 @@ def response_browser(request: Request, slug: str, member: Reader) -> Response:
                                         (browse.page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
     t = i18n.translator(lang)
+    # the customers' names, for people to recognise (one query for the page's rows)
+    names = people.names(kk.db, active.id, [r["customer"] for r in rows if r.get("customer")])
     return render(
         request, "responses.html", 422 if browse.errors else 200, workspaces=slugs,
         current=slug, slug=slug,
         workspace_name=_company(doc, lang), browse=browse, total=total, pages=pages,
         shown_from=(browse.page - 1) * PAGE_SIZE + 1 if rows else 0,
         shown_to=(browse.page - 1) * PAGE_SIZE + len(rows),
-        rows=[_response_row(r, doc, lang) for r in rows],
+        rows=[_response_row(r, doc, lang, names) for r in rows],
         survey_options=_options([(s.id, localized(s.name, lang)) for s in doc.surveys]),
         touchpoint_options=_options([(tp.id, localized(tp.name, lang))
                                      for tp in doc.touchpoints()]),
@@ -548,6 +554,7 @@ def response_detail(request: Request, slug: str, response_id: str, member: Reade
     lang = sessions.language(request)
     doc = active.document
     survey = doc.survey(row["survey"])
+    names = people.names(kk.db, active.id, [row["customer"]] if row.get("customer") else [])
     answers: list[tuple[str, list[Item]]] = []
     unknown: list[Item] = []
     if survey is not None:
@@ -561,6 +568,6 @@ def response_detail(request: Request, slug: str, response_id: str, member: Reade
         if qid not in known:  # the survey changed since: show the raw answer
             unknown.append(Item(qid, str(value)))
     return render(request, "response.html", workspaces=slugs, current=slug, slug=slug,
-                  workspace_name=_company(doc, lang), response=_response_row(row, doc, lang),
+                  workspace_name=_company(doc, lang), response=_response_row(row, doc, lang, names),
                   raw=row, answers=answers, unknown=unknown,
                   updated=i18n.moment(row["updated_at"].astimezone(UTC), lang))
