@@ -43,7 +43,7 @@ from kokemus.demo.timeline import (
 )
 from kokemus.domain.durations import parse_duration
 from kokemus.domain.events import Customer
-from kokemus.domain.rules import OpenCase
+from kokemus.domain.rules import OpenCase, SendSurvey
 from kokemus.domain.workspace import Workspace
 from kokemus.workspace import document
 
@@ -113,22 +113,27 @@ TOLD_DAMAGE = -0.3
 TOLD_RELIABILITY = -0.4
 TOLD_INSTALLATION = -0.3
 
-# The rule `detractor-callback` (RULE_SCENARIO only; docs/demo.md "The detractor callback"):
-# every NPS answer of 0-6 opens a case for customer service, who call the customer back and
-# resolve it; the workspace's follow-up survey (`cases.follow_up`, the survey after a
-# delivery) asks them again FOLLOW_UP_DELAY after the resolution, past the 14-day cap. Its
-# draws come from a generator of its own, spawned after every other draw of the block.
+# The rules `detractor-callback` and `detractor-reask` (RULE_SCENARIO only; docs/demo.md
+# "The detractor callback"): every NPS answer of 0-6 opens a case for customer service, who
+# call the customer back and resolve it, except for the rule's holdout (half the customers,
+# by `domain.rules.held_out`: the control group); and every detractor, called or held out,
+# is invited to the survey after a delivery REASK_DELAY after their answer. Its draws come
+# from a generator of its own, spawned after every other draw of the block.
 CALLBACK = "detractor-callback"
+REASK = "detractor-reask"
 CALLBACK_OPENED_AFTER = (30, 3 * MINUTE)  # the engine opens it as the answer comes in
 CALLBACK_RESOLVED_AFTER = (1 * HOUR, 2 * DAY)  # called back and put right (by day)
-FOLLOW_UP_SURVEY = "after-delivery"
-FOLLOW_UP_DELAY = "14d"
-FOLLOW_UP_RATE = 0.6  # a customer who was called back answers the follow-up more often
-# The planted recovery: the follow-up's answers are cut from an experience drawn anew around
-# RECOVERED (a smooth journey's is around 0): most answer 7 or more.
+REASK_SURVEY = "after-delivery"
+FOLLOW_UP_RATE = 0.6  # a customer who was called back answers the re-ask more often ...
+HELD_OUT_RATE = 0.5  # ... than one nobody called
+# The planted recovery: the re-ask's answers are cut from an experience drawn anew, around
+# RECOVERED for the called back (a smooth journey's is around 0) and around UNCALLED for the
+# held out: about a detractor's own experience (the mean latent experience of those who
+# answered 0-6), read again with the answer's own noise. Some of them answer 7 or more too
+# (regression to the mean, which is what the control group is for); PLANTED_RECOVERY gives
+# the shares the NPS item cuts from these (84 % and 43 %: the call's effect, 41 points).
 RECOVERED = -0.2
-
-
+UNCALLED = -1.6
 @dataclass(frozen=True)
 class Opened:
     """Cases the rule opened in one block: for the `delivery_damaged` events `rows` of
@@ -660,26 +665,29 @@ def make_block(rng: np.random.Generator, period: Period, first: int, size: int, 
     surveyed = feedback.invite(rng, period, feedback.workspace_of(WORKSPACE_FILE), triggered)
     steps = feedback.feedback_events(tl, surveyed, "email")
     if rule:
-        followed = _callback(tl, rng.spawn(1)[0], surveyed, steps, opened)
+        followed = _callback(tl, rng.spawn(1)[0], ids, surveyed, steps, opened)
         feedback.feedback_events(tl, followed, "email")
         surveyed += followed
     return Block(tl, ids, _customers(rng, ids, size), feedback=surveyed,
                  cases=[_cases(o) for o in opened])
 
 
-def _callback(tl: Timeline, policy: np.random.Generator, surveyed: list[feedback.Asked],
-              steps: list[int | None], opened: list[Opened]) -> list[feedback.Asked]:
-    """The rule `detractor-callback` acting on the NPS answers of 0-6 in `surveyed` (their
-    `feedback_given` events at `steps`): a case for customer service each, resolved within
-    days (added to `opened`), and the follow-up survey after it; returns its answers."""
+def _callback(tl: Timeline, policy: np.random.Generator, ids: pa.Array,
+              surveyed: list[feedback.Asked], steps: list[int | None],
+              opened: list[Opened]) -> list[feedback.Asked]:
+    """The rules `detractor-callback` and `detractor-reask` acting on the NPS answers of
+    0-6 in `surveyed` (their `feedback_given` events at `steps`): a case for customer
+    service each, resolved within days (added to `opened`), unless the customer is in the
+    callback's holdout; and the re-ask of every one of them; returns its answers."""
     p = tl.period
     ws = with_rule()
-    survey = ws.survey(FOLLOW_UP_SURVEY)
+    survey = ws.survey(REASK_SURVEY)
     assert survey is not None and survey.trigger is not None
-    delay = int(parse_duration(FOLLOW_UP_DELAY) - survey.trigger.delay_seconds)
-    answering = feedback.Answering(rate=dict.fromkeys(OUTCOMES, FOLLOW_UP_RATE),
-                                   items=ANSWERING.items,
-                                   comments={"good": feedback.Comments(PRAISE, 0.2)})
+    callback = next(r for r in ws.rules if r.id == CALLBACK)
+    reask = next(r for r in ws.rules if r.id == REASK)
+    ask = next(a for a in reask.actions if isinstance(a, SendSurvey))
+    # invite() adds the survey trigger's own delay; the rule's action is due at its own
+    delay = int(parse_duration(ask.delay) - survey.trigger.delay_seconds)
     triggered: list[feedback.Triggered] = []
     for a, step in zip(surveyed, steps, strict=True):
         question = a.survey.first_of("nps")
@@ -687,22 +695,45 @@ def _callback(tl: Timeline, policy: np.random.Generator, surveyed: list[feedback
             continue
         r = a.respondents
         d = np.flatnonzero(a.answers[question.id] <= 6)  # rows of the step: respondents
-        m = len(d)
-        if not m:
+        if not len(d):
             continue
         who = a.who[r[d]]
-        case_at = a.answered[r[d]] + uniform(policy, *CALLBACK_OPENED_AFTER, m)
+        held = np.array([callback.holds_out(c) for c in ids.take(pa.array(who)).to_pylist()],
+                        bool)
+        called = np.flatnonzero(~held)
+        m = len(called)
+        case_at = a.answered[r[d[called]]] + uniform(policy, *CALLBACK_OPENED_AFTER, m)
         resolved = p.daytime(policy, case_at + uniform(policy, *CALLBACK_RESOLVED_AFTER, m),
                              8, 18)
-        opened.append(Opened(step, d, who, case_at, resolved, CALLBACK))
-        experience = RECOVERED + policy.standard_normal(m)
-        latent = {feedback.EXPERIENCE: experience,
-                  "ease": EASE * experience + math.sqrt(1 - EASE**2) * policy.standard_normal(m),
-                  "customer-service": 0.5 + policy.standard_normal(m)}
-        triggered.append(feedback.Triggered(
-            FOLLOW_UP_SURVEY, step, d, who, resolved + delay, np.zeros(m, np.int64), OUTCOMES,
-            answering, {k: v.take(pa.array(r[d])) for k, v in a.properties.items()}, latent))
+        opened.append(Opened(step, d[called], who[called], case_at, resolved, CALLBACK))
+        for rows, centre, rate, heard in ((called, RECOVERED, FOLLOW_UP_RATE, True),
+                                          (np.flatnonzero(held), UNCALLED, HELD_OUT_RATE,
+                                           False)):
+            k = len(rows)
+            experience = centre + policy.standard_normal(k)
+            latent = {feedback.EXPERIENCE: experience,
+                      "ease": EASE * experience
+                      + math.sqrt(1 - EASE**2) * policy.standard_normal(k),
+                      # only the called back have had customer service to rate
+                      "customer-service": (0.5 + policy.standard_normal(k) if heard
+                                           else np.full(k, np.nan))}
+            answering = feedback.Answering(rate=dict.fromkeys(OUTCOMES, rate),
+                                           items=ANSWERING.items,
+                                           comments={"good": feedback.Comments(PRAISE, 0.2)})
+            at = a.answered[r[d[rows]]] + delay
+            triggered.append(feedback.Triggered(
+                REASK_SURVEY, step, d[rows], who[rows], at, np.zeros(k, np.int64), OUTCOMES,
+                answering, {key: v.take(pa.array(r[d[rows]])) for key, v in a.properties.items()},
+                latent))
     return feedback.invite(policy, p, ws, triggered) if triggered else []
+
+
+def planted_recovery(centre: float) -> float:
+    """The share of re-ask answers of 7-10 cut from experiences around `centre` (N(centre,
+    1)): the NPS item reads y = loading z + noise, so y ~ N(loading centre, 1)."""
+    item = ANSWERING.items["recommend"]
+    cut = float(item.cuts[7 - item.low - 1])  # the upper edge of the band of 6
+    return 1 - NormalDist().cdf(cut - item.loading * centre)
 
 
 def _cases(o: Opened) -> Cases:
@@ -716,17 +747,14 @@ def _cases(o: Opened) -> Cases:
 
 @cache
 def with_rule() -> Workspace:
-    """The workspace kodinkone-rule: this file's, with the rules `damaged-delivery` and
-    `detractor-callback` on and the survey after a delivery as the cases' follow-up."""
+    """The workspace kodinkone-rule: this file's, with the rules `damaged-delivery`,
+    `detractor-callback` and `detractor-reask` on."""
     ws = document.load(WORKSPACE_FILE)
     name = {lang: f"{text} – {RULE_NAME[lang]}" for lang, text in (
         ws.name.items() if isinstance(ws.name, dict) else [("fi", ws.name), ("en", ws.name)])}
-    rules = [r.model_copy(update={"enabled": True}) if r.id in (RULE, CALLBACK) else r
+    rules = [r.model_copy(update={"enabled": True}) if r.id in (RULE, CALLBACK, REASK) else r
              for r in ws.rules]
-    follow_up = ws.cases.model_copy(update={"follow_up": FOLLOW_UP_SURVEY,
-                                            "follow_up_delay": FOLLOW_UP_DELAY})
-    return ws.model_copy(update={"workspace": RULE_SLUG, "name": name, "rules": rules,
-                                 "cases": follow_up})
+    return ws.model_copy(update={"workspace": RULE_SLUG, "name": name, "rules": rules})
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:

@@ -53,21 +53,6 @@ class Comparison:
     without: Side
     with_rule: Side
 
-    @property
-    def called_back(self) -> tuple[float, float, float] | None:
-        """The recovered share of the detractors called back (with a case, with the rules)
-        minus that of the detractors nobody called (without a case, the shop as it is), in
-        points with Newcombe's 95 % interval; None without answers on a side."""
-        a, b = self.with_rule.recovery.with_case, self.without.recovery.without_case
-        diff = scores.difference(_count(a.recovered), a.recovered.n,
-                                 _count(b.recovered), b.recovered.n)
-        return None if diff is None else (100 * diff[0], 100 * diff[1], 100 * diff[2])
-
-
-def _count(s: Score) -> int:
-    """The successes behind a share in percent."""
-    return round((s.value or 0) * s.n / 100)
-
 
 def side(kk: Kokemus, slug: str, as_of: datetime) -> Side:
     ws = workspaces.get(kk.db, slug)
@@ -162,9 +147,15 @@ def table(c: Comparison) -> Table:
                  _group(c.with_rule.recovery.with_case))
     grid.add_row("  report: detractors without a case", _group(c.without.recovery.without_case),
                  _group(c.with_rule.recovery.without_case))
-    called = c.called_back
-    grid.add_row("  called back (with the rules, a case) minus nobody called (without, no "
-                 "case), points", "",
-                 "–" if called is None else f"{called[0]:+.0f} [{called[1]:+.0f}, "
-                                            f"{called[2]:+.0f}]")
+    grid.add_row("  report: recovered with a case minus without, points (95 % interval)",
+                 _difference(c.without.recovery), _difference(c.with_rule.recovery))
     return grid
+
+
+def _difference(r: Recovery) -> str:
+    """The report's difference (Newcombe's interval), with the n of both groups."""
+    if r.difference is None or r.low is None or r.high is None:
+        return "– (nobody answered again in one of the groups)"
+    small = "" if r.enough else ", too few to judge"
+    return (f"{r.difference:+.0f} [{r.low:+.0f}, {r.high:+.0f}] (n = "
+            f"{r.with_case.recovered.n} and {r.without_case.recovered.n}{small})")
