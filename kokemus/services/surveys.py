@@ -48,6 +48,20 @@ def survey_text(workspace: Workspace, survey_id: str) -> str:
     return document_items.item_text(document_items.split(workspace, "surveys").items[position])
 
 
+def draft_text(workspace: Workspace, survey: Survey, survey_id: str | None) -> str:
+    """The text the YAML editor would show for `survey` once it replaced `survey_id` (None:
+    once added): the survey builder saves this text, so what it builds is the document a
+    person would have written, through the same checks and versioning."""
+    surveys = list(workspace.surveys)
+    if survey_id is None:
+        surveys.append(survey)
+    else:
+        surveys[_position(workspace, survey_id)] = survey
+    placed = workspace.model_copy(update={"surveys": surveys})
+    at = len(surveys) - 1 if survey_id is None else _position(workspace, survey_id)
+    return document_items.item_text(document_items.split(placed, "surveys").items[at])
+
+
 def _position(workspace: Workspace, survey_id: str) -> int:
     for i, survey in enumerate(workspace.surveys):
         if survey.id == survey_id:

@@ -340,3 +340,20 @@ case_events = Table(
     Column("at", UTCDateTime(), nullable=False),
     Index("ix_case_events_case", "case_id", "at"),
 )
+
+# Answers given through a survey's test link (services/survey_tests.py): kept apart from the
+# responses, which every score, count, report and export reads, so no analysis can count a
+# test; the builder shows them to the team trying the survey.
+test_responses = Table(
+    "test_responses",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("workspace_id", ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("survey", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("answers", Text, nullable=False),  # JSON, as the survey's check normalised them
+    Column("complete", Boolean, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_test_responses_survey", "workspace_id", "survey", "updated_at"),
+)

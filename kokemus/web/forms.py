@@ -182,10 +182,16 @@ def _scale(values: range, ends: tuple[str | None, str | None]) -> dict[str, Any]
 
 def _view(opened: Opened, answers: dict[str, Any],
           problems: dict[str, str]) -> list[dict[str, Any]]:
-    """The shown questions as the template draws them, with answers and problems."""
-    survey, language = opened.survey, opened.language
+    return questions_view(opened.survey, opened.language,
+                          localized(opened.workspace.document.name, opened.language),
+                          answers, problems)
+
+
+def questions_view(survey: Survey, language: str, company: str, answers: dict[str, Any],
+                   problems: dict[str, str]) -> list[dict[str, Any]]:
+    """The shown questions as the template draws them, with answers and problems (also
+    what the survey builder's preview and the test link draw, from any survey)."""
     ui = _ui_language(language)
-    company = localized(opened.workspace.document.name, language)
 
     def ends(q: Question) -> tuple[str | None, str | None]:
         # in the survey's language, like its questions: one wording with the email's

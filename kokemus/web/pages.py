@@ -77,13 +77,18 @@ def install(app: FastAPI, settings: Settings) -> None:
         rules,
         scores,
         signals,
+        survey_builder,
         surveys,
+        test_link,
         timeline,
         value,
     )
 
     for module in (home, scores, promises, gaps, drivers, signals, report, surveys, rules,
                    members, privacy, audit_log, timeline, value, cases, actions):
+        app.include_router(module.router)
+    # the builder and the test link: kept out of the list above, which other pages extend
+    for module in (survey_builder, test_link):
         app.include_router(module.router)
     forms.install(app, settings)
 

@@ -235,15 +235,22 @@ def survey_list(request: Request, slug: str, member: Analyst) -> Response:
                   notice=request.session.pop(NOTICE, None))
 
 
-def _new_survey_text(document: Workspace) -> str:
-    """A small valid survey to start from: NPS about the first touchpoint with an event."""
-    tp = next((tp for tp in document.touchpoints() if tp.events), None)
+def new_survey_id(document: Workspace) -> str:
     existing = {s.id for s in document.surveys}
-    ident = next(f"survey-{i}" for i in range(1, len(existing) + 2)
-                 if f"survey-{i}" not in existing)
-    lines = [f"id: {ident}", "name:", "  fi: Uusi kysely", "  en: New survey"]
+    return next(f"survey-{i}" for i in range(1, len(existing) + 2)
+                if f"survey-{i}" not in existing)
+
+
+def _new_survey_text(document: Workspace) -> str:
+    """A small survey to start from: NPS about the first touchpoint with an event, disabled,
+    and with the sampling rate left for the person to choose (saving asks for it): at the
+    trigger's default of 100 % it would have asked after every such event (an ad click)."""
+    tp = next((tp for tp in document.touchpoints() if tp.events), None)
+    lines = [f"id: {new_survey_id(document)}", "name:", "  fi: Uusi kysely", "  en: New survey",
+             "enabled: false"]
     if tp is not None:
-        lines += [f"touchpoint: {tp.id}", "trigger:", f"  event: {tp.events[0]}", "  delay: 1h"]
+        lines += [f"touchpoint: {tp.id}", "trigger:", f"  event: {tp.events[0]}", "  delay: 1h",
+                  "  sample:  # required: the share of these events invited, 0.1 = 10 %"]
     lines += ["questions:", "- id: recommend", "  type: nps", "  required: true", ""]
     return "\n".join(lines)
 

@@ -249,7 +249,11 @@ def test_a_new_survey_is_added_and_can_be_removed(
 ) -> None:
     page = signed_in.get("/w/my-company/surveys/new").text
     text = textarea(page)
-    assert "id: survey-1" in text
+    assert "id: survey-1" in text and "enabled: false" in text
+    unchosen = save(signed_in, text, "/w/my-company/surveys/new")
+    assert unchosen.status_code == 422  # the sampling rate is the person's choice
+    assert "trigger.sample" in unchosen.text
+    text = text.replace("  sample:", "  sample: 0.1")
     created = save(signed_in, text.replace("survey-1", "after-order"), "/w/my-company/surveys/new")
     assert created.url.path == "/w/my-company/surveys/after-order"
     current = workspace_service.get(kk.db, "my-company")
