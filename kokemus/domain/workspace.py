@@ -7,10 +7,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from kokemus.domain.brand import Brand
 from kokemus.domain.business_hours import BusinessHours
 from kokemus.domain.cases import CasePolicy
 from kokemus.domain.contact import ContactPolicy
 from kokemus.domain.errors import Problem
+from kokemus.domain.events import EventType
 from kokemus.domain.insights import Insights
 from kokemus.domain.journeys import Journey, Touchpoint
 from kokemus.domain.privacy import Retention
@@ -23,7 +25,7 @@ from kokemus.domain.promises import (
 )
 from kokemus.domain.rules import OnAnswer, OnPromise, OnScore, Rule
 from kokemus.domain.surveys import FeedbackPolicy, Survey
-from kokemus.domain.texts import Language, Slug, Text
+from kokemus.domain.texts import Language, Slug, Text, localized
 from kokemus.domain.value import element_names
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -69,7 +71,12 @@ class Workspace(Model):
     attributes: list[Attribute] = Field(default_factory=list)
     promises: list[Promise] = Field(default_factory=list)
     journeys: list[Journey] = Field(default_factory=list)
+    events: dict[EventType, Text] = Field(default_factory=dict, max_length=1000, description=(
+        "What each event type is called in the UI, per language (delivered: {fi: Toimitettu, "
+        "en: Delivered}); a type without a name here is shown by its type."))
     feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
+    brand: Brand | None = Field(default=None, description=(
+        "The logo and accent colour of the workspace's survey forms (docs/workspace.md)."))
     contact: ContactPolicy = Field(
         default_factory=ContactPolicy,
         description="Messages per customer across surveys, rule emails and notices.")
@@ -102,6 +109,11 @@ class Workspace(Model):
         for promise in self.promises:
             for commitment in promise.commitments:
                 yield promise, commitment
+
+    def event_name(self, event_type: str, language: str) -> str:
+        """The name an event type is shown by: its display name, or the type itself."""
+        name = self.events.get(event_type)
+        return event_type if name is None else localized(name, language)
 
     def touchpoint_for_event(self) -> dict[str, str]:
         """Event type -> touchpoint id, for events that do not name their touchpoint."""

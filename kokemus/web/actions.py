@@ -10,9 +10,10 @@ system's one-click POST (RFC 8058) is that same POST."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -53,8 +54,8 @@ class Row:
     dead: bool
 
 
-def _moment(value: datetime | None, lang: str) -> str:
-    return "" if value is None else i18n.moment(value.astimezone(UTC), lang) + " UTC"
+def _moment(value: datetime | None, lang: str, zone: ZoneInfo) -> str:
+    return "" if value is None else i18n.moment(value, lang, zone)
 
 
 def _chosen(value: str | None, allowed: tuple[str, ...]) -> str | None:
@@ -74,8 +75,9 @@ def _page(request: Request, member: Member, *, status: str | None, rule: str | N
                           offset=offset)
     total = service.count(db, wid, status=status, rule=rule, kind=kind)
     shown = [Row(r["id"], r["rule"], int(r["action"]), r["kind"], r["customer"], r["cause"],
-                 r["status"], r["reason"], int(r["attempts"]), _moment(r["due_at"], lang),
-                 _moment(r["done_at"], lang), r["status"] == "dead") for r in rows]
+                 r["status"], r["reason"], int(r["attempts"]),
+                 _moment(r["due_at"], lang, member.zone), _moment(r["done_at"], lang, member.zone),
+                 r["status"] == "dead") for r in rows]
     where = {k: v for k, v in (("status", status), ("rule", rule), ("kind", kind)) if v}
 
     def link(at: int) -> str:

@@ -98,13 +98,13 @@ class CaseView:
 
 
 def _zone(member: Member) -> ZoneInfo:
-    return ZoneInfo(member.workspace.document.business_hours.timezone)
+    return member.zone
 
 
 def when(moment: datetime | None, zone: ZoneInfo, language: str) -> str:
     if moment is None:
         return ""
-    return moment.astimezone(zone).strftime(i18n.translate("cases.when", language))
+    return i18n.moment(moment, language, zone)
 
 
 def _departments(member: Member, language: str) -> dict[str, str]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
+
+from kokemus.domain.workspace import Workspace
 
 LANGUAGES: tuple[str, ...] = ("fi", "en")
 DEFAULT = "fi"
@@ -77,8 +80,32 @@ def number(value: float, language: str, digits: int = 0, *, signed: bool = False
     return ("\u2212" if value < 0 else "+" if signed else "") + shown
 
 
-def moment(value: datetime, language: str) -> str:
-    return value.strftime(translate("format.datetime", language))
+def zone(document: Workspace) -> ZoneInfo:
+    """The workspace's time zone: its pages show every date and time in it."""
+    return ZoneInfo(document.business_hours.timezone)
+
+
+def day(value: date, language: str) -> str:
+    """A day the way the language writes it: fi "2.3.2026", en "2 Mar 2026" (the charts'
+    axes write theirs the same way, with Vega's locale)."""
+    month = translate("format.months", language).split()[value.month - 1]
+    return translate("format.date", language, d=value.day, month=month, y=value.year)
+
+
+def clock(value: datetime, language: str, *, seconds: bool = False) -> str:
+    """A time of day on the 24-hour clock: fi "09.05", en "09:05"."""
+    shown = translate("format.time", language, hh=f"{value.hour:02d}", mm=f"{value.minute:02d}")
+    return shown + translate("format.seconds", language, ss=f"{value.second:02d}") \
+        if seconds else shown
+
+
+def moment(value: datetime, language: str, zone: tzinfo | None = None, *,
+           seconds: bool = False) -> str:
+    """A moment in `zone` (the workspace's time zone; UTC when there is none, and a naive
+    value is taken as UTC): fi "2.3.2026 klo 09.05", en "2 Mar 2026, 09:05"."""
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone or UTC)
+    return translate("format.datetime", language, date=day(local.date(), language),
+                     time=clock(local, language, seconds=seconds))
 
 
 def duration(text: str, language: str) -> str:

@@ -7,7 +7,7 @@ and the store counts into plain values in one language.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from kokemus.bootstrap import Kokemus
 from kokemus.domain.journeys import Journey
@@ -162,12 +162,12 @@ def _journey(journey: Journey, names: _Names, language: str) -> JourneyView:
     )
 
 
-def _event(row: dict[str, object], names: _Names, language: str) -> EventView:
+def _event(row: dict[str, object], names: _Names, language: str, zone: tzinfo) -> EventView:
     occurred = row["occurred_at"]
     touchpoint = row["touchpoint"]
     return EventView(
         seq=int(str(row["seq"])),
-        occurred_at=i18n.moment(occurred, language) if isinstance(occurred, datetime)
+        occurred_at=i18n.moment(occurred, language, zone) if isinstance(occurred, datetime)
         else str(occurred),
         type=str(row["type"]),
         customer=str(row["customer"]),
@@ -204,6 +204,6 @@ def build(kk: Kokemus, active: ActiveWorkspace, language: str) -> Overview:
         event_total=total,
         customer_count=i18n.number(people.count(kk.db, customers, active.id), language),
         touchpoint_count=sum(1 for _ in document.touchpoints()),
-        events=[_event(row, names, language)
+        events=[_event(row, names, language, i18n.zone(document))
                 for row in kk.events.latest(active.id, LATEST_EVENTS)],
     )

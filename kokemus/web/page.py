@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -57,6 +58,11 @@ class Member:
 
     def can(self, permission: Permission | str) -> bool:
         return Permission(permission) in self.permissions
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The workspace's time zone, which every date and time on its pages is shown in."""
+        return i18n.zone(self.workspace.document)
 
     @property
     def actor(self) -> str:
@@ -134,6 +140,17 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     found: Member | None = getattr(request.state, "member", None)
     viewer = sessions.viewer(request)
+    zone = found.zone if found else None
+
+    def when(value: datetime, seconds: bool = False) -> str:
+        return i18n.moment(value, lang, zone, seconds=seconds)
+
+    def on_day(value: date | datetime) -> str:
+        if isinstance(value, datetime):
+            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(
+                zone or UTC).date()
+        return i18n.day(value, lang)
+
     defaults: dict[str, Any] = {
         "t": i18n.translator(lang),
         "lang": lang,
@@ -145,6 +162,13 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         "current": found.workspace.slug if found else None,
         "can": found.permissions if found else frozenset(),
         "is_admin": bool(viewer and viewer.is_admin),
+        # dates and times: in the workspace's time zone (UTC outside a workspace)
+        "when": when,
+        "day": on_day,
+        "zone": zone.key if zone else "UTC",
+        # an event type by the workspace's name for it, or by the type
+        "event": (lambda etype: found.workspace.document.event_name(etype, lang)) if found
+        else (lambda etype: etype),
     }
     response = templates.TemplateResponse(request, name, {**defaults, **context},
                                           status_code=status)

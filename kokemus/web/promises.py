@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -248,17 +248,18 @@ def build(request: Request, ws: ActiveWorkspace, filters: Filters,
         group_title=t("promises.department"), title=t("promises.departments_heading"),
         element_id="departments-chart") if card.departments else None
     commitments = promises.commitment_names(ws, language)
+    zone = i18n.zone(ws.document)
     broken, broken_total = promises.listing(kk, ws, period, "broken", limit=LISTED, table=table)
     risky, risky_total = promises.listing(kk, ws, period, "at_risk", limit=LISTED, table=table)
     costs = promises.consequences(kk, ws, period, table=table, outcome=filters.outcome)
     return PromisesPage(
         slug=ws.slug, workspace=localized(ws.document.name, language), filters=filters,
         min_answers=ws.document.feedback.min_answers,
-        as_of=i18n.moment(period.as_of, language),
+        as_of=i18n.moment(period.as_of, language, zone),
         promises=list(views.values()), departments=rates, department_chart=chart,
-        broken=[_listed(r, commitments, language) for r in broken],
+        broken=[_listed(r, commitments, language, zone) for r in broken],
         broken_total=i18n.number(broken_total, language),
-        at_risk=[_listed(r, commitments, language) for r in risky],
+        at_risk=[_listed(r, commitments, language, zone) for r in risky],
         at_risk_total=i18n.number(risky_total, language),
         costs=[_cost(c, commitments, t("promises.every_promise"), language) for c in costs],
         outcomes=outcome_events(ws),
@@ -266,9 +267,10 @@ def build(request: Request, ws: ActiveWorkspace, filters: Filters,
         by_label=label(filters.by, t, "promises.breakdown.") if filters.by else "")
 
 
-def _listed(row: dict[str, Any], names: dict[str, str], language: str) -> Listed:
+def _listed(row: dict[str, Any], names: dict[str, str], language: str,
+            zone: tzinfo) -> Listed:
     return Listed(names.get(row["commitment"], row["commitment"]), row["customer"] or "",
-                  i18n.moment(row["start_ts"], language), hours(row["used_s"], language),
+                  i18n.moment(row["start_ts"], language, zone), hours(row["used_s"], language),
                   hours(row["limit_s"], language))
 
 

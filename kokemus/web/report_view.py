@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from markupsafe import Markup
@@ -141,11 +142,14 @@ class Writer:
 
 
 def names_of(ws: ActiveWorkspace, language: str) -> dict[str, str]:
-    """Departments, touchpoints, commitments and journeys by their names in `language`."""
+    """Departments, touchpoints, commitments and journeys by their names in `language`;
+    event types as "event:TYPE"."""
     doc = ws.document
     names: dict[str, str] = {d.id: localized(d.name, language) for d in doc.departments}
     names.update({tp.id: localized(tp.name, language) for tp in doc.touchpoints()})
     names.update({c.id: localized(c.text, language) for _, c in doc.commitments()})
+    names.update({f"event:{etype}": localized(name, language)
+                  for etype, name in doc.events.items()})
     return names
 
 
@@ -156,7 +160,8 @@ def fix_name(what: str, names: Mapping[str, str], t: i18n.Translate) -> str:
     dimension, key = what.split("=", 1)
     kind, _, name = dimension.partition(":")
     if kind == "event":
-        return t("breakdowns.event", name=name) + ("" if key == "yes" else f" = {key}")
+        return (t("breakdowns.event", name=names.get(f"event:{name}", name))
+                + ("" if key == "yes" else f" = {key}"))
     return f"{name or kind} = {key}"
 
 
@@ -192,8 +197,9 @@ def build(found: reports.Report, ws: ActiveWorkspace, language: str, *,
             sections.append(section)
     sections += [Section(name, name, missing=why) for name, why in found.missing.items()
                  if name not in makers]
+    as_of = i18n.moment(found.as_of, language, i18n.zone(ws.document))
     return ReportView(t("report.title", workspace=localized(ws.document.name, language)),
-                      t("report.intro", as_of=i18n.moment(found.as_of, language)), sections)
+                      t("report.intro", as_of=as_of), sections)
 
 
 def _section(**parts: Any) -> Section:
@@ -494,7 +500,8 @@ def _outcomes(data: Mapping[str, Any], w: Writer, with_charts: bool) -> Section:
     overall = w.score(data["overall"], 0, PERCENT)
     notes = [t("value_page.outcomes_summary", events=", ".join(data.get("events", [])),
                judged=w.num(data["judged"]), open=w.num(data["open"]),
-               as_of=str(data["as_of"])[:10]) + " " + _inline(overall)]
+               as_of=i18n.day(date.fromisoformat(str(data["as_of"])[:10]), w.language))
+             + " " + _inline(overall)]
     for key in ("easy_vs_hard", "promoter_vs_detractor"):
         d = data.get(key) or {}
         if d.get("value") is None:

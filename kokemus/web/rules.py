@@ -108,7 +108,8 @@ def preview(kk: Any, active: ActiveWorkspace, rule: Rule, lang: str,
             now: datetime | None = None) -> Preview:
     until = now or datetime.now(UTC)
     done = engine.replay(kk, active, rule, until - PREVIEW_SINCE, until)
-    rows = [PreviewRow(i18n.moment(f.cause.occurred_at, lang), f.cause.type, f.cause.id,
+    zone = i18n.zone(active.document)
+    rows = [PreviewRow(i18n.moment(f.cause.occurred_at, lang, zone), f.cause.type, f.cause.id,
                        f.cause.customer, [a.do for a in rule.actions])
             for f in done.fired[:PREVIEW_ROWS]]
     return Preview(rule.id, len(done.fired), done.matched, done.not_targeted,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -498,7 +497,7 @@ def _response_row(row: dict[str, Any], document: Workspace, lang: str,
     survey = document.survey(row["survey"])
     tp = document.touchpoint(row["touchpoint"]) if row.get("touchpoint") else None
     return ResponseRow(
-        id=row["id"], moment=i18n.moment(row["started_at"].astimezone(UTC), lang),
+        id=row["id"], moment=i18n.moment(row["started_at"], lang, i18n.zone(document)),
         survey=localized(survey.name, lang) if survey else row["survey"],
         customer=row.get("customer"),
         touchpoint=localized(tp.name, lang) if tp else row.get("touchpoint"),
@@ -577,4 +576,4 @@ def response_detail(request: Request, slug: str, response_id: str, member: Reade
     return render(request, "response.html", workspaces=slugs, current=slug, slug=slug,
                   workspace_name=_company(doc, lang), response=_response_row(row, doc, lang, names),
                   raw=row, answers=answers, unknown=unknown,
-                  updated=i18n.moment(row["updated_at"].astimezone(UTC), lang))
+                  updated=i18n.moment(row["updated_at"], lang, i18n.zone(doc)))

@@ -176,8 +176,10 @@ def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str) -> 
                     "significant": d.significant}
 
         page.outcome.update(
-            events=", ".join(o.events), judged=i18n.number(o.judged, language),
-            open=i18n.number(o.open, language), as_of=o.as_of.date().isoformat(),
+            events=", ".join(doc.event_name(e, language) for e in o.events),
+            judged=i18n.number(o.judged, language),
+            open=i18n.number(o.open, language),
+            as_of=i18n.day(o.as_of.astimezone(i18n.zone(doc)).date(), language),
             overall=share_figure(o.overall, language),
             by_effort=[group(g) for g in o.by_effort], by_nps=[group(g) for g in o.by_nps],
             easy_vs_hard=diff(o.easy_vs_hard),

@@ -54,7 +54,7 @@ def test_a_term_shown_alone_is_the_glossary_word() -> None:
     for term in glossary.terms():
         names = {term.en.casefold(), f"{term.en}s".casefold()}
         for key, text in en.items():
-            if text.strip().casefold() in names and key not in term.other_sense:
-                if not any(s in fi.get(key, "").casefold() for s in term.stems):
-                    wrong.append(f"{key}: {text!r} -> {fi.get(key)!r} (glossary: {term.fi})")
+            if (text.strip().casefold() in names and key not in term.other_sense
+                    and not any(s in fi.get(key, "").casefold() for s in term.stems)):
+                wrong.append(f"{key}: {text!r} -> {fi.get(key)!r} (glossary: {term.fi})")
     assert wrong == []

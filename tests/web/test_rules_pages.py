@@ -75,7 +75,8 @@ def test_the_list_shows_the_demo_rule_and_the_nav_links_it(
     row = re.search(r'<tr id="rule-damaged-delivery">(.*?)</tr>', page.text, re.S)
     assert row
     assert "Kuljetusvaurio" in row.group(1) and "event: event delivery_damaged" in row.group(1)
-    assert "notify, case" in row.group(1) and "ei" in row.group(1)  # disabled
+    # the actions by their names in the reader's language
+    assert "ilmoitus asiakkaalle, tapaus" in row.group(1) and "ei" in row.group(1)  # disabled
 
 
 def test_preview_lists_what_the_disabled_rule_would_have_fired_and_writes_nothing(
@@ -93,12 +94,14 @@ def test_preview_lists_what_the_disabled_rule_would_have_fired_and_writes_nothin
     html = answer.text  # type: ignore[attr-defined]
     summary = re.search(r'<p id="preview-summary">(.*?)</p>', html, re.S)
     assert summary and "olisi lauennut 4 kertaa" in summary.group(1)
-    assert "8 toimintoa" in summary.group(1)  # notify and case, four times
+    assert "8 toimenpidettä" in summary.group(1)  # notify and case, four times
     fired = re.findall(r'<tr class="fired">(.*?)</tr>', html, re.S)
     assert len(fired) == 4  # the 40-day-old one is outside the 30 days
     assert [re.search(r"<code[^>]*>(\w+)</code>", row).group(1)  # type: ignore[union-attr]
             for row in fired] == ["d3", "d2", "d1", "d0"]  # oldest first
-    assert all("notify, case" in row and "delivery_damaged" in row for row in fired)
+    damaged = shop.document.event_name("delivery_damaged", "fi")  # the event by its name
+    assert damaged != "delivery_damaged"
+    assert all("ilmoitus asiakkaalle, tapaus" in row and damaged in row for row in fired)
     assert ">c3<" in fired[0]
     assert written(kk) == before  # no action rows, no new version
     assert textarea(html) == text  # the edit stays in the box
