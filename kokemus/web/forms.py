@@ -49,7 +49,8 @@ from kokemus.services import feedback
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.feedback import LinkError, Opened
 from kokemus.storage import people
-from kokemus.web import i18n
+from kokemus.web import brand as branding
+from kokemus.web import i18n, survey_layout
 from kokemus.web.limits import RateLimit
 
 HERE = Path(__file__).parent
@@ -199,7 +200,8 @@ def questions_view(survey: Survey, language: str, company: str, answers: dict[st
         return words if words is not None else (None, None)
 
     out: list[dict[str, Any]] = []
-    for q in survey.shown(survey.lenient(answers)):
+    # every question: a follow-up waits in place, shown by its answer (survey_layout)
+    for q in survey.questions:
         item: dict[str, Any] = {
             "id": q.id, "type": q.type, "text": survey.text_of(q, language, company),
             "required": q.required, "answer": _display(answers.get(q.id), q),
@@ -230,7 +232,7 @@ def questions_view(survey: Survey, language: str, company: str, answers: dict[st
                 for f in q.features],
                 answers=[(a, i18n.translate(f"survey.kano.{a}", ui)) for a in KANO_ANSWERS])
         out.append(item)
-    return out
+    return survey_layout.arrange(survey, out)
 
 
 def _display(value: Any, q: Question) -> Any:
@@ -258,6 +260,9 @@ def _form_page(request: Request, token: str, opened: Opened, answers: dict[str, 
         title=localized(survey.name, language),
         intro=localized(survey.intro, language) if survey.intro else None,
         questions=questions, notice=notice, problems=bool(problems), elsewhere=elsewhere,
+        company=localized(opened.workspace.document.name, language),
+        logo=branding.logo_source(opened.workspace.document.brand, token),
+        brand_css=branding.colour_source(opened.workspace.document.brand, token),
     )
 
 

@@ -66,6 +66,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     from kokemus.web import (
         actions,
         audit_log,
+        brand,
         cases,
         drivers,
         gaps,
@@ -84,7 +85,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         value,
     )
 
-    for module in (home, scores, promises, gaps, drivers, signals, report, surveys, rules,
+    for module in (home, brand, scores, promises, gaps, drivers, signals, report, surveys, rules,
                    members, privacy, audit_log, timeline, value, cases, actions):
         app.include_router(module.router)
     # the builder and the test link: kept out of the list above, which other pages extend

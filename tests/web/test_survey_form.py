@@ -67,9 +67,15 @@ def test_form_in_the_customers_language(client: TestClient, kk: bootstrap.Kokemu
     assert "Toimituksen jälkeen" in words
     assert "Kuinka todennäköisesti suosittelisit Yritykseni ystävällesi" in words
     assert "Ei lainkaan todennäköistä" in words and "Lähetä" in words
-    # Every NPS point is a radio in one named group with a legend; the why-question is hidden.
-    assert len(re.findall(r'type="radio" name="recommend"', fi.text)) == 11
-    assert "<legend>" in fi.text and 'name="why"' not in fi.text
+    # Every NPS point is a radio in one named group with a legend; the why-question waits
+    # hidden below it, revealed by the detractor points 0-6 (web/survey_layout.py)
+    assert len(re.findall(r'type="radio"(?: class="[^"]*")? name="recommend"', fi.text)) == 11
+    assert "<legend>" in fi.text
+    assert re.search(r'<section class="question follow-up follow-up-1" id="q-why">', fi.text)
+    revealing = re.findall(r'class="reveals-1" name="recommend" value="(\d+)"', fi.text)
+    assert revealing == [str(v) for v in range(7)]
+    assert "Kysymys 1/3" in text(fi.text) and "Jatkokysymys" in text(fi.text)
+    assert re.search(r'<textarea id="input-why" name="why" rows="4" maxlength="\d+">', fi.text)
     assert "frame-ancestors 'none'" in fi.headers["content-security-policy"]
 
     en = client.get(path(invite(kk, workspace, "emma")))
@@ -407,6 +413,10 @@ def test_one_click_to_a_hidden_question_is_refused_with_the_reason(
     invitation = invite(kk, workspace, "emma")
     page = client.get(path(invitation) + "?why=late&utm_source=mail")
     assert page.status_code == 422
-    assert "why: This answer cannot be saved: not asked unless 'recommend' matches" in text(
-        page.text)
+    # the question waits on the page (in place, below its NPS): named by its words, and
+    # shown whatever the answer so that its reason is seen
+    assert ("What could we have done better? : This answer cannot be saved: not asked unless "
+            "'recommend' matches") in text(page.text)
+    assert re.search(r'<section class="question has-error follow-up follow-up-always" '
+                     r'id="q-why">', page.text)
     assert saved(kk, workspace, invitation) is None
