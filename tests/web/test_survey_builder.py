@@ -6,6 +6,7 @@ kept apart and counted nowhere."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any
@@ -85,7 +86,7 @@ def fields(html: str) -> list[tuple[str, str]]:
 
 
 def press(client: TestClient, path: str, html: str, button: str,
-          changes: dict[str, str | list[str] | None] | None = None) -> Any:
+          changes: Mapping[str, str | list[str] | None] | None = None) -> Any:
     """Post the builder's form as shown in `html` with `changes` typed in, pressing `button`
     (a None change unticks a box or leaves a field out)."""
     changes = changes or {}
@@ -336,7 +337,7 @@ def test_bounds_of_a_builder_post_are_4xx(editor: TestClient, kk: bootstrap.Koke
     html = editor.get(BUILD).text
     many = {f"questions.{i}.type": "nps" for i in range(4, 80)}
     many.update({f"questions.{i}.id": f"q{i}" for i in range(4, 80)})
-    too_many = press(editor, BUILD, html, "save", many)  # type: ignore[arg-type]
+    too_many = press(editor, BUILD, html, "save", many)
     assert too_many.status_code == 422 and "at most 60 questions" in too_many.text
     long = press(editor, BUILD, html, "save", {"name.fi": "x" * 5000})
     assert long.status_code == 422 and "at most 4000 characters" in long.text
