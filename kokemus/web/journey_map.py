@@ -38,6 +38,7 @@ from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import people
 from kokemus.web import dropoff as dropoff_view
 from kokemus.web import i18n
+from kokemus.web.journey_layout import Link, Place, lay_out
 from kokemus.web.page import filter_day
 from kokemus.web.scores import Choice, check_by, check_where, choices
 
@@ -58,13 +59,10 @@ ACCENT = "#0f5c73"
 TRACK = "#cfe6ee"
 GOAL = "#1e6b3a"
 
-# Map geometry (SVG user units; the drawing scales to the page width).
-COL_W = 118
-ROW_H = 128
-HEAD_H = 44
-PAD_X = 16
+# A touchpoint's circle, by the cases that reached it (SVG user units).
 R_MIN = 7.0
 R_MAX = 27.0
+NAME_WIDTH = 14  # characters on a line of a touchpoint's name under its circle
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,8 +186,6 @@ class NodeView:
     cases: int = 0
     events: int = 0
     lost: int = 0
-    x: float = 0.0
-    y: float = 0.0
     r: float = R_MIN
 
 
@@ -370,6 +366,9 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
                  events=counts.get(tp.id, (0, 0))[1], lost=lost_at.get(tp.id, 0))
         for tp in journey.touchpoints
     ]
+    most = max((n.cases for n in nodes), default=0)
+    for node in nodes:  # the circle's area grows with the cases
+        node.r = R_MIN + (R_MAX - R_MIN) * math.sqrt(node.cases / most) if most else R_MIN
     edges: list[EdgeView] = []
     for row in dfg:
         source, target, count = str(row["source"]), str(row["target"]), int(row["count"])
@@ -440,59 +439,6 @@ def _channels(journey: Journey, document: Any) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Layout
-
-
-@dataclass(frozen=True)
-class Band:
-    name: str
-    x: float
-    width: float
-
-
-def layout(journey: Journey, nodes: list[NodeView],
-           stage_names: dict[str, str]) -> tuple[list[Band], int, float, float]:
-    """Places the nodes: the designed path on the middle row, left to right; each stage owns a
-    run of columns (its designed touchpoints', or one of its own), and its other touchpoints
-    take the rows above and below the middle, alternating, column by column.
-
-    Returns the stage bands, the rows used on each side of the middle, the width and height.
-    """
-    designed = [n.id for n in nodes if n.designed]
-    path_order = {step: i for i, step in enumerate(dict.fromkeys(journey.designed_path))}
-    column = 0
-    bands: list[Band] = []
-    placed: list[tuple[NodeView, int, int]] = []
-    for stage in journey.stages:
-        on_path = sorted((n for n in nodes if n.stage == stage.id and n.id in designed),
-                         key=lambda n: path_order[n.id])
-        off_path = [n for n in nodes if n.stage == stage.id and n.id not in designed]
-        width = max(len(on_path), math.ceil(len(off_path) / 2), 1)
-        for i, node in enumerate(on_path):
-            placed.append((node, column + i, 0))
-        for i, node in enumerate(off_path):
-            slot, side = divmod(i, 2)
-            lane_column, lane = slot % width, 1 + slot // width
-            placed.append((node, column + lane_column, -lane if side == 0 else lane))
-        bands.append(Band(stage_names.get(stage.id, stage.id), PAD_X + column * COL_W,
-                          width * COL_W))
-        column += width
-    # Touchpoints of a stage the journey does not list go at the end, off the path.
-    known = {n.id for n, _, _ in placed}
-    for node in nodes:
-        if node.id not in known:
-            placed.append((node, column, 1))
-            column += 1
-    lanes = max((abs(row) for _, _, row in placed), default=0)
-    top = max(node.cases for node in nodes) if nodes else 0
-    for node, col, row in placed:
-        node.x = PAD_X + col * COL_W + COL_W / 2
-        node.y = HEAD_H + (lanes + row) * ROW_H + ROW_H / 2 - 14
-        node.r = R_MIN + (R_MAX - R_MIN) * math.sqrt(node.cases / top) if top else R_MIN
-    return bands, lanes, 2 * PAD_X + column * COL_W, HEAD_H + (2 * lanes + 1) * ROW_H
-
-
-# ---------------------------------------------------------------------------------------------
 # SVG
 
 
@@ -504,7 +450,9 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _wrap(text: str, width: int = 17, lines: int = 2) -> list[str]:
+def _wrap(text: str, width: int = 17, lines: int = 2, longest: int = 19) -> list[str]:
+    """`text` in at most `lines` lines of about `width` characters; a single word may run
+    to `longest` characters before it is cut."""
     words, out, current = text.split(), [], ""
     for word in words:
         candidate = f"{current} {word}".strip()
@@ -517,37 +465,8 @@ def _wrap(text: str, width: int = 17, lines: int = 2) -> list[str]:
     if len(out) > lines:
         out = out[:lines]
         out[-1] = out[-1][: width - 1].rstrip() + "…"
-    return [line if len(line) <= width + 2 else line[: width + 1] + "…" for line in out]
-
-
-def _edge_path(a: NodeView, b: NodeView, bend: float, width: float) -> tuple[str, str, float,
-                                                                               float]:
-    """A quadratic curve from a's rim to b's rim bending `bend` units to the right of travel;
-    the arrowhead polygon at b; the curve's middle point."""
-    dx, dy = b.x - a.x, b.y - a.y
-    dist = math.hypot(dx, dy) or 1.0
-    nx, ny = -dy / dist, dx / dist  # right of travel in SVG coordinates (y grows downwards)
-    cx, cy = (a.x + b.x) / 2 + nx * bend, (a.y + b.y) / 2 + ny * bend
-
-    def toward(px: float, py: float, qx: float, qy: float, gap: float) -> tuple[float, float]:
-        ux, uy = qx - px, qy - py
-        n = math.hypot(ux, uy) or 1.0
-        return px + ux / n * gap, py + uy / n * gap
-
-    sx, sy = toward(a.x, a.y, cx, cy, a.r + 3)
-    tip_x, tip_y = toward(b.x, b.y, cx, cy, b.r + 3)
-    head = 7 + width * 0.9
-    ux, uy = tip_x - cx, tip_y - cy
-    n = math.hypot(ux, uy) or 1.0
-    ux, uy = ux / n, uy / n
-    bx, by = tip_x - ux * head, tip_y - uy * head
-    half = 3.5 + width * 0.55
-    arrow = (f"{_num(tip_x)},{_num(tip_y)} {_num(bx - uy * half)},{_num(by + ux * half)} "
-             f"{_num(bx + uy * half)},{_num(by - ux * half)}")
-    path = f"M{_num(sx)},{_num(sy)} Q{_num(cx)},{_num(cy)} {_num(bx)},{_num(by)}"
-    mid_x = 0.25 * sx + 0.5 * cx + 0.25 * bx
-    mid_y = 0.25 * sy + 0.5 * cy + 0.25 * by
-    return path, arrow, mid_x, mid_y
+    return [line if len(line) <= max(width + 2, longest) else line[: longest - 1] + "…"
+            for line in out]
 
 
 def _edge_title(edge: EdgeView, t: i18n.Translate) -> str:
@@ -555,123 +474,117 @@ def _edge_title(edge: EdgeView, t: i18n.Translate) -> str:
              count=edge.count_text, median=edge.median, p90=edge.p90, lost=edge.lost_share)
 
 
+def _stroke(count: int, top: int) -> float:
+    """An edge's width by its count: the area-like square root, 1.2 to 10.2 units."""
+    return 1.2 + 9 * math.sqrt(count / top) if top else 1.2
+
+
+def _node_sub(node: NodeView, view: JourneyMap, t: i18n.Translate, language: str) -> str:
+    sub = t("journey_map.node_cases", n=i18n.number(node.cases, language))
+    if view.filters.colour == "dropoff" and node.lost:
+        sub += " · " + t("journey_map.node_lost", n=i18n.number(node.lost, language))
+    return sub
+
+
 def map_svg(view: JourneyMap, journey: Journey, stage_names: dict[str, str],
             t: i18n.Translate, language: str) -> Markup:
+    """The map: ELK lays it out (journey_layout), this draws it. Stage bands under
+    everything, the designed path's pale track under its edges, off-path edges under
+    designed ones, then the touchpoints, then the counts on top."""
     nodes = view.nodes
-    bands, _, width, height = layout(journey, nodes, stage_names)
     by_id = {n.id: n for n in nodes}
     top = max((e.count for e in view.edges), default=0)
-    pairs = {(e.source, e.target) for e in view.edges}
     designed = [n for n in journey.designed_path if n in by_id]
+    designed_pairs = [(a, b) for a, b in pairwise(designed) if a != b]
+    shown = [e for e in view.edges if e.source in by_id and e.target in by_id
+             and (e.designed or e.count >= view.min_count)]
+    stage_order = {s.id: i for i, s in enumerate(journey.stages)}
+    places = [Place(n.id, n.r, stage_order.get(n.stage, len(journey.stages)),
+                    _wrap(n.name, NAME_WIDTH, 3), _node_sub(n, view, t, language))
+              for n in nodes]
+    links = [Link(e.source, e.target, _stroke(e.count, top),
+                  ("↻ " if e.source == e.target else "") + e.count_text, e.designed)
+             for e in shown]
+    drawn_pairs = {(e.source, e.target) for e in shown}
+    # A designed step nobody took is still laid out (and drawn as the track): the path
+    # stays one straight line.
+    links += [Link(a, b, 1.2, "", True) for a, b in designed_pairs if (a, b) not in drawn_pairs]
+    names = [stage_names.get(s.id, s.id) for s in journey.stages] + [t("journey_map.other_stage")]
+    drawing = lay_out(places, links, names)
+    width, height = drawing.width, drawing.height
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="journey-graph" id="journey-graph" '
-        f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" '
-        f'aria-labelledby="graph-title graph-desc" data-colour="{view.filters.colour}" '
+        f'width="{_num(width)}" height="{_num(height)}" viewBox="0 0 {_num(width)} '
+        f'{_num(height)}" role="img" aria-labelledby="graph-title graph-desc" '
+        f'data-colour="{view.filters.colour}" '
         f'font-family="system-ui, -apple-system, \'Segoe UI\', Roboto, sans-serif">',
         f'<title id="graph-title">{_attr(t("journey_map.graph_title", name=view.name))}</title>',
         f'<desc id="graph-desc">{_attr(t("journey_map.graph_desc", cases=view.cases_text))}'
         "</desc>",
     ]
-    # Stage bands with their names.
-    for i, band in enumerate(bands):
+    for i, band in enumerate(drawing.bands):
         fill = "#f4f6f8" if i % 2 == 0 else "#ffffff"
         out.append(f'<rect x="{_num(band.x)}" y="0" width="{_num(band.width)}" '
                    f'height="{_num(height)}" fill="{fill}"/>')
+        label = _wrap(band.name, max(int(band.width / (12.5 * 0.6)), 6), 1)[0]
         out.append(f'<text x="{_num(band.x + band.width / 2)}" y="22" text-anchor="middle" '
                    f'font-size="12.5" font-weight="600" fill="{INK_SOFT}" '
-                   f'class="stage-name">{_attr(band.name)}</text>')
-    # The designed route: a wide pale track under the whole path, used or not.
-    for a_id, b_id in pairwise(designed):
-        a, b = by_id[a_id], by_id[b_id]
-        out.append(f'<line class="designed-track" data-source="{_attr(a_id)}" '
-                   f'data-target="{_attr(b_id)}" x1="{_num(a.x)}" y1="{_num(a.y)}" '
-                   f'x2="{_num(b.x)}" y2="{_num(b.y)}" stroke="{TRACK}" stroke-width="22" '
-                   f'stroke-linecap="round"/>')
-    # Edges: off-path first (under), designed last (on top).
-    loops: list[str] = []
+                   f'class="stage-name"><title>{_attr(band.name)}</title>{_attr(label)}</text>')
+    # The designed route: a wide pale track under each designed step, used or not.
+    for a_id, b_id in designed_pairs:
+        route = drawing.routes[(a_id, b_id)]
+        out.append(f'<path class="designed-track" data-source="{_attr(a_id)}" '
+                   f'data-target="{_attr(b_id)}" d="{route.path}" fill="none" '
+                   f'stroke="{TRACK}" stroke-width="22" stroke-linecap="round"/>')
     labels: list[str] = []
-    for edge in sorted(view.edges, key=lambda e: (e.designed, e.count)):
-        if edge.source not in by_id or edge.target not in by_id:
-            continue
-        if not edge.designed and edge.count < view.min_count:
-            continue
-        a, b = by_id[edge.source], by_id[edge.target]
-        stroke = 1.2 + 9 * math.sqrt(edge.count / top) if top else 1.2
+    for edge in sorted(shown, key=lambda e: (e.designed, e.count)):
+        route = drawing.routes[(edge.source, edge.target)]
+        stroke = _stroke(edge.count, top)
         opacity = "1" if edge.designed else "0.45"
         klass = "edge designed" if edge.designed else "edge off-path"
-        data = (f'class="{klass}" data-source="{_attr(edge.source)}" '
-                f'data-target="{_attr(edge.target)}" data-count="{edge.count}" '
-                f'data-colour="{edge.colour}"')
-        title = f"<title>{_attr(_edge_title(edge, t))}</title>"
-        if a is b:
-            loop = (f"M{_num(a.x - a.r * 0.6)},{_num(a.y - a.r * 0.8)} "
-                    f"C{_num(a.x - a.r - 16)},{_num(a.y - a.r - 34)} "
-                    f"{_num(a.x + a.r + 16)},{_num(a.y - a.r - 34)} "
-                    f"{_num(a.x + a.r * 0.6)},{_num(a.y - a.r * 0.8)}")
-            loops.append(f'<g {data} opacity="{opacity}">{title}<path d="{loop}" fill="none" '
-                         f'stroke="{edge.colour}" stroke-width="{_num(min(stroke, 6))}"/>'
-                         f'<text x="{_num(a.x)}" y="{_num(a.y - a.r - 30)}" text-anchor="middle" '
-                         f'font-size="10.5" fill="{INK}" class="halo">↻ {edge.count_text}'
-                         "</text></g>")
-            continue
-        same_row_neighbours = (abs(a.y - b.y) < 1 and abs(a.x - b.x) <= COL_W + 1)
-        reverse = (edge.target, edge.source) in pairs
-        distance = math.hypot(b.x - a.x, b.y - a.y)
-        if same_row_neighbours and not reverse:
-            bend = 0.0
-        elif same_row_neighbours:
-            bend = 12.0
-        else:
-            bend = min(28 + distance * 0.16, 110)
-        path, arrow, lx, ly = _edge_path(a, b, bend, stroke)
-        out.append(f'<g {data} opacity="{opacity}">{title}<path d="{path}" fill="none" '
-                   f'stroke="{edge.colour}" stroke-width="{_num(stroke)}" '
-                   f'stroke-linecap="round"/><polygon points="{arrow}" fill="{edge.colour}"/>'
-                   "</g>")
-        if edge.designed or edge.count >= max(top * 0.08, 1):
-            labels.append(f'<text x="{_num(lx)}" y="{_num(ly - 5 if bend == 0 else ly + 4)}" '
-                          f'text-anchor="middle" font-size="10.5" font-weight="600" '
-                          f'fill="{INK}" class="edge-label halo">{edge.count_text}</text>')
-    out.extend(loops)
-    # Nodes with their names and case counts.
+        out.append(f'<g class="{klass}" data-source="{_attr(edge.source)}" '
+                   f'data-target="{_attr(edge.target)}" data-count="{edge.count}" '
+                   f'data-colour="{edge.colour}" opacity="{opacity}">'
+                   f"<title>{_attr(_edge_title(edge, t))}</title>"
+                   f'<path d="{route.path}" fill="none" stroke="{edge.colour}" '
+                   f'stroke-width="{_num(stroke)}" stroke-linecap="round"/>'
+                   f'<polygon points="{route.arrow}" fill="{edge.colour}"/></g>')
+        text = ("↻ " if route.loop else "") + edge.count_text
+        labels.append(f'<text x="{_num(route.label_x)}" y="{_num(route.label_y + 3.8)}" '
+                      f'text-anchor="middle" font-size="10.5" font-weight="600" '
+                      f'fill="{INK}" class="edge-label halo" data-source="{_attr(edge.source)}" '
+                      f'data-target="{_attr(edge.target)}">{_attr(text)}</text>')
     for node in nodes:
-        fill = "#ffffff"
-        ring = ACCENT if node.designed else "#8a949e"
+        x, y = drawing.centres[node.id]
+        ring = GOAL if node.goal else ACCENT if node.designed else "#8a949e"
         ring_w = 3 if node.designed else 1.5
-        if node.goal:
-            ring = GOAL
         klass = "node designed" if node.designed else "node off-path"
         if node.cases == 0:
             klass += " unused"
         tip = t("journey_map.node_title", name=node.name,
                 cases=i18n.number(node.cases, language), events=i18n.number(node.events, language),
                 lost=i18n.number(node.lost, language))
-        inner = ACCENT if node.designed else "#b9c2cb"
-        if node.goal:
-            inner = GOAL
+        inner = GOAL if node.goal else ACCENT if node.designed else "#b9c2cb"
         out.append(f'<g class="{klass}" data-touchpoint="{_attr(node.id)}" '
                    f'data-cases="{node.cases}"><title>{_attr(tip)}</title>')
         dash = ' stroke-dasharray="3 3"' if node.cases == 0 else ""
-        out.append(f'<circle cx="{_num(node.x)}" cy="{_num(node.y)}" r="{_num(node.r)}" '
-                   f'fill="{fill}" stroke="{ring}" stroke-width="{ring_w}"{dash}/>')
+        out.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(node.r)}" '
+                   f'fill="#ffffff" stroke="{ring}" stroke-width="{ring_w}"{dash}/>')
         if node.cases:
-            out.append(f'<circle cx="{_num(node.x)}" cy="{_num(node.y)}" '
+            out.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" '
                        f'r="{_num(max(node.r - 4.5, 2.5))}" fill="{inner}" '
                        f'fill-opacity="{0.9 if node.designed or node.goal else 0.7}"/>')
-        line_y = node.y + node.r + 14
+        line_y = y + node.r + 14
         weight = "600" if node.designed else "400"
-        for line in _wrap(node.name):
-            out.append(f'<text x="{_num(node.x)}" y="{_num(line_y)}" text-anchor="middle" '
+        for line in _wrap(node.name, NAME_WIDTH, 3):
+            out.append(f'<text x="{_num(x)}" y="{_num(line_y)}" text-anchor="middle" '
                        f'font-size="11.5" font-weight="{weight}" fill="{INK}" '
                        f'class="node-name halo">{_attr(line)}</text>')
             line_y += 13
-        sub = t("journey_map.node_cases", n=i18n.number(node.cases, language))
-        if view.filters.colour == "dropoff" and node.lost:
-            sub += " · " + t("journey_map.node_lost", n=i18n.number(node.lost, language))
         colour = PALETTE[4] if view.filters.colour == "dropoff" and node.lost else INK_SOFT
-        out.append(f'<text x="{_num(node.x)}" y="{_num(line_y)}" text-anchor="middle" '
-                   f'font-size="10.5" fill="{colour}" class="node-cases halo">{_attr(sub)}'
-                   "</text></g>")
+        out.append(f'<text x="{_num(x)}" y="{_num(line_y)}" text-anchor="middle" '
+                   f'font-size="10.5" fill="{colour}" class="node-cases halo">'
+                   f"{_attr(_node_sub(node, view, t, language))}</text></g>")
     out.extend(labels)
     out.append("</svg>")
     return Markup("".join(out))

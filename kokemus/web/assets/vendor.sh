@@ -27,3 +27,12 @@ cp "$swagger/LICENSE" "$out/swagger-ui.LICENSE"
 cp "$swagger/NOTICE" "$out/swagger-ui.NOTICE"
 version=$(node -p "require('$swagger/package.json').version")
 echo "vendored swagger-ui-dist $version into $out"
+
+# ELK (Eclipse Layout Kernel) for the journey map's layered layout: the server runs it in an
+# embedded V8 (mini-racer, kokemus/web/elk.py) and draws the SVG itself, so pages stay free
+# of scripts; only the single-file bundle is needed (its fake worker runs in-process)
+elk="$work/node_modules/elkjs"
+cp "$elk/lib/elk.bundled.js" "$out/elk.bundled.js"
+cp "$elk/LICENSE.md" "$out/elk.LICENSE.md"
+version=$(node -p "require('$elk/package.json').version")
+echo "vendored elkjs $version into $out"
