@@ -13,6 +13,7 @@ from kokemus.api import (
     auth,
     bodies,
     cases,
+    direct,
     docs,
     errors,
     feedback,
@@ -42,7 +43,7 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
         if owned:
             kk.close()
 
-    app = FastAPI(
+    app = direct.App(
         title="kokemus",
         version=__version__,
         openapi_url="/api/openapi.json",
@@ -72,6 +73,10 @@ def create_app(settings: Settings, kk: bootstrap.Kokemus | None = None) -> FastA
     from kokemus.web import pages
 
     pages.install(app, settings)
+    # a single event straight to its endpoint (api/direct.py); a batch larger than what the
+    # endpoint validates on the event loop goes the full way
+    app.direct("/api/v1/events", ingest.post_events,
+               limit=min(ingest.INLINE_BYTES, settings.max_batch_body))
     # added last, so outermost: bodies are bounded before any other layer can read them
     app.add_middleware(bodies.BodyLimit, limit=settings.max_body,
                        larger=settings.max_batch_body, larger_paths=ingest.BATCH_PATHS)

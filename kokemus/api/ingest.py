@@ -26,7 +26,7 @@ from kokemus.services.workspaces import ActiveWorkspace
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=documented(*AUTHENTICATED))
 # the routes that take a batch, and with it the larger body limit (settings.max_batch_body)
 BATCH_PATHS = ("/api/v1/events", "/api/v1/customers", "/api/v1/accounts")
-_INLINE_BYTES = 16_384  # event bodies up to this size are validated on the event loop
+INLINE_BYTES = 16_384  # event bodies up to this size are validated on the event loop
 
 
 class RejectedItem(BaseModel):
@@ -106,7 +106,7 @@ async def post_events(request: Request) -> Response:
     workspace = await auth.authorized(request, "ingest")
     kk = kokemus(request)
     raw = await request.body()
-    if len(raw) > _INLINE_BYTES:
+    if len(raw) > INLINE_BYTES:
         # a big batch is validated in a worker thread, not to hold up the event loop
         batch, rejected = await run_in_threadpool(_prepare, raw, workspace, kk)
     else:

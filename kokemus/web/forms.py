@@ -25,6 +25,7 @@ from markupsafe import escape
 from starlette.datastructures import FormData
 
 from kokemus import bootstrap
+from kokemus.api import direct
 from kokemus.api.auth import kokemus
 from kokemus.bootstrap import Kokemus
 from kokemus.config import Settings
@@ -59,6 +60,9 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 SIDES = ("expected", "perceived")
 KANO_SIDES = ("functional", "dysfunctional")
+# a form's post up to this size goes straight to `answer` (api/direct.py): a page of
+# answers, long comments included, is a few kilobytes
+FORM_BYTES = 65_536
 LINK_STATUS = {"expired": 410, "answered": 410, "forged": 404, "unknown": 404}
 
 
@@ -70,6 +74,9 @@ def install(app: FastAPI, settings: Settings) -> None:
     # after every API and page router cost ~0.3 ms a request (FastAPI walks each included
     # router's routes). No other route begins with /s/.
     app.router.routes.insert(0, app.router.routes.pop())
+    if isinstance(app, direct.App):  # and a post of the form straight to `answer`
+        app.direct("/s/{token}", answer, limit=min(FORM_BYTES, settings.max_body),
+                   content_type="application/x-www-form-urlencoded")
     # Ready before the first post: an invitation burst's first second would otherwise load
     # the catalogs and compile the templates in every thread at once (seconds of YAML
     # parsing under the GIL), and a render would stat the template files each time.
