@@ -76,6 +76,14 @@ _MARKS = update_rows(invitations).where(invitations.c.id == bindparam("b_id")).v
 )
 _KEY = (response_journal.c.workspace_id == bindparam("b_ws"),
         response_journal.c.id == bindparam("b_id"))
+# The hot statements built once: SQLAlchemy keeps each one's cache key with it, so a group
+# of posts pays neither the building nor the key.
+_NEWEST = (select(response_journal.c.row).where(*_KEY)
+           .order_by(response_journal.c.revision.desc()).limit(1))
+_SAVED = select(response_journal.c.id, response_journal.c.revision, response_journal.c.row).where(
+    response_journal.c.workspace_id == bindparam("b_ws"),
+    response_journal.c.id.in_(bindparam("b_ids", expanding=True)))
+_INSERT = insert(response_journal)
 # a complete response's drained revisions go; of one in progress, the older ones go and
 # the newest stays, marked drained
 _FORGET = delete(response_journal).where(
@@ -151,11 +159,7 @@ class Journal:
     def get(self, workspace_id: int, response_id: str) -> dict[str, Any] | None:
         """The newest saved row of a response: the journal's, else the event store's."""
         with self._db.connect() as conn:
-            text = conn.execute(
-                select(response_journal.c.row).where(
-                    response_journal.c.workspace_id == workspace_id,
-                    response_journal.c.id == response_id)
-                .order_by(response_journal.c.revision.desc()).limit(1)).scalar()
+            text = conn.execute(_NEWEST, {"b_ws": workspace_id, "b_id": response_id}).scalar()
         if text is not None:
             return loads(text)
         return responses.get(self._events(), workspace_id, response_id, settled=False)
@@ -175,10 +179,7 @@ class Journal:
             # by the primary key's prefix (workspace, id): the journal keeps a day of
             # responses in progress, tens of thousands of rows in a blast
             for ident, revision, text in conn.execute(
-                    select(response_journal.c.id, response_journal.c.revision,
-                           response_journal.c.row)
-                    .where(response_journal.c.workspace_id == workspace_id,
-                           response_journal.c.id.in_(ids))):
+                    _SAVED, {"b_ws": workspace_id, "b_ids": ids}):
                 key = (workspace_id, ident)
                 if revision > newest.get(key, (0, ""))[0]:
                     newest[key] = (revision, text)
@@ -203,7 +204,7 @@ class Journal:
                               "b_done": bool(new["complete"]), "b_revision": new["revision"]})
             results.append(new)
         if rows:
-            conn.execute(insert(response_journal), rows)
+            conn.execute(_INSERT, rows)
         if marks:
             conn.execute(_MARKS, marks)
         return results
@@ -225,8 +226,10 @@ class Journal:
     # ---------------------------------------------------------------------------- draining
 
     def settle(self) -> None:
-        """Drain now if the journal may hold rows DuckDB does not have yet."""
-        if self._unapplied:
+        """Drain now if the journal may hold rows DuckDB does not have yet, or wait for the
+        drain in progress: it clears `_unapplied` before it applies what it read, so a
+        reader that only looked at the flag could read DuckDB before the rows are there."""
+        if self._unapplied or self._draining.locked():
             self.drain()
 
     def drain(self) -> int:

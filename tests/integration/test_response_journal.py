@@ -5,6 +5,8 @@ submissions of one response meet."""
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,6 +104,30 @@ def test_a_journal_left_by_a_stopped_server_is_drained_by_the_next_reader(
         assert got is not None and got["revision"] == 2 and got["answers"] == {"recommend": 9}
         assert [r[0] for r in stored_rows(kk, workspace.id, "r1")] == [2]
         assert journaled(kk) == 0 and journaled(kk, drained=True) == 1
+
+
+@pytest.mark.usefixtures("customers")
+def test_a_reader_during_a_drain_waits_for_it(kk: Kokemus, workspace: ActiveWorkspace) -> None:
+    """The drain marks the journal applied before it applies what it read: a reader that
+    came in between read DuckDB without the answer (seen in the form's tests as an answer
+    thanked for and then not found). It waits for the drain instead."""
+    row = answer(kk, workspace, "emma", {"recommend": 8})
+    busy = threading.Event()
+    kk.events.submit_job(lambda _con, jobs: [busy.wait(10) for _ in jobs], None)
+    with ThreadPoolExecutor(2) as pool:
+        draining = pool.submit(kk.journal.drain)
+        deadline = time.monotonic() + 10
+        while ((kk.journal._unapplied or not kk.journal._draining.locked())
+               and time.monotonic() < deadline):
+            time.sleep(0.005)  # the drain has read the journal; DuckDB's writer is held
+        reader = pool.submit(responses.get, kk.events, workspace.id, row["id"])
+        time.sleep(0.1)
+        waited = not reader.done()
+        busy.set()
+        got = reader.result(10)
+        assert draining.result(10) == 1
+    assert waited
+    assert got is not None and got["answers"] == {"recommend": 8}
 
 
 def test_applying_twice_or_an_older_revision_changes_nothing(kk: Kokemus) -> None:
