@@ -29,21 +29,27 @@ class CommitmentView:
     measured: str  # what is measured on the events, in words
 
 
-def commitment_view(c: Commitment, text: str, language: str) -> CommitmentView:
-    """A commitment of any kind as the overview lists it."""
+def commitment_view(c: Commitment, text: str, language: str,
+                    document: Workspace) -> CommitmentView:
+    """A commitment of any kind as the overview lists it, its events and touchpoint by
+    their names."""
     t = i18n.translator(language)
+
+    def named(spec: str | list[str]) -> str:
+        return ", ".join(document.event_name(e, language) for e in types_of(spec))
+
     limit = getattr(c, "within", None)
     deadline = t("commitment.within", duration=i18n.duration(limit, language)) if limit else ""
     if isinstance(c, Within):
-        measured = t("commitment.from_to", start=", ".join(types_of(c.start)),
-                     end=", ".join(types_of(c.end)))
+        measured = t("commitment.from_to", start=named(c.start), end=named(c.end))
     elif isinstance(c, Never):
-        measured = t("commitment.never", event=", ".join(types_of(c.event)))
+        measured = t("commitment.never", event=named(c.event))
     elif isinstance(c, FirstContact):
-        measured = t("commitment.first_contact", event=", ".join(types_of(c.event)),
-                     need=c.need)
+        measured = t("commitment.first_contact", event=named(c.event), need=c.need)
     else:
-        measured = t("commitment.score", score=c.score.upper(), touchpoint=c.touchpoint)
+        touchpoint = document.touchpoint(c.touchpoint)
+        measured = t("commitment.score", score=c.score.upper(), touchpoint=localized(
+            touchpoint.name, language) if touchpoint else c.touchpoint)
     return CommitmentView(text, deadline, measured)
 
 
@@ -185,7 +191,7 @@ def build(kk: Kokemus, active: ActiveWorkspace, language: str) -> Overview:
             text=names.text(p.text),
             departments=[names.departments.get(d, d) for d in p.departments],
             channels=[names.channels.get(c, c) for c in p.channels],
-            commitments=[commitment_view(c, names.text(c.text), language)
+            commitments=[commitment_view(c, names.text(c.text), language, document)
                          for c in p.commitments],
         )
         for p in document.promises

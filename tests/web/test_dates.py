@@ -57,6 +57,9 @@ def test_the_overview_shows_times_in_the_workspace_zone_and_events_by_name(
     assert "Toimitettu perille" in table and ">delivered<" not in table
     assert "order_placed" in table  # a type without a name shows as itself
     assert "Ajat aikavyöhykkeellä America/New_York" in html
+    # a commitment measured between the two events names them the same way
+    commitments = html.split('class="commitments"')[1].split("</table>")[0]
+    assert "tapahtumasta order_placed tapahtumaan Toimitettu perille" in commitments
 
     client.get("/language/en")
     html = client.get("/w/my-company").text
