@@ -120,17 +120,19 @@ def row(case: Case, member: Member, language: str, now: datetime) -> Row:
                when(case.created_at, zone, language))
 
 
-def _who(entry: service.Entry, language: str) -> str:
+def _who(entry: service.Entry, language: str, rules: dict[str, str]) -> str:
     if entry.author:
         return entry.author
     actor = entry.actor or "engine"
     kind, _, name = actor.partition(":")
+    if kind == "rule" and name:
+        name = rules.get(name, name)  # a rule by its name, as the rules page shows it
     if kind in ("rule", "key", "cli") and name:
         return i18n.translate(f"cases.actor.{kind}", language, name=name)
     return i18n.translate("cases.actor.engine", language)
 
 
-def _line(entry: service.Entry, zone: ZoneInfo, language: str) -> Line:
+def _line(entry: service.Entry, zone: ZoneInfo, language: str, rules: dict[str, str]) -> Line:
     t = i18n.translator(language)
     if entry.kind == "state":
         text = t("cases.history.state", state=t(f"cases.state.{entry.state}"))
@@ -144,7 +146,7 @@ def _line(entry: service.Entry, zone: ZoneInfo, language: str) -> Line:
         text = t("cases.history.opened")
     else:
         text = t("cases.history.note")
-    return Line(when(entry.at, zone, language), _who(entry, language), text, entry.kind,
+    return Line(when(entry.at, zone, language), _who(entry, language, rules), text, entry.kind,
                 entry.body if entry.kind == "note" else None)
 
 
@@ -314,11 +316,13 @@ async def _case_page(request: Request, member: Member, number: int, *, status: i
     entries = service.history(kk.db, case)
     may_work = member.can(Permission.WORK)
     people = service.assignable(kk.db, member.workspace.id, case.department)
+    rules = {r.id: localized(r.name, language) for r in member.workspace.document.rules}
     view = CaseView(
-        row=row(case, member, language, now), rule=case.rule, cause=case.cause,
+        row=row(case, member, language, now),
+        rule=rules.get(case.rule, case.rule) if case.rule else None, cause=case.cause,
         escalated=case.escalated, resolved=when(case.resolved_at, zone, language),
         closed=when(case.closed_at, zone, language),
-        history=[_line(e, zone, language) for e in entries],
+        history=[_line(e, zone, language, rules) for e in entries],
         moves=[(m, "reopen" if case.state == "resolved" and m == "in_progress" else m)
                for m in MOVES.get(case.state, ()) if m != "assigned"] if may_work else [],
         assignable=people if may_work and case.state in OPEN else [],
