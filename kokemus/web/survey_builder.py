@@ -214,6 +214,9 @@ def read_draft(form: FormData, languages: list[str]) -> Draft:
         segments = [v for v in form.getlist("trigger.segments") if isinstance(v, str) and v]
         if segments:
             trigger["segments"] = segments[:100]
+        roles = [r.strip() for r in _value(form, "trigger.roles").split(",") if r.strip()]
+        if roles:
+            trigger["roles"] = roles[:100]
         if delay := _value(form, "trigger.delay"):
             trigger["delay"] = delay
         sample = _sample(_value(form, "trigger.sample"), problems)

@@ -9,13 +9,14 @@ import re
 from collections.abc import Mapping
 from html import unescape
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
 
-from kokemus import bootstrap
+from kokemus import bootstrap, demo
 from kokemus.analytics import scores
 from kokemus.services import access, survey_tests
 from kokemus.services import surveys as survey_service
@@ -23,6 +24,7 @@ from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import responses
 from kokemus.web import survey_builder
+from kokemus.workspace import document
 from tests.web.test_pages import csrf, log_in
 
 NEW = "/w/my-company/surveys/new/build"
@@ -375,3 +377,26 @@ def test_the_new_question_types_each_make_a_valid_survey() -> None:
     draft = survey_builder.validated(survey_builder.Draft(data, []))
     kinds = [q.type for q in draft.survey.questions] if draft.survey else draft.problems
     assert kinds == list(survey_builder.QUESTION_TYPES)
+
+
+@pytest.mark.parametrize("name", ["appliance_shop", "machinery_dealer", "customers_choice"])
+def test_every_demo_survey_comes_back_from_the_builder_unchanged(
+        client: TestClient, kk: bootstrap.Kokemus, name: str) -> None:
+    """Opened in the builder and saved as it is, each survey of the three demo workspaces is
+    the same document: the form holds every field they use (where, roles, RATER sets,
+    elements of value, Kano pairs, rating labels, plain-string texts)."""
+    loaded = document.load(Path(demo.__file__).parent / f"{name}.yaml")
+    workspace_service.apply(kk.db, loaded)
+    slug = loaded.workspace
+    access.create_user(kk.db, "eeva", "salasana123")
+    access.grant(kk.db, "eeva", slug, "editor")
+    log_in(client, username="eeva", password="salasana123")
+    before = workspace_service.get(kk.db, slug)
+    assert before.document.surveys
+    for survey in before.document.surveys:
+        path = f"/w/{slug}/surveys/{survey.id}/build"
+        saved = press(client, path, client.get(path).text, "save")
+        assert saved.status_code == 303, (survey.id, saved.text[-3000:])
+        after = workspace_service.get(kk.db, slug)
+        assert after.version == before.version, survey.id
+        assert (after.document.survey(survey.id) == survey), survey.id
