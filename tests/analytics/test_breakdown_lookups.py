@@ -10,6 +10,7 @@ import pytest
 
 from kokemus.analytics import breakdowns
 from kokemus.analytics.breakdowns import Dimension
+from kokemus.analytics.engines import Dialect
 
 T = "TIMESTAMPTZ '2026-03-01 12:00:00+00'"  # the moment most rows look up at
 
@@ -88,3 +89,30 @@ def test_several_lookups_at_once_give_what_each_gives_alone(
 def test_a_figures_own_group_is_no_lookup() -> None:
     with pytest.raises(ValueError):
         breakdowns.lookups_sql([Dimension("channel")], subjects(), breakdowns.Source(1))
+
+
+def test_the_latest_in_time_then_seq_order_across_every_time_and_seq() -> None:
+    """The one-number order key (Dialect.time_order) picks what ORDER BY ts, seq picks, with
+    times before 1970 and seqs at both ends of BIGINT, a tie in time broken by seq."""
+    rows = [("1969-12-31 23:59:59.999999+00", 9_223_372_036_854_775_807, "before 1970"),
+            ("1970-01-01 00:00:00+00", -9_223_372_036_854_775_808, "1970, lowest seq"),
+            ("2026-03-01 12:00:00+00", -1, "a tie, seq -1"),
+            ("2026-03-01 12:00:00+00", 1, "a tie, seq 1"),
+            ("2026-03-01 11:59:59.999999+00", 9_223_372_036_854_775_807, "a microsecond early")]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (ts TIMESTAMPTZ, seq BIGINT, v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (CAST(? AS TIMESTAMPTZ), ?, ?)", rows)
+    key = Dialect("duckdb").time_order("ts", "seq")
+
+    def latest(where: str) -> str:
+        found = con.execute(f"SELECT max_by(v, {key}) FROM t WHERE {where}").fetchone()
+        ordered = con.execute(f"SELECT v FROM t WHERE {where} ORDER BY ts DESC, seq DESC "
+                              "LIMIT 1").fetchone()
+        assert found == ordered
+        return str(found[0]) if found else ""
+
+    assert latest("true") == "a tie, seq 1"
+    assert latest("seq <> 1") == "a tie, seq -1"
+    assert latest("ts < TIMESTAMPTZ '2026-03-01 12:00:00+00'") == "a microsecond early"
+    assert latest("ts < TIMESTAMPTZ '1970-01-01 00:00:01+00'") == "1970, lowest seq"
+    assert latest("ts < TIMESTAMPTZ '1970-01-01 00:00:00+00'") == "before 1970"
