@@ -400,3 +400,25 @@ def test_every_demo_survey_comes_back_from_the_builder_unchanged(
         after = workspace_service.get(kk.db, slug)
         assert after.version == before.version, survey.id
         assert (after.document.survey(survey.id) == survey), survey.id
+
+
+@pytest.mark.parametrize("changes", [
+    {"questions.0.type": "lottery"},
+    {"questions.3.show_if.at_least": "many"},
+    {"questions.3.show_if.question": "why"},  # itself: not an earlier question
+    {"trigger.on": "1", "trigger.delay": "soon"},
+    {"trigger.where": "no equals sign"},
+    {"trigger.segments": ["no-such-segment"]},
+    {"name.fi": "nul\x00here"},
+    {"id": "Not A Slug"},
+    {"questions.1.id": "recommend"},  # a duplicate id
+    {"enabled": "maybe", "questions.9999.type": "nps"},
+])
+def test_odd_values_are_refused_or_read_never_a_server_error(
+        editor: TestClient, kk: bootstrap.Kokemus, changes: dict[str, Any]) -> None:
+    html = editor.get(BUILD).text
+    for button in ("apply", "save"):
+        answer = press(editor, BUILD, html, button, changes)
+        assert answer.status_code in (200, 303, 422), (button, answer.status_code)
+        if answer.status_code == 422:
+            assert 'id="problems"' in answer.text
