@@ -182,6 +182,9 @@ def events_log(workspace_id: int, journey: Journey | None = None,
     where = " AND ".join(conditions)
     rows = journey_rows(subject, table)
     log = Log(f"SELECT {JOURNEY_COLUMNS} FROM ({rows}) AS e WHERE {where}")
+    if journey is not None and journey.episodes is not None:
+        # Episodes are other cases than the copy's: read from the events, with windows.
+        return episodes(log, journey.episodes.start)
     if table != "events":
         return log
     copy = ORDERED_TABLES[subject]
@@ -197,6 +200,19 @@ def events_log(workspace_id: int, journey: Journey | None = None,
               f"FROM ({rows}) AS e WHERE {where} AND case_id IN ({touched})")
     stored = f"SELECT {JOURNEY_COLUMNS}, case_no, rowid AS place FROM {copy} WHERE {where}"
     return replace(log, ordered=Ordered(copy, stored, touched, recent, subject))
+
+
+def episodes(log: Log, starts: Iterable[str]) -> Log:
+    """`log` with each case cut into episodes: every event at one of the `starts`
+    touchpoints begins a new one (events before the first are episode 0). An episode is a
+    case of its own, `<case>#<n>`, numbered in (ts, seq) order inside the engine; the
+    `customer` and `account` columns keep whose it is."""
+    begins = one_of("activity", starts)
+    return Log(
+        f"SELECT concat(case_id, '#', CAST(episode AS STRING)) AS case_id, activity, ts, seq, "
+        f"channel, customer, account, type FROM (SELECT *, sum(CASE WHEN {begins} THEN 1 "
+        f"ELSE 0 END) OVER (PARTITION BY case_id ORDER BY ts, seq ROWS BETWEEN UNBOUNDED "
+        f"PRECEDING AND CURRENT ROW) AS episode FROM ({log.sql}) AS e) AS cut")
 
 
 def table_log(relation: str, case: str = "case_id", activity: str = "activity",

@@ -57,6 +57,16 @@ class Touchpoint(Model):
     target: Targets = Field(default_factory=Targets)
 
 
+class Episodes(Model):
+    """How a long-lived relationship is cut into journeys, each a need served."""
+
+    start: list[Slug] = Field(
+        min_length=1, max_length=50,
+        description="Touchpoints each of whose events starts a new episode (e.g. a device "
+                    "signal): a customer's events from one such event to the next are one "
+                    "journey. Events before the first are an episode of their own.")
+
+
 class Journey(Model):
     id: Slug
     name: Text
@@ -67,3 +77,17 @@ class Journey(Model):
         default_factory=list, description="Touchpoint ids in the intended order."
     )
     goal: Slug | None = Field(default=None, description="Touchpoint that means the goal is met.")
+    other_goals: list[Slug] = Field(
+        default_factory=list, max_length=50,
+        description="Further touchpoints that also mean the journey served its need (an "
+                    "order delivered without installation): a journey that reaches the goal "
+                    "or any of these is not lost. Needs a `goal`.")
+    episodes: Episodes | None = Field(
+        default=None,
+        description="Cut each customer's events into episodes, one journey per need: "
+                    "without it a journey is all of a customer's events.")
+
+    @property
+    def goals(self) -> list[str]:
+        """Every touchpoint that means the journey reached its goal: `goal` first."""
+        return list(dict.fromkeys([self.goal, *self.other_goals])) if self.goal else []

@@ -190,6 +190,12 @@ class Workspace(Model):
                 known(step, tps, (*loc, "designed_path", i), "touchpoint")
             if journey.goal is not None:
                 known(journey.goal, tps, (*loc, "goal"), "touchpoint")
+            for k, other in enumerate(journey.other_goals):
+                known(other, tps, (*loc, "other_goals", k), "touchpoint")
+            if journey.other_goals and journey.goal is None:
+                found.append(Problem((*loc, "other_goals"), "other goals need a goal"))
+            for k, start in enumerate(journey.episodes.start if journey.episodes else []):
+                known(start, tps, (*loc, "episodes", "start", k), "touchpoint")
 
         for p, promise in enumerate(self.promises):
             for c, commitment in enumerate(promise.commitments):

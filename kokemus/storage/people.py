@@ -113,3 +113,12 @@ def customers_in_segment(db: Engine, workspace_id: int, segment: str) -> list[st
             {"segment": segment},
         ).scalars()
         return list(rows)
+
+
+def account_names(db: Engine, workspace_id: int, limit: int = 1000) -> list[tuple[str, str]]:
+    """The workspace's B2B accounts as (id, name), by name: at most `limit` of them."""
+    with db.connect() as conn:
+        rows = conn.execute(select(accounts.c.id, accounts.c.name).where(
+            accounts.c.workspace_id == workspace_id).order_by(accounts.c.name, accounts.c.id)
+            .limit(limit))
+        return [(str(ident), str(name)) for ident, name in rows]

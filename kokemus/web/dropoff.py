@@ -45,12 +45,13 @@ class Breakdown:
     worst: list[Worse] = field(default_factory=list)
 
 
-def build(engine: Engine, log: Log, goal: str, by: str, source: breakdowns.Source,
+def build(engine: Engine, log: Log, goal: str | list[str], by: str, source: breakdowns.Source,
           min_n: int, language: str, query: Sequence[tuple[str, str]]) -> Breakdown:
     """Drop-off by `by` over `log` (already filtered, its lookup tables attached);
     `query`: the page's other parameters, kept in each group's link."""
     t = i18n.translator(language)
-    found = dropoff.groups(engine, log, [goal], breakdowns.parse(by), source,
+    found = dropoff.groups(engine, log, [goal] if isinstance(goal, str) else goal,
+                           breakdowns.parse(by), source,
                            idle_days=IDLE_DAYS, min_n=min_n)
     yes_no = {v: t(f"breakdowns.{v}") for v in ("yes", "no")} if by.startswith("event:") else {}
 

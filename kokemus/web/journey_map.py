@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import pairwise
 from typing import Any, Literal
@@ -28,7 +28,7 @@ from kokemus.analytics import breakdowns, dropoff, ordering
 from kokemus.analytics import journeys as journey_analytics
 from kokemus.analytics.breakdowns import Condition, Known
 from kokemus.analytics.engines import DuckDBEngine, Engine
-from kokemus.analytics.logs import Log, Outcome, events_log, literal
+from kokemus.analytics.logs import Log, Outcome, Subject, events_log, one_of
 from kokemus.bootstrap import Kokemus
 from kokemus.domain import calendar
 from kokemus.domain.journeys import Journey
@@ -42,8 +42,8 @@ from kokemus.web.journey_layout import Link, Place, lay_out
 from kokemus.web.page import filter_day
 from kokemus.web.scores import Choice, check_by, check_where, choices
 
-Colouring = Literal["time", "dropoff"]
-COLOURINGS: tuple[Colouring, ...] = ("time", "dropoff")
+Colouring = Literal["time", "dropoff", "compare"]
+COLOURINGS: tuple[Colouring, ...] = ("time", "dropoff", "compare")
 TOP_VARIANTS = 10
 SANKEY_VARIANTS = 8
 MIN_SHARE_DRAWN = 0.005  # an off-path edge is drawn when at least this share of cases take it
@@ -52,6 +52,8 @@ MIN_SHARE_DRAWN = 0.005  # an off-path edge is drawn when at least this share of
 PALETTE = ("#1b7f79", "#5b9a3c", "#d39a1c", "#e0632a", "#b3261e")
 TIME_LIMITS_H = (1.0, 6.0, 24.0, 72.0)
 DROPOFF_LIMITS = (0.1, 0.25, 0.5, 0.75)
+# Transitions per journey shown minus per journey of the other outcome (compare colouring).
+COMPARE_LIMITS = (-0.2, -0.05, 0.05, 0.2)
 NO_DATA = "#9aa3ad"
 INK = "#1f2933"
 INK_SOFT = "#5b6572"
@@ -81,6 +83,8 @@ class Filters:
     by: str | None = None  # drop-off by property:/attribute:/event: (kokemus.web.dropoff)
     where: tuple[Condition, ...] = ()  # only the journeys these name
     problems: tuple[str, ...] = ()  # what was wrong with a breakdown or filter, as said
+    subject: Subject = "customer"  # a journey per person, or per B2B account (its committee)
+    account: str | None = None  # only this account's people
 
     @property
     def query(self) -> dict[str, str]:
@@ -88,7 +92,9 @@ class Filters:
         items = {"from": self.start.isoformat() if self.start else "",
                  "to": self.end.isoformat() if self.end else "",
                  "channel": self.channel or "", "segment": self.segment or "",
-                 "outcome": self.outcome or "", "colour": self.colour}
+                 "outcome": self.outcome or "", "colour": self.colour,
+                 "cases": self.subject if self.subject != "customer" else "",
+                 "account": self.account or ""}
         return {k: v for k, v in items.items() if v}
 
     @property
@@ -101,10 +107,13 @@ class Filters:
 def parse_filters(journey: Journey, document: Workspace, start: str | None, end: str | None,
                   channel: str | None, colour: str | None, segment: str | None = None,
                   outcome: str | None = None, by: str | None = None,
-                  where: list[str] | None = None, known: Known | None = None) -> Filters:
+                  where: list[str] | None = None, known: Known | None = None,
+                  cases: str | None = None, account: str | None = None,
+                  accounts: Sequence[str] = ()) -> Filters:
     """Form values checked at the edge against the journey and its workspace: a bad value
     is dropped and named, never passed on; a breakdown or filter the data does not know
-    (`known`) is named with those it knows."""
+    (`known`) is named with those it knows. `accounts`: the workspace's B2B accounts (none:
+    journeys are only per person)."""
     channels = _channels(journey, document)
     segments = [g.id for g in document.segments]
     has_goal = journey.goal is not None
@@ -124,7 +133,20 @@ def parse_filters(journey: Journey, document: Workspace, start: str | None, end:
     result = outcomes.get(outcome or "") if has_goal else None
     if outcome and result is None:
         errors.append("journey_map.bad_outcome")
-    shade: Colouring = "dropoff" if colour == "dropoff" else "time"
+    shades: dict[str, Colouring] = {"dropoff": "dropoff", "compare": "compare"}
+    shade = shades.get(colour or "", "time")
+    if result is None and shade == "compare":
+        shade = "time"  # nothing to compare with: every journey is shown
+    elif result is not None and shade == "dropoff":
+        # Among only lost (or only successful) journeys every edge has the same drop-off:
+        # the colour that says something is the comparison with the other outcome.
+        shade = "compare"
+    subject: Subject = "account" if cases == "account" and accounts else "customer"
+    if (cases and cases not in ("customer", "account")) or (cases == "account" and not accounts):
+        errors.append("journey_map.bad_cases")
+    one = account if account in accounts else None
+    if account and one is None:
+        errors.append("journey_map.bad_account")
     problems: list[str] = []
     chosen: str | None = None
     if by and has_goal:  # lookups only: the map's own filters are the form's other fields
@@ -136,20 +158,26 @@ def parse_filters(journey: Journey, document: Workspace, start: str | None, end:
     conditions, problem = check_where(where, (), known)
     problems += [problem] if problem else []
     return Filters(first, last, picked, shade, tuple(errors), group, result, chosen,
-                   conditions, tuple(problems))
+                   conditions, tuple(problems), subject, one)
 
 
 def filtered_log(workspace_id: int, journey: Journey, filters: Filters,
                  members: Sequence[str] | None = None) -> Log:
-    """The journey's events with the filters; `members`: the chosen segment's customers."""
-    log = events_log(workspace_id, journey)
+    """The journey's events with the filters; `members`: the chosen segment's customers.
+    Cases are people, or B2B accounts (each account's committee as one journey), or the
+    episodes the journey cuts them into (logs.episodes)."""
+    log = events_log(workspace_id, journey, filters.subject)
     if members is not None:
-        log = log.among(members)
+        # A person's events; whole cases when a case is one person's.
+        log = (log.among(members) if filters.subject == "customer" and not journey.episodes
+               else log.where(one_of("customer", members) if members else "1 = 0"))
+    if filters.account is not None:
+        log = log.where(one_of("account", [filters.account]))
     start, end = calendar.period(filters.start, filters.end)
     log = log.between(start, end).on_channels([filters.channel] if filters.channel else [])
-    if filters.outcome is not None and journey.goal is not None:
-        # Whole journeys that reached the goal (at any time), or never did; as the CLI's --outcome.
-        reached = f"activity = {literal(journey.goal)}"
+    if filters.outcome is not None and journey.goals:
+        # Whole journeys that reached a goal (at any time), or none; as the CLI's --outcome.
+        reached = one_of("activity", journey.goals)
         log = log.of_cases(reached) if filters.outcome == "reached" else (
             log.without_cases(reached))
     return log
@@ -250,6 +278,7 @@ class JourneyMap:
     min_count: int = 1
     breakdown: dropoff_view.Breakdown | None = None  # drop-off by the chosen breakdown
     choices: list[Choice] = field(default_factory=list)  # the breakdowns offered
+    accounts: list[Option] = field(default_factory=list)  # B2B accounts, to see one
 
 
 def hours(seconds: float | None, language: str) -> str:
@@ -282,6 +311,14 @@ def time_colour(median_s: float | None) -> str:
     return PALETTE[_bucket(median_s / 3600, TIME_LIMITS_H)]
 
 
+def compare_colour(difference: float | None) -> str:
+    """Calm where the shown journeys take a transition less often than the others, alarm
+    where more often (per journey)."""
+    if difference is None:
+        return NO_DATA
+    return PALETTE[_bucket(difference, COMPARE_LIMITS)]
+
+
 def dropoff_colour(share: float | None) -> str:
     if share is None:
         return NO_DATA
@@ -290,7 +327,11 @@ def dropoff_colour(share: float | None) -> str:
 
 def legend(colour: Colouring, language: str) -> list[LegendItem]:
     t = i18n.translator(language)
-    if colour == "time":
+    if colour == "compare":
+        per = [f"{round(100 * x):+d}" for x in COMPARE_LIMITS]
+        labels = [f"< {per[0]}", f"{per[0]}…{per[1]}", f"{per[1]}…{per[2]}",
+                  f"{per[2]}…{per[3]}", f"> {per[3]}"]
+    elif colour == "time":
         h, d = t("unit.h"), t("unit.d")
         labels = [f"< 1\u00a0{h}", f"1–6\u00a0{h}", f"6–24\u00a0{h}", f"1–3\u00a0{d}",
                   f"> 3\u00a0{d}"]
@@ -315,14 +356,29 @@ def _touchpoint_counts(engine: Engine, log: Log) -> dict[str, tuple[int, int]]:
     return {str(r["activity"]): (int(r["cases"]), int(r["events"])) for r in rows}
 
 
-def _lost(engine: Engine, log: Log, goal: str | None) -> tuple[Log, dict[str, int]]:
-    """The cases that end without the goal, and how many of them ended at each touchpoint
+def _lost(engine: Engine, log: Log, goals: list[str]) -> tuple[Log, dict[str, int]]:
+    """The cases that end without any goal, and how many of them ended at each touchpoint
     (the drop-off: the last touchpoint before leaving). Without a goal, nothing is lost."""
-    if goal is None:
+    if not goals:
         return log.where("FALSE"), {}
-    lost_log = log.without_cases(f"activity = {literal(goal)}")
+    lost_log = log.without_cases(one_of("activity", goals))
     ends = journey_analytics.start_end(engine, lost_log).to_pylist()
     return lost_log, {str(r["activity"]): int(r["ends"]) for r in ends if r["ends"]}
+
+
+def _versus(engine: Engine, workspace_id: int, journey: Journey, filters: Filters,
+            members: Sequence[str] | None, lookup: breakdowns.Source) -> dict[tuple[str, str],
+                                                                              int]:
+    """The other outcome's transitions (under the same filters) and, under ("", ""), its
+    journeys: what the journeys shown are compared with."""
+    other: Outcome = "not_reached" if filters.outcome == "reached" else "reached"
+    log = ordering.resolve(engine, dropoff.where_cases(
+        engine, filtered_log(workspace_id, journey, replace(filters, outcome=other), members),
+        filters.where, lookup))
+    found = {(str(r["source"]), str(r["target"])): int(r["count"])
+             for r in journey_analytics.dfg(engine, log).to_pylist()}
+    found[("", "")] = journey_analytics.summary(engine, log)["cases"]
+    return found
 
 
 def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filters,
@@ -350,19 +406,21 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         dfg = journey_analytics.dfg(engine, log).to_pylist()
         counts = _touchpoint_counts(engine, log)
         summary = journey_analytics.summary(engine, log)
-        lost_log, lost_at = _lost(engine, log, journey.goal)
+        lost_log, lost_at = _lost(engine, log, journey.goals)
         lost_edges = {(str(r["source"]), str(r["target"])): int(r["count"])
                       for r in journey_analytics.dfg(engine, lost_log).to_pylist()}
         lost_cases = journey_analytics.summary(engine, lost_log)["cases"]
         variant_rows = journey_analytics.variants(
             engine, without_repeats(log), TOP_VARIANTS).to_pylist()
-        by_group = (dropoff_view.build(engine, log, journey.goal, filters.by, lookup,
+        versus = (_versus(engine, active.id, journey, filters, members, lookup)
+                  if filters.colour == "compare" else {})
+        by_group = (dropoff_view.build(engine, log, journey.goals, filters.by, lookup,
                                        document.feedback.min_answers, language, filters.pairs)
                     if filters.by and journey.goal else None)
 
     nodes = [
         NodeView(id=tp.id, name=names[tp.id], stage=tp.stage, designed=tp.id in designed,
-                 goal=tp.id == journey.goal, cases=counts.get(tp.id, (0, 0))[0],
+                 goal=tp.id in journey.goals, cases=counts.get(tp.id, (0, 0))[0],
                  events=counts.get(tp.id, (0, 0))[1], lost=lost_at.get(tp.id, 0))
         for tp in journey.touchpoints
     ]
@@ -374,7 +432,13 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         source, target, count = str(row["source"]), str(row["target"]), int(row["count"])
         lost = lost_edges.get((source, target), 0)
         share = lost / count if count and journey.goal else None
+        difference = None
+        if filters.colour == "compare" and summary["cases"]:
+            other_count, other_cases = versus.get((source, target), 0), versus.get(("", ""), 0)
+            difference = count / summary["cases"] - (other_count / other_cases
+                                                     if other_cases else 0.0)
         colour = (time_colour(row["median_s"]) if filters.colour == "time"
+                  else compare_colour(difference) if filters.colour == "compare"
                   else dropoff_colour(share))
         edges.append(EdgeView(
             source=source, target=target, source_name=names.get(source, source),
@@ -400,7 +464,7 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         segments=segment_options(document, language),
         channels=channel_options(journey, document, language),
         designed_path=[names[s] for s in designed],
-        goal=names.get(journey.goal) if journey.goal else None,
+        goal=", ".join(names.get(g, g) for g in journey.goals) or None,
         cases=cases, cases_text=i18n.number(cases, language),
         events_text=i18n.number(summary["events"], language),
         lost=lost_cases, lost_text=i18n.number(lost_cases, language),
@@ -408,6 +472,7 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         variant_cases_text=i18n.number(shown, language),
         variant_share=percent(shown / cases, language) if cases else "–",
         legend=legend(filters.colour, language),
+        accounts=[Option(i, name) for i, name in account_names(kk, active.id)],
         breakdown=by_group, choices=choices((), known or Known(), t) if journey.goal else [],
     )
     # Rare off-path transitions would hide the picture: they stay in the table, not drawn.
@@ -416,6 +481,11 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
     view.graph = map_svg(view, journey, stage_names, t, language)
     view.sankey = sankey_svg(variant_rows[:SANKEY_VARIANTS], names, set(designed), t, language)
     return view
+
+
+def account_names(kk: Kokemus, workspace_id: int) -> list[tuple[str, str]]:
+    """The workspace's B2B accounts (id, name): a map per account is offered when any."""
+    return people.account_names(kk.db, workspace_id)
 
 
 def channel_options(journey: Journey, document: Workspace, language: str) -> list[Option]:

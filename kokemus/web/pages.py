@@ -258,12 +258,16 @@ def journey_map_page(
     outcome: str | None = None,
     by: Annotated[str | None, Query(max_length=200)] = None,
     where: Annotated[list[str] | None, Query(max_length=breakdowns.MAX_FILTERS)] = None,
+    cases: Annotated[str | None, Query(max_length=20)] = None,
+    account: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     kk = kokemus(request)
     active, journey = member.workspace, _journey(member, journey_id)
     known = scores.known(kk, active)
+    accounts = [i for i, _ in journey_map.account_names(kk, active.id)]
     filters = journey_map.parse_filters(journey, active.document, start, end, channel, colour,
-                                        segment, outcome, by, where, known)
+                                        segment, outcome, by, where, known, cases, account,
+                                        accounts)
     view = journey_map.build(kk, active, journey, filters, sessions.language(request), known)
     # a filter the page could not use is a bad request, named on the page it asked for
     status = 422 if filters.errors or filters.problems else 200

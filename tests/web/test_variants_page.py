@@ -208,7 +208,8 @@ def test_map_links_to_the_explorer_with_its_filters(
     client: TestClient, demo: Demo  # noqa: F811
 ) -> None:
     log_in(client)
-    params = {"channel": "web", "outcome": "reached", "colour": "dropoff"}
+    # With one outcome shown the map compares with the other (drop-off would be all 0 %).
+    params = {"channel": "web", "outcome": "reached", "colour": "compare"}
     page = client.get(MAP, params=params)
     link = re.search(r'<a href="([^"]+)" id="all-variants">Kaikki variantit →</a>', page.text)
     assert link
