@@ -75,7 +75,8 @@ def outcome_name(key: str, ws: ActiveWorkspace, language: str) -> str:
     if key in ("nps", "ces", "csat", "repurchase", "churn"):
         return t(f"drivers.outcome.{key}")
     if key.startswith("event:"):
-        return t("drivers.outcome.event", event=key.removeprefix("event:"))
+        return t("drivers.outcome.event",
+                 event=ws.document.event_name(key.removeprefix("event:"), language))
     survey_id, _, question_id = key.partition(".")
     survey = ws.document.survey(survey_id)
     q = survey.question(question_id) if survey else None

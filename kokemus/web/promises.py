@@ -249,6 +249,9 @@ def build(request: Request, ws: ActiveWorkspace, filters: Filters,
         element_id="departments-chart") if card.departments else None
     commitments = promises.commitment_names(ws, language)
     zone = i18n.zone(ws.document)
+
+    def named(event: str) -> str:
+        return ws.document.event_name(event, language)
     broken, broken_total = promises.listing(kk, ws, period, "broken", limit=LISTED, table=table)
     risky, risky_total = promises.listing(kk, ws, period, "at_risk", limit=LISTED, table=table)
     costs = promises.consequences(kk, ws, period, table=table, outcome=filters.outcome)
@@ -263,8 +266,8 @@ def build(request: Request, ws: ActiveWorkspace, filters: Filters,
         at_risk_total=i18n.number(risky_total, language),
         costs=[_cost(c, commitments, t("promises.every_promise"), language) for c in costs],
         outcomes=outcome_events(ws),
-        choices=choices(BREAKDOWNS, known or Known(), t, "promises.breakdown."),
-        by_label=label(filters.by, t, "promises.breakdown.") if filters.by else "")
+        choices=choices(BREAKDOWNS, known or Known(), t, "promises.breakdown.", named),
+        by_label=label(filters.by, t, "promises.breakdown.", named) if filters.by else "")
 
 
 def _listed(row: dict[str, Any], names: dict[str, str], language: str,

@@ -10,6 +10,7 @@ such points out of the line and the band.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -204,18 +205,21 @@ def check_where(where: list[str] | None, plain: tuple[str, ...], known: Known | 
 
 
 def choices(plain: tuple[str, ...], known: Known, t: i18n.Translate,
-            prefix: str = "scores.breakdown.") -> list[Choice]:
+            prefix: str = "scores.breakdown.", event: Callable[[str], str] = str) -> list[Choice]:
     """What the breakdown selector offers: the figure's own, then the data's properties,
-    customer attributes and event types."""
+    customer attributes and event types (`event`: an event type's name)."""
     return ([Choice(b, t(prefix + b), "") for b in plain]
-            + [Choice(c, label(c, t, prefix), c.partition(":")[0]) for c in known.choices()])
+            + [Choice(c, label(c, t, prefix, event), c.partition(":")[0])
+               for c in known.choices()])
 
 
-def label(by: str, t: i18n.Translate, prefix: str = "scores.breakdown.") -> str:
+def label(by: str, t: i18n.Translate, prefix: str = "scores.breakdown.",
+          event: Callable[[str], str] = str) -> str:
+    """A breakdown in words; an event type by its name when `event` gives one."""
     kind, _, name = by.partition(":")
     if not name:
         return t(prefix + kind)
-    return t(f"breakdowns.{kind}", name=name)
+    return t(f"breakdowns.{kind}", name=event(name) if kind == "event" else name)
 
 
 def _names(ws: ActiveWorkspace, by: str, language: str) -> dict[str, str]:
@@ -227,7 +231,7 @@ def _names(ws: ActiveWorkspace, by: str, language: str) -> dict[str, str]:
     if by == "segment":
         return {g.id: localized(g.name, language) for g in doc.segments}
     if by == "survey":
-        return {s.id: s.id for s in doc.surveys}
+        return {s.id: localized(s.name, language) for s in doc.surveys}
     if by.startswith("event:"):
         return {v: i18n.translate(f"breakdowns.{v}", language) for v in ("yes", "no")}
     return {}
@@ -255,6 +259,9 @@ def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str,
         result = scores.report(cursor, ws.id, (filters.by, *trends), chosen, min_n)
     t = i18n.translator(language)
     names = _names(ws, filters.by, language)
+
+    def named(event: str) -> str:
+        return ws.document.event_name(event, language)
     overall = result.overall
 
     def name(g: scores.Scores) -> str:
@@ -264,14 +271,16 @@ def build(kk: Kokemus, ws: ActiveWorkspace, filters: Filters, language: str,
 
     page = ScoresPage(
         slug=ws.slug, workspace=localized(ws.document.name, language), filters=filters,
-        min_answers=min_n, surveys=[(s.id, s.id) for s in ws.document.surveys],
+        min_answers=min_n,
+        surveys=[(s.id, localized(s.name, language)) for s in ws.document.surveys],
         responses=i18n.number(overall.responses, language),
         cards=[figure(overall.score(k), language) for k in scores.KINDS],
         rows=[Row(g.key or "", name(g), i18n.number(g.responses, language),
                   [figure(g.score(k), language) for k in scores.KINDS], g.pooled,
                   "" if g.pooled else only(filters, g.key or ""))
               for g in result.breakdowns[filters.by]],
-        choices=choices(BREAKDOWNS, found or Known(), t), by_label=label(filters.by, t),
+        choices=choices(BREAKDOWNS, found or Known(), t, event=named),
+        by_label=label(filters.by, t, event=named),
     )
     groups = {g.key: g for g in result.breakdowns[filters.by]}
     page.worst = {kind: [worse(c, name(groups[c.key]) if c.key in groups else c.key,

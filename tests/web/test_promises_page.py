@@ -72,7 +72,8 @@ def test_overview_lists_every_kind_of_commitment(client: TestClient, kk: Kokemus
     page = client.get("/w/kodinkone")
     assert page.status_code == 200
     text = " ".join(page.text.split())
-    assert "from express_delivery_selected to installation_completed" in text
-    assert "cancellation_refused must not happen" in text
-    assert "no second service_contact of the same reason" in text
-    assert "NPS of the touchpoint delivery at or above its target" in text
+    # events and touchpoints by the names the shop gives them
+    assert "from Express delivery chosen to Installation completed" in text
+    assert "Cancellation refused must not happen" in text
+    assert "no second Customer service contact of the same reason" in text
+    assert "NPS of the touchpoint Home delivery at or above its target" in text
