@@ -181,7 +181,7 @@ def build(found: reports.Report, ws: ActiveWorkspace, language: str, *,
         "drivers": lambda d: _drivers(d, w, ws, with_charts),
         "value": lambda d: _value(d, w, with_charts),
         "kano": lambda d: _kano(d, w, ws, with_charts),
-        "outcomes": lambda d: _outcomes(d, w, with_charts),
+        "outcomes": lambda d: _outcomes(d, w, names, with_charts),
         "silent_moments": lambda d: _silent(d, w, names, with_charts),
         "comments": lambda d: _comments(d, w, names, ws),
         "signals": lambda d: _signals(d, w, ws),
@@ -494,11 +494,13 @@ def _kano(data: Sequence[Mapping[str, Any]], w: Writer, ws: ActiveWorkspace,
     return section
 
 
-def _outcomes(data: Mapping[str, Any], w: Writer, with_charts: bool) -> Section:
+def _outcomes(data: Mapping[str, Any], w: Writer, names: Mapping[str, str],
+              with_charts: bool) -> Section:
     t = w.t
     outcome = t(f"value_page.outcome.{data['outcome']}")
     overall = w.score(data["overall"], 0, PERCENT)
-    notes = [t("value_page.outcomes_summary", events=", ".join(data.get("events", [])),
+    events = ", ".join(names.get(f"event:{e}", e) for e in data.get("events", []))
+    notes = [t("value_page.outcomes_summary", events=events,
                judged=w.num(data["judged"]), open=w.num(data["open"]),
                as_of=i18n.day(date.fromisoformat(str(data["as_of"])[:10]), w.language))
              + " " + _inline(overall)]

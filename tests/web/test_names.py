@@ -38,3 +38,7 @@ def test_a_case_names_its_rule_and_its_customers_events(
     commitments = overview.split('class="commitments"')[1].split("</table>")[0]
     assert "tapahtumasta Pikatoimitus valittu tapahtumaan Toimitettu" in commitments
     assert "express_delivery_selected" not in commitments
+
+    # the report's outcomes name their events too
+    report = " ".join(client.get("/w/kodinkone-rule/report").text.split())
+    assert "Tapahtumat: Tilaus tehty." in report and "order_placed" not in report
