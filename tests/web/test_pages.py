@@ -99,8 +99,7 @@ def test_login_leads_to_the_page_asked_for_and_logout_ends_it(
     assert "anna" in answer.text
     # An absolute URL as the target is ignored: no open redirect.
     client.cookies.clear()
-    assert log_in(client, next_path="https://evil.example/").url.path == (
-        "/w/my-company")
+    assert log_in(client, next_path="https://evil.example/").url.path == "/"  # home
     page = client.get("/w/my-company")
     bye = client.post("/logout", data={"csrf": csrf(page.text)})
     assert bye.url.path == "/login"
@@ -120,7 +119,7 @@ def test_overview_shows_promise_journey_and_events(
 ) -> None:
     outcome = ingest_events(events(7), workspace, kk.events)
     assert outcome.accepted == 14
-    page = log_in(client)
+    page = log_in(client, next_path="/w/my-company")
     assert page.url.path == "/w/my-company"
     html = page.text
     # value proposition, promise, its department, channel and commitment
@@ -149,7 +148,7 @@ def test_overview_shows_promise_journey_and_events(
 
 def test_no_events_yet_is_said(client: TestClient, anna: str,
                                workspace: ActiveWorkspace) -> None:
-    html = log_in(client).text
+    html = log_in(client, next_path="/w/my-company").text
     assert "Tapahtumia ei ole vielä vastaanotettu" in html
     assert re.search(r'id="stat-events"><span class="stat-value">0<', html)
 
@@ -183,7 +182,7 @@ def test_the_users_own_language_is_the_default(
 ) -> None:
     access.create_user(kk.db, "emma", PASSWORD, language="en")
     access.grant(kk.db, "emma", workspace.slug, "agent")
-    html = log_in(client, username="emma").text
+    html = log_in(client, username="emma", next_path="/w/my-company").text
     assert "Customer promises" in html
     assert "Signed in as emma" in html
 
