@@ -235,10 +235,11 @@ def selection(workspace_id: int, journey: Journey | None = None, *,
               channels: Iterable[str] = (), since: datetime | None = None,
               until: datetime | None = None, subject: Subject = "customer",
               customers: Iterable[str] | None = None, outcome: Outcome | None = None,
-              goal: str | None = None) -> Log:
+              goal: str | Iterable[str] | None = None) -> Log:
     """The log most questions start from: a workspace's events (of one journey), in a
     period, on some channels, of some customers (a segment); cases are customers or B2B
-    accounts; with `outcome`, only the cases that reached the `goal` touchpoint, or not."""
+    accounts; with `outcome`, only the cases that reached the `goal` touchpoint (any of
+    them, when several: a journey's `goals`), or none."""
     log = events_log(workspace_id, journey, subject).between(since, until).on_channels(channels)
     if customers is not None:
         chosen = list(customers)
@@ -247,8 +248,9 @@ def selection(workspace_id: int, journey: Journey | None = None, *,
         else:  # an account's people: some of its events
             log = log.where(one_of("customer", chosen) if chosen else "1 = 0")
     if outcome is not None:
-        if goal is None:
+        goals = [goal] if isinstance(goal, str) else list(goal or [])
+        if not goals:
             raise ValueError("an outcome filter needs the goal touchpoint")
-        reached = f"activity = {literal(goal)}"
+        reached = one_of("activity", goals)
         log = log.of_cases(reached) if outcome == "reached" else log.without_cases(reached)
     return log

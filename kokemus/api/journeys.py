@@ -49,8 +49,8 @@ def journey_log(workspace: ActiveWorkspace, journey: str | None, channel: list[s
         chosen = next((j for j in workspace.document.journeys if j.id == journey), None)
         if chosen is None:
             raise ApiError(404, "not_found", f"no journey '{journey}'")
-    goal = chosen.goal if chosen else None
-    if outcome is not None and goal is None:
+    goal = chosen.goals if chosen else None  # reached at any of them
+    if outcome is not None and not goal:
         raise ApiError(422, "invalid", "outcome needs a journey with a goal")
     return selection(workspace.id, chosen, channels=channel or (), since=since, until=until,
                      subject="account" if accounts else "customer", customers=members,
@@ -189,7 +189,7 @@ async def get_dropoff(request: Request, workspace: Read, journey: str,
                           description="Only journeys where <breakdown>=<value>, e.g. "
                                       "property:carrier=Kiito; repeat for several.")] = None,
                       ) -> dict[str, Any]:
-    goals = goal or [g for g in [_designed(workspace, journey).goal] if g]
+    goals = goal or _designed(workspace, journey).goals
     if not goals:
         raise ApiError(422, "invalid", "the journey has no goal: name one with goal=")
     log = journey_log(workspace, journey, channel, since, until, accounts)

@@ -92,12 +92,12 @@ def _journey_log(kk: Kokemus, ws: ActiveWorkspace, f: Filters) -> Log:
             raise KokemusError(f"no journey '{f.journey}' in workspace '{ws.slug}' "
                                f"(known: {', '.join(known) or 'none'})")
         journey = known[f.journey]
-    goal = None
+    goal: list[str] | None = None
     if f.outcome is not None:
-        goals = [journey.goal] if journey else [j.goal for j in ws.document.journeys]
-        if len(goals) != 1 or goals[0] is None:
+        goals = [journey.goals] if journey else [j.goals for j in ws.document.journeys]
+        if len(goals) != 1 or not goals[0]:
             raise KokemusError("--outcome needs a journey with a goal: name it with --journey")
-        goal = goals[0]
+        goal = goals[0]  # reached at any of them
     members = None
     if f.segment is not None:
         members = people.customers_in_segment(kk.db, ws.id, f.segment)
@@ -395,7 +395,7 @@ def dropoff_command(
 
         from kokemus.analytics import dropoff
 
-        goals = goal or [g for g in [_journey(q, journey).goal] if g]
+        goals = goal or _journey(q, journey).goals
         if not goals:
             raise KokemusError("the journey has no goal: name one with --goal")
         lookups = [d for d in [dimension, *(c.dimension for c in conditions)] if d]

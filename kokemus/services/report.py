@@ -156,7 +156,7 @@ def _dropoff(cursor: Any, ws: ActiveWorkspace) -> list[dict[str, Any]]:
         if journey.goal is None:
             continue
         log = selection(ws.id, journey)
-        found = dropoff.outcomes(engine, log, journey.goal)
+        found = dropoff.outcomes(engine, log, journey.goals)  # reached at any goal
         stalls = dropoff.stalls(engine, log, "touchpoint", min_steps=30).to_pylist()[:5]
         out.append({"journey": journey.id, "goal": journey.goal, "outcomes": found,
                     "stalls": stalls})

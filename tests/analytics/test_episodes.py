@@ -10,7 +10,7 @@ import pytest
 
 from kokemus.analytics import dropoff, journeys
 from kokemus.analytics.engines import DuckDBEngine
-from kokemus.analytics.logs import events_log
+from kokemus.analytics.logs import events_log, selection
 from kokemus.domain.journeys import Journey
 from kokemus.workspace import document
 from kokemus.workspace.document import WorkspaceFileError
@@ -96,3 +96,13 @@ def test_the_rules_name_touchpoints_of_the_journey() -> None:
     goalless = text.replace("    goal: home-delivery\n", "")
     with pytest.raises(WorkspaceFileError, match="other goals need a goal"):
         document.loads(goalless)
+
+
+def test_the_outcome_filter_counts_any_goal(engine: DuckDBEngine, journey: Journey) -> None:
+    """As the API's and CLI's --outcome: a journey reaching any goal is reached."""
+    lost = selection(1, journey, outcome="not_reached", goal=journey.goals)
+    reached = selection(1, journey, outcome="reached", goal=journey.goals)
+    assert journeys.summary(engine, lost)["cases"] == 2
+    assert journeys.summary(engine, reached)["cases"] == 3
+    only_delivery = selection(1, journey, outcome="reached", goal="home-delivery")
+    assert journeys.summary(engine, only_delivery)["cases"] == 2
