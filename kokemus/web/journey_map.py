@@ -473,7 +473,9 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         variant_share=percent(shown / cases, language) if cases else "–",
         legend=legend(filters.colour, language),
         accounts=[Option(i, name) for i, name in account_names(kk, active.id)],
-        breakdown=by_group, choices=choices((), known or Known(), t) if journey.goal else [],
+        breakdown=by_group,
+        choices=choices((), known or Known(), t, event=lambda e: document.event_name(e, language))
+        if journey.goal else [],
     )
     # Rare off-path transitions would hide the picture: they stay in the table, not drawn.
     view.min_count = max(2, math.ceil(cases * MIN_SHARE_DRAWN))
