@@ -3,6 +3,8 @@ a locked event store gives a clear error."""
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -74,6 +76,35 @@ def test_append_of_schema_table_is_idempotent(kk: Kokemus) -> None:
     assert kk.events.append(table) == set()
     assert kk.events.count(1) == 2
 
+
+
+@pytest.mark.parametrize("requests", [1, 12])  # 4 rows bound as values; 15 in Arrow
+def test_waiting_single_events_are_stored_once_for_their_first_sender(
+        kk: Kokemus, requests: int) -> None:
+    """Requests waiting for the writer are stored in one group, bound as values when they
+    are few and as one Arrow table from five rows: either way a key sent twice is stored
+    once, for the request that came first, and a key stored before for none."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def row(ident: str) -> tuple[object, ...]:
+        return (1, ident, "t", "c", None, "web", None, at, None)
+
+    assert kk.events.append([row("old")]) == {"old"}
+    held = threading.Event()
+    kk.events.submit_job(lambda _con, jobs: [held.wait(10) for _ in jobs], None)
+    # request i sends its own key and the previous request's; the last one also "old"
+    futures = [kk.events.submit([row(f"e{i}"), row(f"e{i - 1}")]) for i in range(requests)]
+    futures.append(kk.events.submit([row("old"), row(f"e{requests - 1}"), row("new")]))
+    held.set()
+    stored = [f.result(10) for f in futures]
+    assert stored[0] == {"e0", "e-1"}
+    assert all(s == {f"e{i}"} for i, s in enumerate(stored[1:-1], start=1))
+    assert stored[-1] == {"new"}
+    with kk.events.reading() as cur:
+        rows = cur.execute("SELECT id, count(*), min(seq) FROM events GROUP BY id").fetchall()
+    assert {ident: n for ident, n, _ in rows} == {
+        "old": 1, "new": 1, "e-1": 1, **{f"e{i}": 1 for i in range(requests)}}
+    assert len({seq for _, _, seq in rows}) == len(rows)
 
 
 def test_the_event_store_memory_limit_is_a_setting(tmp_path: Path) -> None:
