@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -140,6 +141,18 @@ def at_version(conn: Connection, workspace_id: int, version: int) -> ActiveWorks
             parsed.clear()
         parsed[(workspace_id, active.version)] = active
     return active
+
+
+def current(db: Engine, wanted: Sequence[str]) -> list[ActiveWorkspace]:
+    """The current version of each of the `wanted` workspaces that has one, in slug order:
+    one query for all of them when their documents are already parsed (a page over several
+    workspaces, such as the home page)."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(workspaces.c.id, workspaces.c.version)
+            .where(workspaces.c.slug.in_(list(wanted)), workspaces.c.version > 0)
+            .order_by(workspaces.c.slug)).all()
+        return [at_version(conn, row.id, row.version) for row in rows]
 
 
 def slugs(db: Engine) -> list[str]:

@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, Response
 from kokemus.analytics import headlines
 from kokemus.api.auth import kokemus
 from kokemus.bootstrap import Kokemus
-from kokemus.domain.errors import NotFound
 from kokemus.domain.roles import Permission, Role
 from kokemus.domain.scores import Change
 from kokemus.domain.texts import localized
@@ -119,12 +118,8 @@ def build(kk: Kokemus, viewer: Viewer, roles: dict[str, Role | None], language: 
           now: datetime | None = None) -> Home:
     """The cards of every workspace in `roles` (the viewer's), in slug order."""
     now = now or datetime.now(UTC)
-    active: list[tuple[ActiveWorkspace, Role | None]] = []
-    for slug, role in roles.items():
-        try:
-            active.append((workspace_service.get(kk.db, slug), role))
-        except NotFound:  # a workspace row without an applied document yet
-            continue
+    # one app-store query for every workspace's current version (documents parsed once)
+    active = [(ws, roles[ws.slug]) for ws in workspace_service.current(kk.db, list(roles))]
     # every role views cases (the inbox is a `view` page); an agent only their departments'
     reaches = {ws.id: case_service.reach_of(kk.db, viewer.id, ws.id, role)
                for ws, role in active}
