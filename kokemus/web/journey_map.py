@@ -279,6 +279,7 @@ class JourneyMap:
     breakdown: dropoff_view.Breakdown | None = None  # drop-off by the chosen breakdown
     choices: list[Choice] = field(default_factory=list)  # the breakdowns offered
     accounts: list[Option] = field(default_factory=list)  # B2B accounts, to see one
+    goal_names: list[str] = field(default_factory=list)  # each goal's name (`goal` joins them)
 
 
 def hours(seconds: float | None, language: str) -> str:
@@ -465,6 +466,7 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
         channels=channel_options(journey, document, language),
         designed_path=[names[s] for s in designed],
         goal=", ".join(names.get(g, g) for g in journey.goals) or None,
+        goal_names=[names.get(g, g) for g in journey.goals],
         cases=cases, cases_text=i18n.number(cases, language),
         events_text=i18n.number(summary["events"], language),
         lost=lost_cases, lost_text=i18n.number(lost_cases, language),

@@ -157,3 +157,16 @@ def test_the_stores_map_shows_episodes_not_lifetimes(
     assert page.status_code == 200
     # One journey per device signal, and one for what a customer did before their first.
     assert stat(page.text) == signals + before_first > customers
+
+
+def test_the_designed_path_flags_every_goal_on_it(kk: bootstrap.Kokemus, demo: None) -> None:
+    active = workspace_service.get(kk.db, "kodinkone")
+    journey = next(j for j in active.document.journeys if j.id == "purchase")
+    both = journey.model_copy(update={"other_goals": ["delivery"]})
+    view = journey_map.build(kk, active, both, journey_map.Filters(), "fi")
+    assert view.goal == "Asennus, Kotiinkuljetus"
+    assert [s for s in view.designed_path if s in view.goal_names] == ["Kotiinkuljetus",
+                                                                       "Asennus"]
+    goal_rings = re.findall(r'<g class="node designed" data-touchpoint="([^"]+)"[^>]*>'
+                            r'<title>[^<]*</title><circle [^>]*stroke="#1e6b3a"', view.graph)
+    assert sorted(goal_rings) == ["delivery", "installation"]
