@@ -37,7 +37,7 @@ from kokemus.domain.workspace import Workspace
 from kokemus.services import survey_tests
 from kokemus.services import surveys as survey_service
 from kokemus.services import workspaces as workspace_service
-from kokemus.web import forms, i18n, sessions
+from kokemus.web import forms, i18n, sessions, test_link
 from kokemus.web.page import Analyst, Editor, Forbidden, Member, PageNotFound, form_version, render
 from kokemus.web.surveys import NOTICE, answer_items, new_survey_id
 
@@ -320,13 +320,15 @@ def percent(sample: Any) -> str:
     return str(sample or "")
 
 
-def preview_html(survey: Survey, document: Workspace, language: str) -> str:
+def preview_html(survey: Survey, document: Workspace, language: str, token: str) -> str:
     """The hosted form's own template drawn from `survey` in `language`, to show in a
-    frame: nothing can be sent from it."""
+    frame: nothing can be sent from it. `token`: a test link's, for the brand's files."""
     ui = i18n.supported(language) or "en"
     company = localized(document.name, language)
+    logo, brand_css = test_link.brand_sources(document.brand, token)
     return forms.templates.get_template("survey_form.html").render(
         t=i18n.translator(ui), lang=language, embed=False, token="", preview=True,
+        company=company, logo=logo, brand_css=brand_css,
         action="#preview", title=localized(survey.name, language),
         intro=localized(survey.intro, language) if survey.intro else None,
         questions=forms.questions_view(survey, language, company, {}, {}),
@@ -334,11 +336,6 @@ def preview_html(survey: Survey, document: Workspace, language: str) -> str:
         test_note=i18n.translate("builder.preview_note", ui))
 
 
-def test_links(request: Request, member: Member, survey_id: str,
-               languages: list[str]) -> list[tuple[str, str]]:
-    token = survey_tests.sign(request.app.state.link_secret, member.workspace.id, survey_id,
-                              datetime.now(UTC))
-    return [(lang, f"/t/{token}?lang={lang}") for lang in languages]
 
 
 def _page(request: Request, member: Member, survey_id: str, draft: Draft, *,
@@ -356,7 +353,9 @@ def _page(request: Request, member: Member, survey_id: str, draft: Draft, *,
     if saved is not None:
         tests = survey_tests.recent(kk.db, member.workspace.id, survey_id)
     events = sorted({e for tp in document.touchpoints() for e in tp.events})
-    preview = (preview_html(draft.survey, document, preview_lang)
+    token = survey_tests.sign(request.app.state.link_secret, member.workspace.id,
+                              survey_id if saved is not None else "new", datetime.now(UTC))
+    preview = (preview_html(draft.survey, document, preview_lang, token)
                if draft.survey is not None else None)
     bad = {anchor(loc) for loc, _ in draft.problems}
     test_rows = []
@@ -392,7 +391,7 @@ def _page(request: Request, member: Member, survey_id: str, draft: Draft, *,
         yaml=survey_service.draft_text(document, draft.survey,
                                        None if saved is None else survey_id)
         if draft.survey is not None else None,
-        test_links=test_links(request, member, survey_id, languages) if saved else [],
+        test_links=[(code, f"/t/{token}?lang={code}") for code in languages] if saved else [],
         test_count=tests[0], test_rows=test_rows,
         notice=request.session.pop(NOTICE, None))
 

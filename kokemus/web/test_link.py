@@ -17,15 +17,30 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from kokemus.api.auth import kokemus
+from kokemus.domain.brand import LOGO_TYPES, Brand
+from kokemus.domain.errors import NotFound
 from kokemus.domain.surveys import AnswerError, Survey
 from kokemus.domain.texts import localized
 from kokemus.services import survey_tests
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.feedback import LinkError
 from kokemus.services.workspaces import ActiveWorkspace
+from kokemus.web import brand as branding
 from kokemus.web import forms, i18n
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+# the brand's files, as the invitation form sends them (web/brand.py)
+_CACHED = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
+
+
+def brand_sources(brand: Brand | None, token: str) -> tuple[str | None, str | None]:
+    """The logo and the colour's stylesheet of a test form or a preview: the inline logo
+    itself, else this module's routes behind the test token (the invitation form's routes
+    take an invitation's token)."""
+    if brand is None:
+        return None, None
+    logo = brand.logo if brand.inline else (f"/t/{token}/logo" if brand.logo else None)
+    return logo, (f"/t/{token}/brand.css" if brand.colour else None)
 
 
 def _opened(request: Request, token: str) -> tuple[ActiveWorkspace, Survey]:
@@ -60,13 +75,15 @@ def _form(request: Request, token: str, workspace: ActiveWorkspace, survey: Surv
     ui = i18n.supported(language) or "en"
     company = localized(workspace.document.name, language)
     questions = forms.questions_view(survey, language, company, answers, problems or {})
+    logo, brand_css = brand_sources(workspace.document.brand, token)
     return forms.page(
         request, "survey_form.html", language, status=status, token=token,
         action=f"/t/{token}", hidden=[("lang", language), ("rid", response_id)],
         test_note=i18n.translate("builder.test_note", ui),
         title=localized(survey.name, language),
         intro=localized(survey.intro, language) if survey.intro else None,
-        questions=questions, notice=notice, problems=bool(problems), elsewhere=[])
+        questions=questions, notice=notice, problems=bool(problems), elsewhere=[],
+        company=company, logo=logo, brand_css=brand_css)
 
 
 @router.get("/t/{token}")
@@ -118,3 +135,35 @@ def _answer(request: Request, token: str, form: FormData) -> Response:
     return forms.page(request, "survey_message.html", language,
                       title_key="survey.thanks.title",
                       body=i18n.translate("builder.test_thanks", ui), params={})
+
+
+def _brand(request: Request, token: str) -> Brand | None:
+    """The brand of a test link's workspace (its survey may be gone or not saved yet)."""
+    try:
+        link = survey_tests.verify(request.app.state.link_secret, token, datetime.now(UTC))
+        workspace = workspace_service.get_by_id(kokemus(request).db, link.workspace_id)
+    except (LinkError, NotFound):
+        return None
+    return workspace.document.brand
+
+
+@router.get("/t/{token}/brand.css")
+def brand_css(request: Request, token: str) -> Response:
+    brand = _brand(request, token)
+    if brand is None or brand.colour is None:
+        return Response(status_code=404)
+    return Response(branding.stylesheet(brand), media_type="text/css",
+                    headers=_CACHED)
+
+
+@router.get("/t/{token}/logo")
+def logo(request: Request, token: str) -> Response:
+    brand = _brand(request, token)
+    found = branding.logo_file(kokemus(request).settings.data_dir, brand) if brand else None
+    if found is None:
+        return Response(status_code=404)
+    kind = LOGO_TYPES[found.suffix.lower().lstrip(".")]
+    headers = dict(_CACHED)
+    if kind == "image/svg+xml":  # opened on its own, an SVG could run script: not here
+        headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return Response(found.read_bytes(), media_type=kind, headers=headers)

@@ -5,6 +5,7 @@ kept apart and counted nowhere."""
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from html import unescape
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from kokemus import bootstrap, demo
 from kokemus.analytics import scores
+from kokemus.domain.brand import Brand
 from kokemus.services import access, survey_tests
 from kokemus.services import surveys as survey_service
 from kokemus.services import workspaces as workspace_service
@@ -422,3 +424,29 @@ def test_odd_values_are_refused_or_read_never_a_server_error(
         assert answer.status_code in (200, 303, 422), (button, answer.status_code)
         if answer.status_code == 422:
             assert 'id="problems"' in answer.text
+
+
+def test_the_preview_and_the_test_link_wear_the_workspaces_brand(
+        editor: TestClient, kk: bootstrap.Kokemus, workspace: ActiveWorkspace) -> None:
+    """A preview is the form as the customer sees it: the workspace's logo and colour too,
+    served behind the test token as the invitation form serves them behind its link."""
+    logo = "data:image/svg+xml;base64," + base64.b64encode(
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>').decode()
+    branded = workspace.document.model_copy(update={
+        "brand": Brand(logo=logo, colour="#aa3300")})
+    workspace_service.apply(kk.db, branded)
+    page = editor.get(BUILD).text
+    form = unescape(re.search(r'class="preview-phone"[^>]*srcdoc="([^"]*)"', page)
+                    .group(1))  # type: ignore[union-attr]
+    assert f'<img src="{logo}"' in form
+    css = re.search(r'href="(/t/[^"]+/brand\.css)"', form)
+    assert css
+    sheet = editor.get(css.group(1))
+    assert sheet.status_code == 200 and "--kk-accent: #aa3300;" in sheet.text
+    link = re.search(r'href="(/t/[^"?]+)\?lang=fi"', page)
+    assert link
+    editor.cookies.clear()
+    tried = editor.get(f"{link.group(1)}?lang=fi").text
+    assert f'<img src="{logo}"' in tried and f'{link.group(1)}/brand.css' in tried
+    assert editor.get("/t/forged.token/brand.css").status_code == 404
+    assert editor.get(f"{link.group(1)}/logo").status_code == 404  # inline: no file
