@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from kokemus.domain.brand import Brand
-from kokemus.domain.brand import Brand
 from kokemus.domain.business_hours import BusinessHours
 from kokemus.domain.cases import CasePolicy
 from kokemus.domain.contact import ContactPolicy
@@ -76,8 +75,6 @@ class Workspace(Model):
         "What each event type is called in the UI, per language (delivered: {fi: Toimitettu, "
         "en: Delivered}); a type without a name here is shown by its type."))
     feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
-    brand: Brand | None = Field(default=None, description=(
-        "The logo and accent colour of the workspace's survey forms (docs/workspace.md)."))
     brand: Brand | None = Field(default=None, description=(
         "The logo and accent colour of the workspace's survey forms (docs/workspace.md)."))
     contact: ContactPolicy = Field(
