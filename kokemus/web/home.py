@@ -37,6 +37,7 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 # The figures of a card, in order, and the unit their change is said in.
 FIGURES = ("nps", "keep_rate", "csat", "ces")
 DIGITS = {"nps": 0, "keep_rate": 0, "csat": 0, "ces": 1}
+SHARES = ("keep_rate", "csat")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ def headline(kind: str, c: Change, language: str) -> Headline:
         direction = "up" if c.difference > 0 else "down"
     difference = ("" if c.difference is None or not judged
                   else i18n.number(c.difference, language, DIGITS[kind], signed=True))
+    if difference and kind in SHARES:  # a move of a share is in percentage points
+        difference += "\u00a0" + i18n.translate("home.points", language)
     return Headline(kind, after.value, after.interval, after.n, after.enough, before.value,
                     before.n, before.enough, difference, direction, c.significant and judged)
 

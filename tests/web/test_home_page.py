@@ -206,3 +206,13 @@ def test_a_headline_without_enough_answers_is_not_judged() -> None:
     shown = home.headline("nps", scores.change(few, many), "en")
     assert shown.direction == "none" and shown.difference == "" and not shown.significant
     assert not shown.before_enough and shown.enough
+
+
+def test_a_share_moves_in_percentage_points() -> None:
+    from kokemus.domain import scores
+
+    change = scores.change(scores.keep_rate(40, 50, 30), scores.keep_rate(30, 50, 30))
+    assert home.headline("keep_rate", change, "fi").difference == "\u221220\u00a0%-yks."
+    assert home.headline("keep_rate", change, "en").difference == "\u221220\u00a0pp"
+    nps = scores.change(scores.nps(30, 10, 10, 30), scores.nps(20, 10, 20, 30))
+    assert home.headline("nps", nps, "en").difference == "\u221220"  # NPS: points of its own
