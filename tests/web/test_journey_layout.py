@@ -65,7 +65,7 @@ def test_a_long_journey_has_room_for_every_label() -> None:
 def test_stages_and_the_designed_path_go_left_to_right() -> None:
     places, links = long_journey()
     drawing = journey_layout.lay_out(places, links, [f"stage {i}" for i in range(6)])
-    spans = {}
+    spans: dict[int, tuple[float, float]] = {}
     for place in places:
         x = drawing.centres[place.id][0]
         lo, hi = spans.get(place.stage, (x, x))
