@@ -215,4 +215,4 @@ def test_a_share_moves_in_percentage_points() -> None:
     assert home.headline("keep_rate", change, "fi").difference == "\u221220\u00a0%-yks."
     assert home.headline("keep_rate", change, "en").difference == "\u221220\u00a0pp"
     nps = scores.change(scores.nps(30, 10, 10, 30), scores.nps(20, 10, 20, 30))
-    assert home.headline("nps", nps, "en").difference == "\u221220"  # NPS: points of its own
+    assert home.headline("nps", nps, "en").difference == "\u221240"  # NPS 40 -> 0: its points
