@@ -84,6 +84,7 @@ class SurveyRow:
     responses: int
     complete: int
     rate: str | None  # answered invitations per invitation sent, as a percent
+    enabled: bool = True  # false: the trigger invites nobody (a survey being built)
 
 
 def _percent(part: int, whole: int) -> str:
@@ -108,6 +109,7 @@ def survey_rows(kk: Any, active: ActiveWorkspace, lang: str) -> list[SurveyRow]:
             questions=len(s.questions), sent=n_sent, responses=c["responses"],
             complete=c["complete"],
             rate=_percent(min(c["invited"], n_sent), n_sent) if n_sent else None,
+            enabled=s.enabled,
         ))
     return rows
 

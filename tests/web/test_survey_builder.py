@@ -204,6 +204,11 @@ def test_a_survey_built_in_the_form_is_saved_as_the_yaml_a_person_would_write(
     unchanged = press(editor, "/w/my-company/surveys/after-order/build", again.text, "save")
     assert unchanged.status_code == 303
     assert workspace_service.get(kk.db, "my-company").version == 2
+    # the list says which survey invites nobody yet
+    listed = editor.get("/w/my-company/surveys").text
+    rows = dict(re.findall(r'<tr id="survey-([a-z-]+)">(.*?)</tr>', listed, re.S))
+    assert "Pois käytöstä" in rows["after-order"]
+    assert "Pois käytöstä" not in rows["after-delivery"]
 
 
 def test_the_sampling_rate_is_required_and_the_problem_points_at_its_field(
