@@ -172,7 +172,7 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
 
     def step(touchpoint: str) -> Step:
         return Step(touchpoint, names.get(touchpoint, touchpoint), touchpoint in on_path,
-                    touchpoint == journey.goal)
+                    touchpoint in journey.goals)
 
     # The map's filters, as the map applies them (a segment is its members' journeys).
     members = (people.customers_in_segment(kk.db, active.id, filters.segment)
@@ -211,7 +211,7 @@ def build(kk: Kokemus, active: ActiveWorkspace, journey: Journey, filters: Filte
             share=percent(float(row["share"]), language),
             cumulative=percent(float(row["cumulative_share"]), language),
             length=int(row["length"]), designed=path == designed,
-            reaches_goal=journey.goal is not None and journey.goal in path))
+            reaches_goal=any(goal in path for goal in journey.goals)))
     first = views[0].rank if views else 0
     return Explorer(
         slug=active.slug, workspace=localized(document.name, language), journey_id=journey.id,

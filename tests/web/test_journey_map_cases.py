@@ -170,3 +170,29 @@ def test_the_designed_path_flags_every_goal_on_it(kk: bootstrap.Kokemus, demo: N
     goal_rings = re.findall(r'<g class="node designed" data-touchpoint="([^"]+)"[^>]*>'
                             r'<title>[^<]*</title><circle [^>]*stroke="#1e6b3a"', view.graph)
     assert sorted(goal_rings) == ["delivery", "installation"]
+
+
+def test_other_goals_in_the_workspace_reach_the_map_and_the_variants(
+    client: TestClient, kk: bootstrap.Kokemus, demo: None
+) -> None:
+    """Applied as a workspace document: the map's lost count and the variant explorer's
+    'reaches the goal' badges count a journey reaching any goal."""
+    log_in(client)
+    before_map = client.get(SHOP).text
+    before = client.get(f"{SHOP}/variants").text
+    active = workspace_service.get(kk.db, "kodinkone")
+    journeys_ = [j.model_copy(update={"other_goals": ["delivery"]}) if j.id == "purchase"
+                 else j for j in active.document.journeys]
+    workspace_service.apply(kk.db, active.document.model_copy(update={"journeys": journeys_}),
+                            source="test")
+    after_map = client.get(SHOP).text
+    after = client.get(f"{SHOP}/variants").text
+
+    def lost(html: str) -> int:
+        found = re.search(r'id="stat-lost"><span class="stat-value">([^<]+)<', html)
+        assert found
+        return int(re.sub(r"\D", "", found.group(1)))
+
+    assert 0 < lost(after_map) < lost(before_map)
+    assert "Asennus, Kotiinkuljetus" in after_map
+    assert after.count("badge-reaches") > before.count("badge-reaches") > 0
