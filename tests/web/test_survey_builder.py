@@ -25,7 +25,7 @@ from kokemus.services import surveys as survey_service
 from kokemus.services import workspaces as workspace_service
 from kokemus.services.workspaces import ActiveWorkspace
 from kokemus.storage import responses
-from kokemus.web import survey_builder
+from kokemus.web import survey_drafts
 from kokemus.workspace import document
 from tests.web.test_pages import csrf, log_in
 
@@ -379,11 +379,11 @@ def test_an_analyst_views_the_builder_read_only_and_cannot_start_one(
 
 def test_the_new_question_types_each_make_a_valid_survey() -> None:
     data: dict[str, Any] = {"id": "s", "name": "S", "questions": []}
-    for qtype in survey_builder.QUESTION_TYPES:
-        survey_builder.apply_button(data, "add", qtype)
-    draft = survey_builder.validated(survey_builder.Draft(data, []))
+    for qtype in survey_drafts.QUESTION_TYPES:
+        survey_drafts.apply_button(data, "add", qtype)
+    draft = survey_drafts.validated(survey_drafts.Draft(data, []))
     kinds = [q.type for q in draft.survey.questions] if draft.survey else draft.problems
-    assert kinds == list(survey_builder.QUESTION_TYPES)
+    assert kinds == list(survey_drafts.QUESTION_TYPES)
 
 
 @pytest.mark.parametrize("name", ["appliance_shop", "machinery_dealer", "customers_choice"])
