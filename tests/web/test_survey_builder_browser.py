@@ -32,12 +32,9 @@ ARTEFACTS = Path(os.environ.get(
 KEY = re.compile(r"\b(?:builder|surveys|survey|roles)\.[a-z_]+\b")
 # Words of each UI language the steps use.
 WORDS = {
-    "fi": {"add": "Lisää kysymys", "text": "Avoin teksti", "choice": "Yksi vaihtoehto",
-           "up": "Siirrä kysymys 3 ylös", "save": "Tallenna", "nps_low": "Ei lainkaan",
-           "count": "Testivastauksia: 1", "preview": "Esikatsele"},
-    "en": {"add": "Add question", "text": "Open text", "choice": "Single choice",
-           "up": "Move question 3 up", "save": "Save", "nps_low": "Not at all likely",
-           "count": "Test answers: 1", "preview": "Preview"},
+    "fi": {"add": "Lisää kysymys", "up": "Siirrä kysymys 3 ylös",
+           "count": "Testivastauksia: 1"},
+    "en": {"add": "Add question", "up": "Move question 3 up", "count": "Test answers: 1"},
 }
 
 
