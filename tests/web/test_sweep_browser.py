@@ -20,6 +20,7 @@ from kokemus.config import Settings
 from kokemus.demo import generate
 from kokemus.services import access, feedback, workspaces
 from kokemus.services.actions import unsubscribe_token
+from kokemus.services.ingest import ingest_customers
 from kokemus.storage.tables import accounts, cases, customers
 from kokemus.web import i18n
 from tests.web.test_browser import browser, pytestmark, server  # noqa: F401
@@ -48,10 +49,12 @@ def english_only() -> frozenset[str]:
 ENGLISH = english_only()
 
 # Texts of the page: each element's own text, and the labels a reader may be told; not what
-# is written as code (YAML in an editor, a command, a file name).
+# is written as code (YAML in an editor, a command, a file name), nor an id a select offers
+# as itself (a question's id in the survey builder).
 _TEXTS = """() => {
   const own = [...document.querySelectorAll('body, body *')]
-    .filter(e => !e.closest('textarea, pre, code, kbd, samp')).flatMap(e =>
+    .filter(e => !e.closest('textarea, pre, code, kbd, samp'))
+    .filter(e => !(e.tagName === 'OPTION' && e.textContent.trim() === e.value)).flatMap(e =>
     [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent.trim()));
   const labels = [...document.querySelectorAll('[aria-label],[title],[placeholder],[alt]')]
     .flatMap(e => ['aria-label', 'title', 'placeholder', 'alt']
@@ -91,11 +94,13 @@ def demo(kk: bootstrap.Kokemus, settings: Settings, base: str) -> Demo:
     ws = workspaces.get(kk.db, WS)
     doc = ws.document
     with kk.events.reading() as cur:
-        response, customer = cur.execute(
+        first = cur.execute(
             "SELECT id, customer FROM responses WHERE workspace_id = ? ORDER BY id LIMIT 1",
             [ws.id]).fetchone()
+    assert first, "the demo has no responses"
+    response, customer = first
     secret = bootstrap.secret_key(settings)
-    links = {}
+    links: dict[str, str] = {}
     with kk.db.connect() as conn:
         account = conn.execute(select(accounts.c.id).where(
             accounts.c.workspace_id == workspaces.get(kk.db, B2B).id).limit(1)).scalar_one()
@@ -107,7 +112,6 @@ def demo(kk: bootstrap.Kokemus, settings: Settings, base: str) -> Demo:
                 .limit(1)).scalar()
             if reader is None:  # the demo's customers all read one language: make one
                 reader = f"sweep-{language}"
-                from kokemus.services.ingest import ingest_customers
                 ingest_customers([{"id": reader, "language": language}], ws, kk.db)
             survey = next(s for s in doc.surveys if s.enabled).id
             invitation = feedback.invite(kk.db, ws, survey, reader, channel="email",
@@ -139,6 +143,8 @@ def pages(d: Demo) -> list[tuple[str, str]]:
         ("rule-new", f"{w}/rules/new"),
         ("actions", f"{w}/actions"), ("surveys", f"{w}/surveys"),
         ("survey-edit", f"{w}/surveys/{d.survey}"), ("survey-new", f"{w}/surveys/new"),
+        ("survey-build", f"{w}/surveys/{d.survey}/build"),
+        ("survey-build-new", f"{w}/surveys/new/build"),
         ("members", f"{w}/members"), ("audit", f"{w}/audit"), ("instance-audit", "/audit"),
         ("privacy", f"{w}/privacy"), ("not-found", "/w/no-such-workspace"),
     ]
