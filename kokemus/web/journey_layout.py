@@ -33,6 +33,9 @@ OPTIONS = {
     "elk.randomSeed": "1",  # the same graph, the same picture
     "elk.edgeRouting": "SPLINES",
     "elk.partitioning.activate": "true",
+    # One layering for every touchpoint: a touchpoint nobody reached under a filter is a
+    # component of its own, which ELK would otherwise place beside the rest, out of its stage.
+    "elk.separateConnectedComponents": "false",
     "elk.layered.thoroughness": "10",
     "elk.layered.nodePlacement.strategy": "NETWORK_SIMPLEX",
     "elk.layered.considerModelOrder.strategy": "NODES_AND_EDGES",

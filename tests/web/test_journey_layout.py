@@ -76,3 +76,20 @@ def test_stages_and_the_designed_path_go_left_to_right() -> None:
     designed = [drawing.centres[f"t{i}"] for i in range(0, 26, 2)]
     assert [x for x, _ in designed] == sorted(x for x, _ in designed)
     assert set(drawing.routes) == {(link.source, link.target) for link in links}
+
+
+def test_a_touchpoint_nobody_reached_stays_in_its_stage() -> None:
+    """Under a filter some touchpoints have no edge at all: they keep their stage's place,
+    and every stage's band has a width (ELK laid such components out beside the graph,
+    and a band came out 843 units negative)."""
+    places, links = long_journey()
+    alone = {"t3", "t17", "t25"}
+    kept = [link for link in links if link.source not in alone and link.target not in alone
+            and not link.designed]
+    drawing = journey_layout.lay_out(places, kept, [f"stage {i}" for i in range(6)])
+    assert all(band.width > 0 for band in drawing.bands)
+    lefts = [band.x for band in drawing.bands]
+    assert lefts == sorted(lefts)
+    for place in places:
+        band = drawing.bands[place.stage]
+        assert band.x <= drawing.centres[place.id][0] <= band.x + band.width, place.id
