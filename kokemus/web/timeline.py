@@ -133,8 +133,7 @@ def day_heading(day: date, language: str) -> str:
 
 
 def clock(moment: datetime, language: str) -> str:
-    return i18n.translate("timeline.time", language, h=moment.hour, hh=f"{moment.hour:02d}",
-                          mm=f"{moment.minute:02d}")
+    return i18n.clock(moment, language)
 
 
 def _names(document: Workspace, language: str) -> dict[str, dict[str, str]]:
