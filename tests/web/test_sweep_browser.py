@@ -212,6 +212,8 @@ def test_every_page_of_the_demo(server: str, browser: Browser,  # noqa: F811
     assert {"Customer promises", "Touchpoint"} <= ENGLISH  # the check has strings to find
     d = demo(kk, settings, server)
     access.create_user(kk.db, "olli", "salasana123", admin=True)
+    access.create_user(kk.db, "aino", "salasana123")
+    access.grant(kk.db, "aino", WS, "agent")
     # the browser asks for the page's language too: the hosted form's messages follow it
     context = browser.new_context(viewport={"width": width, "height": 900},
                                   locale="fi-FI" if language == "fi" else "en-GB")
@@ -240,6 +242,15 @@ def test_every_page_of_the_demo(server: str, browser: Browser,  # noqa: F811
     sweep.check("form-opted-out")
     sweep.visit("form-bad-link", f"{server}/s/not-a-link", 404)
     sweep.visit("unsubscribe", f"{server}/u/{d.unsubscribe}")
+
+    # a page the reader may not open: an agent and the rules
+    page.goto(f"{server}/language/{language}")
+    page.goto(f"{server}/login")
+    page.locator("input[name=username]").fill("aino")
+    page.locator("input[name=password]").fill("salasana123")
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+    sweep.visit("forbidden", f"{server}/w/{WS}/rules", 403)
 
     context.close()
     print(f"\nscreenshots: {SWEEP_DIR}")
