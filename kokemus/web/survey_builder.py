@@ -58,7 +58,7 @@ def anchor(loc: Iterable[str | int]) -> str:
     parts = [str(p) for p in loc]
     if parts[:1] == ["questions"] and len(parts) > 3 and parts[2] in (
             "options", "attributes", "features", "show_if"):
-        parts = parts[:5] if parts[2] != "show_if" else parts[:4]
+        parts = parts[:4]  # the row (or the skip rule)
     elif parts[:1] == ["trigger"]:
         parts = parts[:2]
     return "f-" + ".".join(parts)
@@ -115,7 +115,9 @@ def _page(request: Request, member: Member, survey_id: str, draft: Draft, *,
                               survey_id if saved is not None else "new", datetime.now(UTC))
     preview = (preview_html(draft.survey, document, preview_lang, token)
                if draft.survey is not None else None)
-    bad = {anchor(loc) for loc, _ in draft.problems}
+    # the fields to mark: each problem's anchor, and a row's own field ("...options.1.text")
+    bad = {anchor(loc) for loc, _ in draft.problems} | {
+        "f-" + ".".join(str(p) for p in loc[:5]) for loc, _ in draft.problems}
     test_rows = []
     for row in tests[1]:
         answers = []
@@ -137,7 +139,8 @@ def _page(request: Request, member: Member, survey_id: str, draft: Draft, *,
         title=text_in(draft.data.get("name"), lang, first) or draft.data.get("id") or "",
         problems=[{"anchor": anchor(loc), "path": ".".join(str(p) for p in loc),
                    "message": message} for loc, message in draft.problems],
-        bad=bad, stale=stale, languages=languages, first=first, text_in=text_in,
+        bad=bad, stale=stale, refused=status >= 400, languages=languages, first=first,
+        text_in=text_in,
         percent=percent, types=QUESTION_TYPES, dimensions=DIMENSIONS,
         elements={"b2c": [e for names in B2C_ELEMENTS.values() for e in names],
                   "b2b": [e for names in B2B_ELEMENTS.values() for e in names]},

@@ -131,8 +131,8 @@ def _question(form: FormData, i: int, languages: list[str],
     elif qtype == "kano":
         q["features"] = [
             {"id": value(form, f"{p}.features.{j}.id"),
-             "functional": _texts(form, f"{p}.features.{j}.functional", languages) or "",
-             "dysfunctional": _texts(form, f"{p}.features.{j}.dysfunctional", languages) or ""}
+             **{side: _texts(form, f"{p}.features.{j}.{side}", languages) or ""
+                for side in ("functional", "dysfunctional")}}
             for j in _rows(form, f"{p}.features", "id", problems, ("questions", i, "features"))]
     return q
 
@@ -251,8 +251,23 @@ def apply_button(data: dict[str, Any], button: str, new_type: str) -> None:
         del questions[at]
 
 
+def _unworded(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Rows (options, attributes, Kano features) with no words in any language: the model
+    would take an empty text and show the customer an empty option."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for i, q in enumerate(data.get("questions") or []):
+        for rows, sides in (("options", ("text",)), ("attributes", ("text",)),
+                            ("features", ("functional", "dysfunctional"))):
+            for j, row in enumerate(q.get(rows) or []):
+                found += [(("questions", i, rows, j, side),
+                           "give its text in at least one language")
+                          for side in sides if row.get(side) in ("", None)]
+    return found
+
+
 def validated(draft: Draft) -> Draft:
     """The draft with its survey when the model takes it, else with the model's problems."""
+    draft.problems.extend(_unworded(draft.data))
     if draft.problems:
         return draft
     try:

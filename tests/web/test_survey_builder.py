@@ -381,6 +381,11 @@ def test_the_new_question_types_each_make_a_valid_survey() -> None:
     data: dict[str, Any] = {"id": "s", "name": "S", "questions": []}
     for qtype in survey_drafts.QUESTION_TYPES:
         survey_drafts.apply_button(data, "add", qtype)
+    unworded = survey_drafts.validated(survey_drafts.Draft(data, []))
+    assert {loc[2] for loc, _ in unworded.problems} == {"options", "features"}  # to word
+    for q in data["questions"]:  # worded as a person would
+        for row in q.get("options", []) + q.get("features", []):
+            row.update({k: {"en": "words"} for k, v in row.items() if v == ""})
     draft = survey_drafts.validated(survey_drafts.Draft(data, []))
     kinds = [q.type for q in draft.survey.questions] if draft.survey else draft.problems
     assert kinds == list(survey_drafts.QUESTION_TYPES)
@@ -455,3 +460,23 @@ def test_the_preview_and_the_test_link_wear_the_workspaces_brand(
     assert f'<img src="{logo}"' in tried and f'{link.group(1)}/brand.css' in tried
     assert editor.get("/t/forged.token/brand.css").status_code == 404
     assert editor.get(f"{link.group(1)}/logo").status_code == 404  # inline: no file
+
+
+def test_an_option_without_words_is_named_before_it_is_saved(
+        editor: TestClient, kk: bootstrap.Kokemus) -> None:
+    html = editor.get(BUILD).text
+    added = press(editor, BUILD, html, "add", {"new_type": "single_choice"})
+    assert added.status_code == 200
+    assert "Korjattavaa ennen tallennusta" in added.text  # not an error yet: nothing saved
+    assert 'href="#f-questions.4.options.0"' in added.text
+    assert re.search(r'name="questions.4.options.0.text.fi"[^>]*aria-invalid="true"',
+                     added.text)
+    refused = press(editor, BUILD, added.text, "save")
+    assert refused.status_code == 422 and "give its text in at least one language" in refused.text
+    worded = press(editor, BUILD, added.text, "save", {
+        "questions.4.options.0.text.fi": "Kyllä", "questions.4.options.1.text.en": "No"})
+    assert worded.status_code == 303
+    survey = workspace_service.get(kk.db, "my-company").document.survey("after-delivery")
+    assert survey is not None
+    assert [o.text for o in survey.questions[4].options] == [  # type: ignore[union-attr]
+        {"fi": "Kyllä"}, {"en": "No"}]
