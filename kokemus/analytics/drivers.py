@@ -225,7 +225,8 @@ def matrix(cursor: duckdb.DuckDBPyConnection, workspace_id: int, columns: Sequen
         SELECT {values}, {outcome_value} AS outcome
         FROM r {join}
         GROUP BY r.customer{', y.y' if outcome.kind == 'event' else ''}
-    """
+        ORDER BY r.customer
+    """  # rows in one order: the bootstrap's resamples (by row) repeat with the seed
     table = cursor.sql(sql).to_arrow_table()
     count = table.num_rows
     names = [f"d{i}" for i in range(len(used))] + ["outcome"]
