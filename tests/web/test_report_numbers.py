@@ -82,7 +82,9 @@ def test_the_terminal_report_in_finnish_and_english(workspace: ActiveWorkspace) 
     # keys, "nps_group −74,2", in a Finnish report)
     found = known()
     console = out.current()  # `out` forwards to it; its width is the console's
-    width = console.width
+    # restored as it was: unset (read from the terminal each time), not pinned at today's
+    # width, which made a later CLI test's table wrap
+    width = console._width
     console.width = 200
     try:
         with out.capture() as fi:
@@ -90,7 +92,7 @@ def test_the_terminal_report_in_finnish_and_english(workspace: ActiveWorkspace) 
         with out.capture() as en:
             _terminal(found, workspace, "en")
     finally:
-        console.width = width
+        console._width = width
     assert "11,2" in fi.get() and f"antaa NPS:n {MINUS}74, muut 37." in fi.get()
     assert f"(n = 1{NNBSP}500)" in fi.get()
     assert f"37\u00a0% (30\u2009–\u200945) n = 1{NNBSP}234" in fi.get()
