@@ -142,21 +142,22 @@ def build(kk: Kokemus, ws: ActiveWorkspace, *, as_of: datetime | None = None,
         min_n=min_n)))
     section("signals", lambda: signals.signals(kk, ws, as_of=moment, table=table,
                                                consequences=costs))
-    section("dropoff", reading(lambda c: _dropoff(c, ws)))
+    section("dropoff", reading(lambda c: _dropoff(c, ws, moment)))
     worst = section("worst", reading(lambda c: _worst(c, kk, ws, min_n)))
     report.fixes = fixes(costs or [], worst or [])
     return report
 
 
-def _dropoff(cursor: Any, ws: ActiveWorkspace) -> list[dict[str, Any]]:
-    """Per journey with a goal: how many reach it, and where the others stop."""
+def _dropoff(cursor: Any, ws: ActiveWorkspace, as_of: datetime) -> list[dict[str, Any]]:
+    """Per journey with a goal: how many reach it, and where the others stop, as of the
+    report's day (the events until then; idle since when, in flight or lost)."""
     engine = DuckDBEngine(cursor)
     out = []
     for journey in ws.document.journeys:
         if journey.goal is None:
             continue
-        log = selection(ws.id, journey)
-        found = dropoff.outcomes(engine, log, journey.goals)  # reached at any goal
+        log = selection(ws.id, journey, until=as_of)
+        found = dropoff.outcomes(engine, log, journey.goals, as_of=as_of)  # any goal
         stalls = dropoff.stalls(engine, log, "touchpoint", min_steps=30).to_pylist()[:5]
         out.append({"journey": journey.id, "goal": journey.goal, "outcomes": found,
                     "stalls": stalls})

@@ -21,6 +21,13 @@ def test_the_report_of_the_demo(demo: Kokemus) -> None:
     for name in ("promises", "costs", "signals", "dropoff", "value", "comments"):
         assert name in data["sections"], (name, data["missing"])
     assert len(found.fixes) <= 3 and all(f.gain > 0 for f in found.fixes)
+    # journeys as of the report's day: a report of an earlier day counts the journeys
+    # begun by then (it counted every journey of the store), some still in flight
+    purchase = next(j for j in data["sections"]["dropoff"] if j["journey"] == "purchase")
+    earlier = report.build(demo, ws, as_of=datetime(2026, 4, 1, tzinfo=UTC))
+    before = next(j for j in earlier.sections["dropoff"] if j["journey"] == "purchase")
+    assert sum(before["outcomes"].values()) < sum(purchase["outcomes"].values())
+    assert before["outcomes"]["in_flight"] > 0
     html = html_file(found, ws, "fi")
     assert "<script" not in html and "<link" not in html  # one file that loads nothing
     assert "Kolme asiaa korjattavaksi ensin" in html and "Lupausten pitäminen" in html
