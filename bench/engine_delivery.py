@@ -223,7 +223,7 @@ def part_delivery(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                   for i in range(hooks)]
         signed = [(b, webhooks.headers(key, ident, int(time.time()), b)) for ident, b in bodies]
         url = f"http://127.0.0.1:{http_port}/floor"
-        with webhooks.Poster() as poster:
+        with webhooks.Poster(networks=settings.webhook_allowed) as poster:
             started = time.perf_counter()
             for body, head in signed:
                 assert 200 <= poster.post(url, body, head).status < 300
