@@ -91,23 +91,31 @@ def _workspace(request: Request, token: str) -> ActiveWorkspace | None:
 async def brand_css(request: Request, token: str) -> Response:
     ws = await run_in_threadpool(_workspace, request, token)
     brand = ws.document.brand if ws is not None else None
-    if brand is None or brand.colour is None:
-        return Response(status_code=404)
-    return Response(stylesheet(brand), media_type="text/css", headers=_CACHED)
+    return stylesheet_response(brand)
 
 
 @router.get("/s/{token}/logo")
 async def logo(request: Request, token: str) -> Response:
     ws = await run_in_threadpool(_workspace, request, token)
     brand = ws.document.brand if ws is not None else None
-    if brand is None:
+    return await run_in_threadpool(logo_response, kokemus(request).settings.data_dir, brand)
+
+
+def stylesheet_response(brand: Brand | None) -> Response:
+    """The brand's colours as a stylesheet (the hosted form's and the test link's), 404
+    without a colour."""
+    if brand is None or brand.colour is None:
         return Response(status_code=404)
-    found = logo_file(kokemus(request).settings.data_dir, brand)
+    return Response(stylesheet(brand), media_type="text/css", headers=_CACHED)
+
+
+def logo_response(data_dir: Path, brand: Brand | None) -> Response:
+    """The brand's logo file (the hosted form's and the test link's), 404 without one."""
+    found = logo_file(data_dir, brand) if brand is not None else None
     if found is None:
         return Response(status_code=404)
     kind = LOGO_TYPES[found.suffix.lower().lstrip(".")]
     headers = dict(_CACHED)
     if kind == "image/svg+xml":  # opened on its own, an SVG could run script: not here
         headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    return Response(await run_in_threadpool(found.read_bytes), media_type=kind,
-                    headers=headers)
+    return Response(found.read_bytes(), media_type=kind, headers=headers)

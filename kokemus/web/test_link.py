@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from kokemus.api.auth import kokemus
-from kokemus.domain.brand import LOGO_TYPES, Brand
+from kokemus.domain.brand import Brand
 from kokemus.domain.errors import NotFound
 from kokemus.domain.surveys import AnswerError, Survey
 from kokemus.domain.texts import localized
@@ -30,7 +30,6 @@ from kokemus.web import forms, i18n
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 # the brand's files, as the invitation form sends them (web/brand.py)
-_CACHED = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
 def brand_sources(brand: Brand | None, token: str) -> tuple[str | None, str | None]:
@@ -149,21 +148,9 @@ def _brand(request: Request, token: str) -> Brand | None:
 
 @router.get("/t/{token}/brand.css")
 def brand_css(request: Request, token: str) -> Response:
-    brand = _brand(request, token)
-    if brand is None or brand.colour is None:
-        return Response(status_code=404)
-    return Response(branding.stylesheet(brand), media_type="text/css",
-                    headers=_CACHED)
+    return branding.stylesheet_response(_brand(request, token))
 
 
 @router.get("/t/{token}/logo")
 def logo(request: Request, token: str) -> Response:
-    brand = _brand(request, token)
-    found = branding.logo_file(kokemus(request).settings.data_dir, brand) if brand else None
-    if found is None:
-        return Response(status_code=404)
-    kind = LOGO_TYPES[found.suffix.lower().lstrip(".")]
-    headers = dict(_CACHED)
-    if kind == "image/svg+xml":  # opened on its own, an SVG could run script: not here
-        headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    return Response(found.read_bytes(), media_type=kind, headers=headers)
+    return branding.logo_response(kokemus(request).settings.data_dir, _brand(request, token))
