@@ -29,7 +29,6 @@ from kokemus.web import brand as branding
 from kokemus.web import forms, i18n
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
-# the brand's files, as the invitation form sends them (web/brand.py)
 
 
 def brand_sources(brand: Brand | None, token: str) -> tuple[str | None, str | None]:
