@@ -39,6 +39,6 @@ def test_every_example_rule_and_trigger_validates() -> None:
     assert kinds == {OnEvent, OnAnswer, OnPromise, OnScore, OnSchedule}
     assert {a.do for r in rules for a in r.actions} >= {"notify", "webhook", "case"}
     assert [r.id for r in rules] == [
-        "damaged-delivery", "detractor-call-back", "installation-at-risk", "delivery-nps-low",
-        "monday-summary", "worn-washer-service"]
+        "damaged-delivery", "detractor-callback", "detractor-call-back",
+        "installation-at-risk", "delivery-nps-low", "monday-summary", "worn-washer-service"]
     assert len(triggers) >= 12
