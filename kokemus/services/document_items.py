@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kokemus.domain.errors import Problem
+from kokemus.domain.errors import NotFound, Problem
 from kokemus.domain.workspace import Workspace
 from kokemus.workspace import document
 from kokemus.workspace.document import Located
@@ -85,3 +85,12 @@ def relative(item: Located, key: str, at: int, first: int, last: int) -> Located
     if not inside and loc:
         return Located(Problem(loc, item.problem.message), None)
     return Located(Problem(loc, item.problem.message), line)
+
+
+def position(workspace: Workspace, key: str, item_id: str) -> int:
+    """Where the item `item_id` of the list `key` (surveys, rules) is; NotFound if nowhere."""
+    for i, item in enumerate(getattr(workspace, key)):
+        if item.id == item_id:
+            return i
+    raise NotFound(f"no {key.removesuffix('s')} '{item_id}' in workspace "
+                   f"'{workspace.workspace}'")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import yaml
 from sqlalchemy import Engine
 
-from kokemus.domain.errors import NotFound, Problem
+from kokemus.domain.errors import Problem
 from kokemus.domain.rules import Rule
 from kokemus.domain.workspace import Workspace
 from kokemus.services import document_items, workspaces
-from kokemus.services.surveys import StaleEdit, SurveyTextError
+from kokemus.services.surveys import StaleEdit, SurveyTextError, current
 from kokemus.services.workspaces import Applied
 from kokemus.workspace import document
 from kokemus.workspace.document import Located, WorkspaceFileError
@@ -33,10 +33,7 @@ def rule_text(workspace: Workspace, rule_id: str) -> str:
 
 
 def position(workspace: Workspace, rule_id: str) -> int:
-    for i, rule in enumerate(workspace.rules):
-        if rule.id == rule_id:
-            return i
-    raise NotFound(f"no rule '{rule_id}' in workspace '{workspace.workspace}'")
+    return document_items.position(workspace, "rules", rule_id)
 
 
 def with_rule(workspace: Workspace, text: str, at: int | None) -> Workspace:
@@ -83,23 +80,15 @@ def edited(db_workspace: workspaces.ActiveWorkspace, text: str,
     return updated, updated.rules[-1 if at is None else at]
 
 
-def _current(db: Engine, slug: str,
-             base_version: int | None) -> workspaces.ActiveWorkspace:
-    active = workspaces.get(db, slug)
-    if base_version is not None and base_version != active.version:
-        raise StaleEdit(base_version, active.version)
-    return active
-
-
 def replace_rule(db: Engine, slug: str, rule_id: str, text: str, user: str, *,
                  base_version: int | None = None) -> tuple[Applied, Rule]:
     """Replace one rule with `text`: a new workspace version by `user`, if all is valid."""
-    updated, rule = edited(_current(db, slug, base_version), text, rule_id)
+    updated, rule = edited(current(db, slug, base_version), text, rule_id)
     return workspaces.apply(db, updated, source=f"web:{user}", applied_by=user), rule
 
 
 def add_rule(db: Engine, slug: str, text: str, user: str, *,
              base_version: int | None = None) -> tuple[Applied, Rule]:
     """Add a rule at the end of the workspace's list; its id must be new."""
-    updated, rule = edited(_current(db, slug, base_version), text, None)
+    updated, rule = edited(current(db, slug, base_version), text, None)
     return workspaces.apply(db, updated, source=f"web:{user}", applied_by=user), rule

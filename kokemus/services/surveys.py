@@ -63,10 +63,7 @@ def draft_text(workspace: Workspace, survey: Survey, survey_id: str | None) -> s
 
 
 def _position(workspace: Workspace, survey_id: str) -> int:
-    for i, survey in enumerate(workspace.surveys):
-        if survey.id == survey_id:
-            return i
-    raise NotFound(f"no survey '{survey_id}' in workspace '{workspace.workspace}'")
+    return document_items.position(workspace, "surveys", survey_id)
 
 
 def with_survey(workspace: Workspace, text: str, position: int | None) -> Workspace:
@@ -106,7 +103,8 @@ def _check_unique(workspace: Workspace, survey: Survey, position: int | None) ->
                                                    "already; choose another id"), None)])
 
 
-def _current(db: Engine, slug: str, base_version: int | None) -> workspaces.ActiveWorkspace:
+def current(db: Engine, slug: str, base_version: int | None) -> workspaces.ActiveWorkspace:
+    """The workspace as it is now; StaleEdit if it moved on from `base_version`."""
     active = workspaces.get(db, slug)
     if base_version is not None and base_version != active.version:
         raise StaleEdit(base_version, active.version)
@@ -124,7 +122,7 @@ def replace_survey(db: Engine, slug: str, survey_yaml: str, user: str, *,
     Nothing is applied unless the whole workspace is valid with it; with `base_version`,
     nothing is applied either if someone else applied a version since (StaleEdit).
     """
-    active = _current(db, slug, base_version)
+    active = current(db, slug, base_version)
     if survey_id is None:
         survey_id = _id_in(survey_yaml)
     position = _position(active.document, survey_id)
@@ -136,7 +134,7 @@ def replace_survey(db: Engine, slug: str, survey_yaml: str, user: str, *,
 def add_survey(db: Engine, slug: str, survey_yaml: str, user: str, *,
                base_version: int | None = None) -> Applied:
     """Add a survey at the end of the workspace's list; its id must be new."""
-    active = _current(db, slug, base_version)
+    active = current(db, slug, base_version)
     updated = with_survey(active.document, survey_yaml, None)
     _check_unique(updated, updated.surveys[-1], len(updated.surveys) - 1)
     return _apply(db, updated, user)
@@ -145,7 +143,7 @@ def add_survey(db: Engine, slug: str, survey_yaml: str, user: str, *,
 def remove_survey(db: Engine, slug: str, survey_id: str, user: str, *,
                   base_version: int | None = None) -> Applied:
     """A new version without the survey; its invitations and responses stay stored."""
-    active = _current(db, slug, base_version)
+    active = current(db, slug, base_version)
     _position(active.document, survey_id)
     kept = [s for s in active.document.surveys if s.id != survey_id]
     return _apply(db, active.document.model_copy(update={"surveys": kept}), user)
@@ -156,7 +154,7 @@ def set_trigger(db: Engine, slug: str, survey_id: str, user: str, *,
                 base_version: int | None = None) -> Applied:
     """The common edits as fields: the trigger's delay and sampling rate, written into the
     survey's YAML and applied like any other edit, so the same checks hold."""
-    active = _current(db, slug, base_version)
+    active = current(db, slug, base_version)
     survey = active.document.survey(survey_id)
     if survey is None:
         raise NotFound(f"no survey '{survey_id}' in workspace '{slug}'")
